@@ -1,0 +1,2 @@
+//! Evaluation library for assay: tasks, metrics, generators and the task registry.
+#![warn(missing_docs)]
