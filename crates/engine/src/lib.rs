@@ -1,1 +1,18 @@
-//! engine
+//! The assay engine: load Llama/Qwen2-family models (Hugging Face folders, the HF cache, GGUF), tokenise
+//! and render chat templates, score text, generate, and (see `train`) fine-tune.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod gguf;
+pub mod model;
+pub mod weights;
+
+pub use config::{Arch, ModelConfig};
+pub use error::{EngineError, Result};
+pub use model::{KvCache, Model, Pass};
+pub mod chat;
+pub mod tokenizer;
+
+pub use chat::{ChatMessage, ChatTemplate};
+pub use tokenizer::TextTokenizer;

@@ -1,0 +1,74 @@
+//! The engine's error type: every failure names the file or input and says what to do.
+
+use std::path::PathBuf;
+
+/// Errors from loading, tokenising, running or training models.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A model file is malformed: truncated, inconsistent or of an unsupported kind.
+    #[error("{path}: {message}")]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// The model's configuration cannot be used.
+    #[error("model config: {0}")]
+    Config(String),
+    /// A weight is missing or has the wrong shape or dtype.
+    #[error("weight `{name}`: {message}")]
+    Weight {
+        /// The tensor name (Hugging Face naming).
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The model could not be found where the user pointed.
+    #[error("model not found: {0}")]
+    NotFound(String),
+    /// Tokenizer or chat-template failure.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// Chat-template rendering failure.
+    #[error("chat template: {0}")]
+    ChatTemplate(String),
+    /// A request the model cannot serve (too long, empty, bad parameters).
+    #[error("invalid request: {0}")]
+    Request(String),
+    /// A tensor operation failed.
+    #[error("tensor: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// Fetching an asset failed.
+    #[error("asset: {0}")]
+    Asset(String),
+}
+
+/// Shorthand for results with [`EngineError`].
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+impl EngineError {
+    /// A malformed-file error for `path`.
+    pub fn bad_file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::BadFile {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

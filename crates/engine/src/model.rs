@@ -1,0 +1,501 @@
+//! The decoder-only transformer of the Llama and Qwen2 families, top to bottom in one file.
+//!
+//! token ids ─► embedding ─► N × [ RMSNorm ─► attention (rope, GQA) ─► + ─► RMSNorm ─► SwiGLU MLP ─► + ] ─► RMSNorm ─► logits
+//!
+//! The same layers serve two passes. [`Pass::Inference`] uses candle's fused kernels (they have no
+//! backward) and a per-sequence KV cache; [`Pass::Training`] uses composed ops that autograd can
+//! differentiate. Logits and every softmax are computed in f32 whatever the weights' dtype.
+
+use candle_core::{D, DType, Device, Tensor};
+
+use crate::config::ModelConfig;
+use crate::error::{EngineError, Result};
+use crate::weights::WeightMap;
+
+/// Which kernels a forward pass may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Fused kernels, no gradients.
+    Inference,
+    /// Differentiable ops only.
+    Training,
+}
+
+/// A linear projection `y = x Wᵀ (+ b)` with the weight stored as `[out, in]`, as in PyTorch.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// `[out_features, in_features]`.
+    pub weight: Tensor,
+    /// `[out_features]`, if the projection has a bias.
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn load(w: &WeightMap, prefix: &str, out_dim: usize, in_dim: usize, bias: bool) -> Result<Self> {
+        let weight = w.get(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
+        let bias = if bias {
+            Some(w.get(&format!("{prefix}.bias"), &[out_dim])?)
+        } else {
+            None
+        };
+        Ok(Self { weight, bias })
+    }
+
+    /// Applies the projection to `x` of shape `[..., in]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let in_dim = *dims.last().expect("linear input has at least one dimension");
+        let rows = x.elem_count() / in_dim.max(1);
+        let y = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out_dims = dims;
+        *out_dims.last_mut().expect("non-empty") = self.weight.dim(0)?;
+        Ok(y.reshape(out_dims)?)
+    }
+}
+
+/// Root-mean-square layer norm with a learned scale.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    /// `[hidden]`.
+    pub weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn load(w: &WeightMap, name: &str, dim: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: w.get(name, &[dim])?,
+            eps,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        match pass {
+            Pass::Inference => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)?),
+            Pass::Training => {
+                // As transformers does: normalise in f32, cast back, then scale.
+                let dtype = x.dtype();
+                let xf = x.to_dtype(DType::F32)?;
+                let var = xf.sqr()?.mean_keepdim(D::Minus1)?;
+                let normed = xf.broadcast_div(&(var + self.eps)?.sqrt()?)?.to_dtype(dtype)?;
+                Ok(normed.broadcast_mul(&self.weight)?)
+            }
+        }
+    }
+}
+
+/// Keys and values of one sequence for one layer, preallocated and written in place.
+#[derive(Debug)]
+struct SequenceKv {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+impl SequenceKv {
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let new = k.dim(2)?;
+        let cap = self.k.dim(2)?;
+        if self.len + new > cap {
+            return Err(EngineError::Request(format!(
+                "KV cache full: {} + {new} tokens exceed its capacity {cap}",
+                self.len
+            )));
+        }
+        self.k.slice_set(&k.contiguous()?, 2, self.len)?;
+        self.v.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len += new;
+        Ok((self.k.narrow(2, 0, self.len)?, self.v.narrow(2, 0, self.len)?))
+    }
+
+    fn deep_copy(&self) -> Result<Self> {
+        Ok(Self {
+            k: self.k.copy()?,
+            v: self.v.copy()?,
+            len: self.len,
+        })
+    }
+}
+
+/// The KV cache of a batch of independent sequences: each has its own length and positions, so a
+/// sequence's result never depends on which other sequences share its batch.
+#[derive(Debug)]
+pub struct KvCache {
+    /// `layers[l][row]`.
+    layers: Vec<Vec<SequenceKv>>,
+}
+
+impl KvCache {
+    /// An empty cache with no rows.
+    pub fn new(num_layers: usize) -> Self {
+        Self {
+            layers: (0..num_layers).map(|_| Vec::new()).collect(),
+        }
+    }
+
+    /// Adds an empty row able to hold `capacity` tokens; returns its index.
+    pub fn add_row(&mut self, config: &ModelConfig, capacity: usize, dtype: DType, device: &Device) -> Result<usize> {
+        let shape = (1, config.num_key_value_heads, capacity, config.head_dim);
+        for layer in &mut self.layers {
+            layer.push(SequenceKv {
+                k: Tensor::zeros(shape, dtype, device)?,
+                v: Tensor::zeros(shape, dtype, device)?,
+                len: 0,
+            });
+        }
+        Ok(self.rows() - 1)
+    }
+
+    /// Appends a copy of row `row` (sharing nothing with it); returns the new row's index.
+    pub fn duplicate_row(&mut self, row: usize) -> Result<usize> {
+        for layer in &mut self.layers {
+            let copy = layer[row].deep_copy()?;
+            layer.push(copy);
+        }
+        Ok(self.rows() - 1)
+    }
+
+    /// Keeps only the rows listed, in that order.
+    pub fn retain_rows(&mut self, keep: &[usize]) {
+        for layer in &mut self.layers {
+            let mut old: Vec<Option<SequenceKv>> = layer.drain(..).map(Some).collect();
+            *layer = keep.iter().filter_map(|&r| old.get_mut(r).and_then(Option::take)).collect();
+        }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.layers.first().map_or(0, Vec::len)
+    }
+
+    /// Tokens already cached in `row`.
+    pub fn len(&self, row: usize) -> usize {
+        self.layers.first().map_or(0, |l| l[row].len)
+    }
+
+    /// Whether the cache has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows() == 0
+    }
+}
+
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    n_heads: usize,
+    n_kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn load(w: &WeightMap, p: &str, c: &ModelConfig) -> Result<Self> {
+        let (h, hd) = (c.hidden_size, c.head_dim);
+        let (q, kv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
+        Ok(Self {
+            q_proj: Linear::load(w, &format!("{p}.q_proj"), q, h, c.attention_bias)?,
+            k_proj: Linear::load(w, &format!("{p}.k_proj"), kv, h, c.attention_bias)?,
+            v_proj: Linear::load(w, &format!("{p}.v_proj"), kv, h, c.attention_bias)?,
+            o_proj: Linear::load(w, &format!("{p}.o_proj"), h, q, false)?,
+            n_heads: c.num_attention_heads,
+            n_kv_heads: c.num_key_value_heads,
+            head_dim: hd,
+        })
+    }
+
+    /// `[B, T, H]` → `[B, heads, T, head_dim]` with rope applied when `rope` is given.
+    fn project(&self, proj: &Linear, x: &Tensor, heads: usize, rope: Option<&Rope>) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let y = proj.forward(x)?.reshape((b, t, heads, self.head_dim))?.transpose(1, 2)?;
+        match rope {
+            Some(r) => r.apply(&y),
+            None => Ok(y.contiguous()?),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, rope: &Rope, ctx: &mut AttnContext, pass: Pass) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let q = self.project(&self.q_proj, x, self.n_heads, Some(rope))?;
+        let k = self.project(&self.k_proj, x, self.n_kv_heads, Some(rope))?;
+        let v = self.project(&self.v_proj, x, self.n_kv_heads, None)?;
+        let out = match ctx {
+            AttnContext::Batch { mask } => self.attend(&q, &k, &v, mask.as_ref(), pass)?,
+            AttnContext::Cached { cache_rows, layer } => {
+                let mut outs = Vec::with_capacity(b);
+                for (r, seq) in cache_rows[*layer].iter_mut().enumerate() {
+                    let past = seq.len;
+                    let (k_all, v_all) = seq.append(&k.narrow(0, r, 1)?, &v.narrow(0, r, 1)?)?;
+                    let mask = causal_mask(t, past, x.device())?;
+                    outs.push(self.attend(&q.narrow(0, r, 1)?, &k_all, &v_all, mask.as_ref(), pass)?);
+                }
+                Tensor::cat(&outs, 0)?
+            }
+        };
+        let out = out.transpose(1, 2)?.reshape((b, t, self.n_heads * self.head_dim))?;
+        self.o_proj.forward(&out)
+    }
+
+    /// Scaled dot-product attention with grouped key/value heads; softmax in f32.
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, pass: Pass) -> Result<Tensor> {
+        let groups = self.n_heads / self.n_kv_heads;
+        let (k, v) = (repeat_kv(k, groups)?, repeat_kv(v, groups)?);
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs = match pass {
+            Pass::Inference => candle_nn::ops::softmax_last_dim(&scores)?,
+            Pass::Training => candle_nn::ops::softmax(&scores, D::Minus1)?,
+        };
+        Ok(probs.to_dtype(v.dtype())?.matmul(&v)?)
+    }
+}
+
+fn repeat_kv(x: &Tensor, groups: usize) -> Result<Tensor> {
+    if groups == 1 {
+        return Ok(x.clone());
+    }
+    let (b, kv, s, d) = x.dims4()?;
+    Ok(x.unsqueeze(2)?
+        .broadcast_as((b, kv, groups, s, d))?
+        .reshape((b, kv * groups, s, d))?)
+}
+
+/// An additive causal mask `[t, past + t]` for `t` new tokens after `past` cached ones (None when t = 1).
+pub fn causal_mask(t: usize, past: usize, device: &Device) -> Result<Option<Tensor>> {
+    if t <= 1 {
+        return Ok(None);
+    }
+    let s = past + t;
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..s).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Ok(Some(Tensor::from_vec(mask, (t, s), device)?))
+}
+
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn load(w: &WeightMap, p: &str, c: &ModelConfig) -> Result<Self> {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        Ok(Self {
+            gate_proj: Linear::load(w, &format!("{p}.gate_proj"), i, h, false)?,
+            up_proj: Linear::load(w, &format!("{p}.up_proj"), i, h, false)?,
+            down_proj: Linear::load(w, &format!("{p}.down_proj"), h, i, false)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gated = (self.gate_proj.forward(x)?.silu()? * self.up_proj.forward(x)?)?;
+        self.down_proj.forward(&gated)
+    }
+}
+
+struct Block {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    mlp: Mlp,
+}
+
+impl Block {
+    fn forward(&self, x: &Tensor, rope: &Rope, ctx: &mut AttnContext, pass: Pass) -> Result<Tensor> {
+        let h = self.self_attn.forward(&self.input_layernorm.forward(x, pass)?, rope, ctx, pass)?;
+        let x = (x + h)?;
+        let h = self.mlp.forward(&self.post_attention_layernorm.forward(&x, pass)?)?;
+        Ok((x + h)?)
+    }
+}
+
+/// How attention finds its keys: a whole batch at once, or each row through its KV cache.
+enum AttnContext<'a> {
+    Batch { mask: Option<Tensor> },
+    Cached { cache_rows: &'a mut [Vec<SequenceKv>], layer: usize },
+}
+
+/// Rotary position embedding for a batch of positions (rotate-half layout, as transformers).
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    /// `positions` is `[B, T]` of u32.
+    fn new(inv_freq: &Tensor, positions: &Tensor, dtype: DType) -> Result<Self> {
+        let pos = positions.to_dtype(DType::F32)?.unsqueeze(2)?; // [B, T, 1]
+        let freqs = pos.broadcast_mul(&inv_freq.reshape((1, 1, ()))?)?; // [B, T, D/2]
+        let emb = Tensor::cat(&[&freqs, &freqs], 2)?.unsqueeze(1)?; // [B, 1, T, D]
+        Ok(Self {
+            cos: emb.cos()?.to_dtype(dtype)?,
+            sin: emb.sin()?.to_dtype(dtype)?,
+        })
+    }
+
+    fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let d = x.dim(D::Minus1)?;
+        let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+        let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+        Ok((x.broadcast_mul(&self.cos)? + rotated.broadcast_mul(&self.sin)?)?)
+    }
+}
+
+/// A loaded causal language model of the Llama/Qwen2 family.
+pub struct Model {
+    config: ModelConfig,
+    embed_tokens: Tensor,
+    layers: Vec<Block>,
+    norm: RmsNorm,
+    lm_head: Tensor,
+    inv_freq: Tensor,
+    dtype: DType,
+    device: Device,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("config", &self.config)
+            .field("dtype", &self.dtype)
+            .finish()
+    }
+}
+
+impl Model {
+    /// Builds the model from Hugging Face-named weights, checking every shape against `config`.
+    pub fn new(config: ModelConfig, weights: &WeightMap) -> Result<Self> {
+        config.validate()?;
+        let (v, h) = (config.vocab_size, config.hidden_size);
+        let embed_tokens = weights.get("model.embed_tokens.weight", &[v, h])?;
+        let dtype = embed_tokens.dtype();
+        let device = embed_tokens.device().clone();
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| load_block(weights, i, &config))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::load(weights, "model.norm.weight", h, config.rms_norm_eps)?;
+        let lm_head = if config.tie_word_embeddings || !weights.contains("lm_head.weight") {
+            embed_tokens.clone()
+        } else {
+            weights.get("lm_head.weight", &[v, h])?
+        };
+        let inv_freq = Tensor::new(config.rope_inv_freq(), &device)?;
+        Ok(Self {
+            config,
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            inv_freq,
+            dtype,
+            device,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The weights' dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Final hidden states `[B, T, H]` for right-padded `ids` `[B, T]` at positions `0..T`.
+    ///
+    /// Right padding needs no padding mask: the causal mask already keeps every real token from
+    /// seeing the pads that follow it, and outputs at pad positions are ignored by callers.
+    pub fn hidden_states(&self, ids: &Tensor, pass: Pass) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let positions = Tensor::arange(0u32, t as u32, &self.device)?
+            .unsqueeze(0)?
+            .broadcast_as((b, t))?
+            .contiguous()?;
+        let mask = causal_mask(t, 0, &self.device)?;
+        self.run_layers(ids, &positions, AttnContext::Batch { mask }, pass)
+    }
+
+    /// f32 logits `[B, T, V]` for right-padded `ids` (see [`Model::hidden_states`]).
+    pub fn forward(&self, ids: &Tensor, pass: Pass) -> Result<Tensor> {
+        self.logits(&self.hidden_states(ids, pass)?)
+    }
+
+    /// Runs `ids` `[B, T]` through the cache, row `r` of `ids` extending cache row `r`; returns the
+    /// f32 logits of the last new token of each row, `[B, V]`.
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        if b != cache.rows() {
+            return Err(EngineError::Request(format!(
+                "{b} rows of tokens for a cache of {} rows",
+                cache.rows()
+            )));
+        }
+        let positions: Vec<u32> = (0..b)
+            .flat_map(|r| {
+                let past = cache.len(r) as u32;
+                (0..t as u32).map(move |i| past + i)
+            })
+            .collect();
+        let positions = Tensor::from_vec(positions, (b, t), &self.device)?;
+        let mut hidden = self.embed(ids)?;
+        let rope = Rope::new(&self.inv_freq, &positions, self.dtype)?;
+        for (layer, block) in self.layers.iter().enumerate() {
+            let mut ctx = AttnContext::Cached {
+                cache_rows: &mut cache.layers[..],
+                layer,
+            };
+            hidden = block.forward(&hidden, &rope, &mut ctx, Pass::Inference)?;
+        }
+        let last = self.norm.forward(&hidden.narrow(1, t - 1, 1)?, Pass::Inference)?;
+        Ok(self.logits(&last)?.squeeze(1)?)
+    }
+
+    fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let flat = ids.flatten_all()?;
+        Ok(self.embed_tokens.index_select(&flat, 0)?.reshape((b, t, self.config.hidden_size))?)
+    }
+
+    fn run_layers(&self, ids: &Tensor, positions: &Tensor, mut ctx: AttnContext, pass: Pass) -> Result<Tensor> {
+        let mut hidden = self.embed(ids)?;
+        let rope = Rope::new(&self.inv_freq, positions, self.dtype)?;
+        for block in &self.layers {
+            hidden = block.forward(&hidden, &rope, &mut ctx, pass)?;
+        }
+        self.norm.forward(&hidden, pass)
+    }
+
+    /// f32 logits of normalised hidden states `[B, T, H]`.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let (b, t, h) = hidden.dims3()?;
+        let logits = hidden.reshape((b * t, h))?.matmul(&self.lm_head.t()?)?;
+        Ok(logits.reshape((b, t, self.config.vocab_size))?.to_dtype(DType::F32)?)
+    }
+}
+
+fn load_block(w: &WeightMap, i: usize, c: &ModelConfig) -> Result<Block> {
+    let p = format!("model.layers.{i}");
+    let (h, eps) = (c.hidden_size, c.rms_norm_eps);
+    Ok(Block {
+        input_layernorm: RmsNorm::load(w, &format!("{p}.input_layernorm.weight"), h, eps)?,
+        self_attn: Attention::load(w, &format!("{p}.self_attn"), c)?,
+        post_attention_layernorm: RmsNorm::load(w, &format!("{p}.post_attention_layernorm.weight"), h, eps)?,
+        mlp: Mlp::load(w, &format!("{p}.mlp"), c)?,
+    })
+}
