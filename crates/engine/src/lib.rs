@@ -16,3 +16,8 @@ pub mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate};
 pub use tokenizer::TextTokenizer;
+pub mod generate;
+pub mod score;
+
+pub use generate::{Completion, FinishReason, GenerateOptions, SamplingParams, generate};
+pub use score::{BatchLimits, CompletionScore, TokenScores, score_completions, score_sequences};

@@ -159,6 +159,13 @@ impl KvCache {
         Ok(self.rows() - 1)
     }
 
+    /// Moves every row of `other` to the end of this cache.
+    pub fn extend_from(&mut self, other: KvCache) {
+        for (layer, rows) in self.layers.iter_mut().zip(other.layers) {
+            layer.extend(rows);
+        }
+    }
+
     /// Keeps only the rows listed, in that order.
     pub fn retain_rows(&mut self, keep: &[usize]) {
         for layer in &mut self.layers {

@@ -1,0 +1,165 @@
+//! Scoring: per-token log-probabilities of given text, batched over ragged sequences, with the
+//! log-softmax taken in f32 chunks so that the full `[tokens, vocab]` logits never exist at once.
+
+use candle_core::{D, Tensor};
+
+use crate::error::{EngineError, Result};
+use crate::model::{Model, Pass};
+
+/// Positions whose logits are materialised together (bounds memory to `CHUNK × vocab × 4` bytes).
+const LOGIT_CHUNK: usize = 256;
+
+/// Log-probabilities of every token of one sequence given the tokens before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenScores {
+    /// `logprobs[i]` is log p(token `i + 1` | tokens `0..=i`); one fewer entry than the sequence.
+    pub logprobs: Vec<f32>,
+    /// `greedy[i]` says whether token `i + 1` was the most likely next token.
+    pub greedy: Vec<bool>,
+}
+
+/// How much work one forward pass may take.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    /// Most padded tokens (rows × longest row) in one batch.
+    pub max_tokens: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self { max_tokens: 4096 }
+    }
+}
+
+/// Scores every sequence. Sequences are grouped by length into right-padded batches; the grouping
+/// depends only on the lengths, so the same input list always gives the same numbers.
+pub fn score_sequences(
+    model: &Model,
+    sequences: &[Vec<u32>],
+    limits: BatchLimits,
+    mut on_progress: impl FnMut(usize),
+) -> Result<Vec<TokenScores>> {
+    check_sequences(model, sequences)?;
+    let mut order: Vec<usize> = (0..sequences.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sequences[i].len()));
+    let mut results: Vec<Option<TokenScores>> = vec![None; sequences.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let longest = sequences[order[start]].len();
+        let rows = (limits.max_tokens / longest.max(1)).max(1);
+        let batch: Vec<usize> = order[start..(start + rows).min(order.len())].to_vec();
+        let seqs: Vec<&[u32]> = batch.iter().map(|&i| sequences[i].as_slice()).collect();
+        for (i, scores) in batch.iter().zip(score_batch(model, &seqs)?) {
+            results[*i] = Some(scores);
+        }
+        start += batch.len();
+        on_progress(batch.len());
+    }
+    Ok(results.into_iter().map(|r| r.expect("every sequence scored")).collect())
+}
+
+fn check_sequences(model: &Model, sequences: &[Vec<u32>]) -> Result<()> {
+    let c = model.config();
+    for (i, s) in sequences.iter().enumerate() {
+        if s.len() < 2 {
+            return Err(EngineError::Request(format!(
+                "sequence {i} has {} tokens; scoring needs at least 2",
+                s.len()
+            )));
+        }
+        if s.len() > c.max_position_embeddings {
+            return Err(EngineError::Request(format!(
+                "sequence {i} has {} tokens, longer than the model's context of {}",
+                s.len(),
+                c.max_position_embeddings
+            )));
+        }
+        if let Some(&bad) = s.iter().find(|&&t| t as usize >= c.vocab_size) {
+            return Err(EngineError::Request(format!(
+                "sequence {i} holds token id {bad}, outside the vocabulary of {}",
+                c.vocab_size
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn score_batch(model: &Model, seqs: &[&[u32]]) -> Result<Vec<TokenScores>> {
+    let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+    let padded: Vec<u32> = seqs
+        .iter()
+        .flat_map(|s| s.iter().copied().chain(std::iter::repeat_n(0, t - s.len())))
+        .collect();
+    let ids = Tensor::from_vec(padded, (seqs.len(), t), model.device())?;
+    let hidden = model.hidden_states(&ids, Pass::Inference)?;
+    seqs.iter()
+        .enumerate()
+        .map(|(r, s)| score_row(model, &hidden.narrow(0, r, 1)?, s))
+        .collect()
+}
+
+/// Scores one row from its hidden states `[1, T, H]`, chunk by chunk.
+fn score_row(model: &Model, hidden: &Tensor, seq: &[u32]) -> Result<TokenScores> {
+    let n = seq.len() - 1;
+    let mut logprobs = Vec::with_capacity(n);
+    let mut greedy = Vec::with_capacity(n);
+    let mut pos = 0;
+    while pos < n {
+        let len = LOGIT_CHUNK.min(n - pos);
+        let logits = model.logits(&hidden.narrow(1, pos, len)?)?.squeeze(0)?; // [len, V] f32
+        let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let targets = Tensor::new(&seq[pos + 1..pos + 1 + len], model.device())?.unsqueeze(1)?;
+        let picked = log_probs.gather(&targets, 1)?.squeeze(1)?.to_vec1::<f32>()?;
+        let best = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        logprobs.extend(picked);
+        greedy.extend(best.iter().zip(&seq[pos + 1..pos + 1 + len]).map(|(b, t)| b == t));
+        pos += len;
+    }
+    Ok(TokenScores { logprobs, greedy })
+}
+
+/// Summary of a completion's tokens scored after its prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletionScore {
+    /// Log-probability of each completion token.
+    pub logprobs: Vec<f32>,
+    /// Sum of `logprobs` (the log-likelihood), accumulated in f64.
+    pub sum_logprob: f64,
+    /// Mean negative log-likelihood per completion token (the usual loss).
+    pub mean_nll: f64,
+    /// Whether every completion token was the model's greedy choice.
+    pub is_greedy: bool,
+}
+
+/// Scores `completion` tokens after `prompt` tokens for each pair: only the completion is scored.
+pub fn score_completions(
+    model: &Model,
+    pairs: &[(Vec<u32>, Vec<u32>)],
+    limits: BatchLimits,
+    on_progress: impl FnMut(usize),
+) -> Result<Vec<CompletionScore>> {
+    for (i, (p, c)) in pairs.iter().enumerate() {
+        if p.is_empty() || c.is_empty() {
+            return Err(EngineError::Request(format!(
+                "pair {i}: prompt and completion both need at least one token"
+            )));
+        }
+    }
+    let seqs: Vec<Vec<u32>> = pairs.iter().map(|(p, c)| [p.as_slice(), c].concat()).collect();
+    let scores = score_sequences(model, &seqs, limits, on_progress)?;
+    Ok(scores
+        .into_iter()
+        .zip(pairs)
+        .map(|(s, (p, _))| {
+            let from = p.len() - 1;
+            let logprobs = s.logprobs[from..].to_vec();
+            let sum: f64 = logprobs.iter().map(|&x| x as f64).sum();
+            CompletionScore {
+                mean_nll: -sum / logprobs.len() as f64,
+                sum_logprob: sum,
+                is_greedy: s.greedy[from..].iter().all(|&g| g),
+                logprobs,
+            }
+        })
+        .collect())
+}
