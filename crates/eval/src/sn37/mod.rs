@@ -1,0 +1,1 @@
+//! SN37 generated tasks and score combination.
