@@ -1,2 +1,8 @@
 //! Evaluation library for assay: tasks, metrics, generators and the task registry.
 #![warn(missing_docs)]
+pub mod ifeval;
+pub mod registry;
+pub mod results;
+pub mod runner;
+pub mod sn37;
+pub mod task_def;

@@ -1,0 +1,40 @@
+//! The response has at most N whitespace-separated words (Python `str.split()`).
+
+use serde::{Deserialize, Serialize};
+
+use super::pytext::py_split;
+use super::rule::{IfEvalRule, RuleError, RuleId, plural, require_count};
+
+/// The response has at most N whitespace-separated words (Python `str.split()`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WordCountAtMost {
+    /// The threshold N.
+    pub count: u32,
+}
+
+impl WordCountAtMost {
+    /// Builds the rule; SN37 refuses a count below 1.
+    pub fn new(count: u32) -> Result<Self, RuleError> {
+        Ok(Self {
+            count: require_count(RuleId::WordCountAtMost, count, 1)?,
+        })
+    }
+}
+
+impl IfEvalRule for WordCountAtMost {
+    fn id(&self) -> RuleId {
+        RuleId::WordCountAtMost
+    }
+
+    fn prompt(&self, _index: usize) -> Result<String, RuleError> {
+        let unit = plural(self.count, "word", "words");
+        Ok(format!(
+            "The response must be no more than {} {unit}.",
+            self.count
+        ))
+    }
+
+    fn matches(&self, text: &str, _index: usize) -> Result<bool, RuleError> {
+        Ok(py_split(text).count() <= self.count as usize)
+    }
+}

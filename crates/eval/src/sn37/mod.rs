@@ -1,0 +1,4 @@
+//! SN37 (macrocosm-os/finetuning) generated tasks and score combination.
+
+pub mod normalize;
+pub mod word_sorting;
