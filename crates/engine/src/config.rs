@@ -90,9 +90,10 @@ struct HfConfig {
     head_dim: Option<usize>,
     #[serde(default = "default_eps")]
     rms_norm_eps: f64,
-    #[serde(default = "default_theta")]
-    rope_theta: f64,
+    rope_theta: Option<f64>,
     rope_scaling: Option<serde_json::Value>,
+    /// transformers ≥ 5 writes `rope_theta` and the scaling fields together here.
+    rope_parameters: Option<serde_json::Value>,
     #[serde(default = "default_max_pos")]
     max_position_embeddings: usize,
     #[serde(default)]
@@ -105,9 +106,6 @@ struct HfConfig {
 
 fn default_eps() -> f64 {
     1e-6
-}
-fn default_theta() -> f64 {
-    10_000.0
 }
 fn default_max_pos() -> usize {
     2048
@@ -149,8 +147,11 @@ impl ModelConfig {
             num_key_value_heads: hf.num_key_value_heads.unwrap_or(heads),
             head_dim: hf.head_dim.unwrap_or(hf.hidden_size / heads.max(1)),
             rms_norm_eps: hf.rms_norm_eps,
-            rope_theta: hf.rope_theta,
-            rope_scaling: parse_rope_scaling(hf.rope_scaling.as_ref())?,
+            rope_theta: hf
+                .rope_theta
+                .or_else(|| hf.rope_parameters.as_ref()?.get("rope_theta")?.as_f64())
+                .unwrap_or(10_000.0),
+            rope_scaling: parse_rope_scaling(hf.rope_scaling.as_ref().or(hf.rope_parameters.as_ref()))?,
             max_position_embeddings: hf.max_position_embeddings,
             tie_word_embeddings: hf.tie_word_embeddings,
             attention_bias: hf.attention_bias.unwrap_or(arch == Arch::Qwen2),
@@ -243,35 +244,35 @@ impl ModelConfig {
     }
 
     /// The rope inverse frequencies, one per pair of head dimensions, with any scaling applied.
+    /// Computed in f32 as transformers computes them, so that positions far into the context rotate
+    /// by the same angles.
     pub fn rope_inv_freq(&self) -> Vec<f32> {
-        let d = self.head_dim;
-        (0..d / 2)
-            .map(|i| {
-                let f = 1.0 / self.rope_theta.powf((2 * i) as f64 / d as f64);
-                self.scale_frequency(f) as f32
-            })
+        let d = self.head_dim as f32;
+        let base = self.rope_theta as f32;
+        (0..self.head_dim / 2)
+            .map(|i| self.scale_frequency(1.0 / base.powf((2 * i) as f32 / d)))
             .collect()
     }
 
-    fn scale_frequency(&self, freq: f64) -> f64 {
+    fn scale_frequency(&self, freq: f32) -> f32 {
         match self.rope_scaling {
             None => freq,
-            Some(RopeScaling::Linear { factor }) => freq / factor,
+            Some(RopeScaling::Linear { factor }) => freq / factor as f32,
             Some(RopeScaling::Llama3 {
                 factor,
                 low_freq_factor,
                 high_freq_factor,
                 original_max_position_embeddings: old_ctx,
             }) => {
-                let wavelen = 2.0 * std::f64::consts::PI / freq;
-                let low_wavelen = old_ctx / low_freq_factor;
-                let high_wavelen = old_ctx / high_freq_factor;
-                if wavelen < high_wavelen {
+                let (factor, low, high, old_ctx) =
+                    (factor as f32, low_freq_factor as f32, high_freq_factor as f32, old_ctx as f32);
+                let wavelen = 2.0 * std::f32::consts::PI / freq;
+                if wavelen < old_ctx / high {
                     freq
-                } else if wavelen > low_wavelen {
+                } else if wavelen > old_ctx / low {
                     freq / factor
                 } else {
-                    let smooth = (old_ctx / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                    let smooth = (old_ctx / wavelen - low) / (high - low);
                     (1.0 - smooth) * freq / factor + smooth * freq
                 }
             }

@@ -21,3 +21,7 @@ pub mod score;
 
 pub use generate::{Completion, FinishReason, GenerateOptions, SamplingParams, generate};
 pub use score::{BatchLimits, CompletionScore, TokenScores, score_completions, score_sequences};
+pub mod assets;
+pub mod source;
+
+pub use source::{LoadOptions, LoadedModel, ModelSource, load};

@@ -96,7 +96,12 @@ impl TextTokenizer {
                 EngineError::NotFound(format!("{} (every model folder needs one)", path.display()))
             }
         })?;
-        let cfg = TokenizerConfig::read(&dir.join("tokenizer_config.json"))?;
+        let mut cfg = TokenizerConfig::read(&dir.join("tokenizer_config.json"))?;
+        // transformers ≥ 4.43 may keep the template in its own file, which then takes precedence.
+        let jinja = dir.join("chat_template.jinja");
+        if jinja.is_file() {
+            cfg.chat_template = Some(std::fs::read_to_string(&jinja).map_err(|e| EngineError::io(&jinja, e))?);
+        }
         let generation_eos = read_generation_eos(&dir.join("generation_config.json"))?;
         let mut tok = Self::assemble(inner, cfg.bos_token, cfg.eos_token, cfg.chat_template)?;
         tok.pad_token_id = cfg.pad_token.as_deref().and_then(|p| tok.token_id(p));
