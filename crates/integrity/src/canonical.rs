@@ -26,8 +26,17 @@ pub fn canonical_form(text: &str) -> String {
 /// Writes the canonical form of `text` into `out` (cleared first), reusing its allocation.
 pub fn canonical_form_into(text: &str, out: &mut String) {
     out.clear();
-    let chars: Vec<char> = text.nfkc().filter(|&c| !is_invisible(c)).map(fold_char).collect();
-    let mut tokenizer = Tokenizer { out, pending_minus: false, after_separator: true, previous_was_separator: true };
+    let chars: Vec<char> = text
+        .nfkc()
+        .filter(|&c| !is_invisible(c))
+        .map(fold_char)
+        .collect();
+    let mut tokenizer = Tokenizer {
+        out,
+        pending_minus: false,
+        after_separator: true,
+        previous_was_separator: true,
+    };
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -114,7 +123,8 @@ impl Tokenizer<'_> {
         if negative && !(integer.is_empty() && fraction.is_empty()) {
             self.out.push('-');
         }
-        self.out.push_str(if integer.is_empty() { "0" } else { integer });
+        self.out
+            .push_str(if integer.is_empty() { "0" } else { integer });
         if !fraction.is_empty() {
             self.out.push('.');
             self.out.push_str(fraction);
@@ -151,7 +161,9 @@ fn fold_char(c: char) -> char {
     if c.is_ascii() {
         return c;
     }
-    confusable_to_latin(c).or_else(|| foreign_digit(c)).unwrap_or(c)
+    confusable_to_latin(c)
+        .or_else(|| foreign_digit(c))
+        .unwrap_or(c)
 }
 
 /// Cyrillic and Greek letters that render like a Latin letter in common fonts.
@@ -199,8 +211,8 @@ fn confusable_to_latin(c: char) -> Option<char> {
 /// Decimal digits of scripts that NFKC leaves alone (Arabic-Indic, Devanagari, Thai, ...).
 fn foreign_digit(c: char) -> Option<char> {
     const ZEROS: [u32; 18] = [
-        0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0E50,
-        0x0ED0, 0x0F20, 0x1040, 0x17E0, 0x1810,
+        0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
+        0x0D66, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x17E0, 0x1810,
     ];
     let code = c as u32;
     ZEROS

@@ -35,7 +35,10 @@ impl Default for ContaminationParams {
             ngram: 13,
             min_ngram_hits: 1,
             min_short_tokens: 8,
-            near: MinHashParams { threshold: 0.6, ..MinHashParams::default() },
+            near: MinHashParams {
+                threshold: 0.6,
+                ..MinHashParams::default()
+            },
         }
     }
 }
@@ -80,7 +83,10 @@ impl ContaminationIndex {
     pub fn new(items: &[EvalItem], params: &ContaminationParams) -> Result<Self, ParamError> {
         let ngram = params.ngram.max(1);
         let mut index = Self {
-            params: ContaminationParams { ngram, ..params.clone() },
+            params: ContaminationParams {
+                ngram,
+                ..params.clone()
+            },
             ids: Vec::with_capacity(items.len()),
             ngrams: HashMap::new(),
             short_lengths: Vec::new(),
@@ -102,7 +108,10 @@ impl ContaminationIndex {
             };
             if width > 0 {
                 for window in token_hashes.windows(width) {
-                    index.ngrams.entry(window_hash(window)).or_insert(item_number as u32);
+                    index
+                        .ngrams
+                        .entry(window_hash(window))
+                        .or_insert(item_number as u32);
                 }
             }
             if index.near.insert(&canonical).is_some() {
@@ -130,9 +139,18 @@ impl ContaminationIndex {
         let mut best: Option<ContaminationMatch> = None;
         for (field, text) in row.text_fields() {
             hash_tokens(&canonical_form(text), &mut token_hashes);
-            let Some((item, hits)) = self.best_ngram_item(&token_hashes) else { continue };
-            if hits >= self.params.min_ngram_hits.max(1) && best.as_ref().is_none_or(|b| hits > b.ngram_hits) {
-                best = Some(ContaminationMatch { eval_id: self.ids[item].clone(), field, ngram_hits: hits, jaccard: None });
+            let Some((item, hits)) = self.best_ngram_item(&token_hashes) else {
+                continue;
+            };
+            if hits >= self.params.min_ngram_hits.max(1)
+                && best.as_ref().is_none_or(|b| hits > b.ngram_hits)
+            {
+                best = Some(ContaminationMatch {
+                    eval_id: self.ids[item].clone(),
+                    field,
+                    ngram_hits: hits,
+                    jaccard: None,
+                });
             }
         }
         best.or_else(|| self.near_match(row))
@@ -149,7 +167,9 @@ impl ContaminationIndex {
                 }
             }
         }
-        hits.into_iter().map(|(item, n)| (item as usize, n)).max_by_key(|&(item, n)| (n, std::cmp::Reverse(item)))
+        hits.into_iter()
+            .map(|(item, n)| (item as usize, n))
+            .max_by_key(|&(item, n)| (n, std::cmp::Reverse(item)))
     }
 
     fn near_match(&self, row: &RowContent) -> Option<ContaminationMatch> {
@@ -166,13 +186,15 @@ impl ContaminationIndex {
 
 fn hash_tokens(canonical: &str, out: &mut Vec<u64>) {
     out.clear();
-    out.extend(canonical_tokens(canonical).map(|t| hash_bytes(t.as_bytes(), 0xC0_47A3)));
+    out.extend(canonical_tokens(canonical).map(|t| hash_bytes(t.as_bytes(), 0x00C0_47A3)));
 }
 
 /// Order-sensitive hash of a window of token hashes; the length is mixed in so a short item
 /// indexed whole cannot collide with a 13-gram by construction.
 fn window_hash(window: &[u64]) -> u64 {
-    window.iter().fold(mix64(window.len() as u64), |h, &t| mix64(h.rotate_left(17) ^ t))
+    window.iter().fold(mix64(window.len() as u64), |h, &t| {
+        mix64(h.rotate_left(17) ^ t)
+    })
 }
 
 #[cfg(test)]
@@ -180,11 +202,17 @@ mod tests {
     use super::*;
 
     fn item(id: &str, text: &str) -> EvalItem {
-        EvalItem { id: id.into(), text: text.into() }
+        EvalItem {
+            id: id.into(),
+            text: text.into(),
+        }
     }
 
     fn row(prompt: &str, completion: &str) -> RowContent {
-        RowContent::Completion { prompt: prompt.into(), completion: completion.into() }
+        RowContent::Completion {
+            prompt: prompt.into(),
+            completion: completion.into(),
+        }
     }
 
     const LONG: &str = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips \
@@ -193,7 +221,10 @@ mod tests {
     fn index() -> ContaminationIndex {
         let items = [
             item("gsm8k/0", LONG),
-            item("short/1", "Which planet in our solar system has the most moons today?"),
+            item(
+                "short/1",
+                "Which planet in our solar system has the most moons today?",
+            ),
             item("tiny/2", "What is 2+2?"),
         ];
         ContaminationIndex::new(&items, &ContaminationParams::default()).unwrap()
@@ -209,7 +240,10 @@ mod tests {
 
     #[test]
     fn one_word_changed_and_cosmetic_edits_still_match() {
-        let edited = LONG.replace("friends", "pals").to_uppercase().replace(' ', "  ");
+        let edited = LONG
+            .replace("friends", "pals")
+            .to_uppercase()
+            .replace(' ', "  ");
         let found = index().check_row(&row(&edited, "72")).unwrap();
         assert_eq!(found.eval_id, "gsm8k/0");
         assert!(found.ngram_hits >= 1);
@@ -225,7 +259,10 @@ mod tests {
     #[test]
     fn short_item_is_matched_whole() {
         let found = index()
-            .check_row(&row("Quiz: which planet in our solar system has the most moons today? Think.", "Saturn"))
+            .check_row(&row(
+                "Quiz: which planet in our solar system has the most moons today? Think.",
+                "Saturn",
+            ))
             .unwrap();
         assert_eq!(found.eval_id, "short/1");
     }
@@ -233,9 +270,21 @@ mod tests {
     #[test]
     fn unrelated_rows_and_tiny_items_do_not_match() {
         let index = index();
-        assert_eq!(index.check_row(&row("Write a haiku about autumn leaves falling.", "Leaves drift down")), None);
+        assert_eq!(
+            index.check_row(&row(
+                "Write a haiku about autumn leaves falling.",
+                "Leaves drift down"
+            )),
+            None
+        );
         // "what is 2 2" is below min_short_tokens: a row merely containing it is not flagged.
-        assert_eq!(index.check_row(&row("Explain what is 2+2? in binary arithmetic to a child", "4")), None);
+        assert_eq!(
+            index.check_row(&row(
+                "Explain what is 2+2? in binary arithmetic to a child",
+                "4"
+            )),
+            None
+        );
     }
 
     #[test]

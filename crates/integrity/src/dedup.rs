@@ -18,7 +18,10 @@ pub fn content_hash(canonical: &str) -> [u8; 32] {
 
 /// For each text, the index of the first earlier text with the same canonical form, if any.
 pub fn exact_duplicates<S: AsRef<str> + Sync>(canonical_texts: &[S]) -> Vec<Option<usize>> {
-    let hashes: Vec<[u8; 32]> = canonical_texts.par_iter().map(|t| content_hash(t.as_ref())).collect();
+    let hashes: Vec<[u8; 32]> = canonical_texts
+        .par_iter()
+        .map(|t| content_hash(t.as_ref()))
+        .collect();
     let mut first_seen: HashMap<[u8; 32], usize> = HashMap::with_capacity(hashes.len());
     hashes
         .iter()
@@ -108,7 +111,9 @@ impl NearDupIndex {
             .par_iter()
             .map_init(Vec::new, |scratch, text| {
                 let mut signature = vec![0; self.hasher.num_perm()];
-                let shingles = self.hasher.signature_into(text.as_ref(), scratch, &mut signature);
+                let shingles = self
+                    .hasher
+                    .signature_into(text.as_ref(), scratch, &mut signature);
                 (shingles > 0).then_some(signature)
             })
             .collect()
@@ -131,12 +136,15 @@ impl NearDupIndex {
         let num_perm = self.hasher.num_perm();
         let mut best: Option<NearMatch> = None;
         for (band, table) in self.tables.iter().enumerate() {
-            let Some(ids) = table.get(&band_key(signature, band, self.rows)) else { continue };
+            let Some(ids) = table.get(&band_key(signature, band, self.rows)) else {
+                continue;
+            };
             for &id in ids {
                 let id = id as usize;
                 let stored = &self.signatures[id * num_perm..(id + 1) * num_perm];
                 let jaccard = estimated_jaccard(signature, stored);
-                let better = best.is_none_or(|b| jaccard > b.jaccard || (jaccard == b.jaccard && id < b.id));
+                let better =
+                    best.is_none_or(|b| jaccard > b.jaccard || (jaccard == b.jaccard && id < b.id));
                 if jaccard >= self.threshold && better {
                     best = Some(NearMatch { id, jaccard });
                 }
@@ -158,13 +166,19 @@ impl NearDupIndex {
 
     fn signature_of(&self, canonical: &str) -> Option<Vec<u32>> {
         let mut signature = vec![0; self.hasher.num_perm()];
-        (self.hasher.signature_into(canonical, &mut Vec::new(), &mut signature) > 0).then_some(signature)
+        (self
+            .hasher
+            .signature_into(canonical, &mut Vec::new(), &mut signature)
+            > 0)
+        .then_some(signature)
     }
 }
 
 fn band_key(signature: &[u32], band: usize, rows: usize) -> u64 {
     let values = &signature[band * rows..(band + 1) * rows];
-    values.iter().fold(mix64(band as u64 + 1), |h, &v| mix64(h.rotate_left(29) ^ u64::from(v)))
+    values.iter().fold(mix64(band as u64 + 1), |h, &v| {
+        mix64(h.rotate_left(29) ^ u64::from(v))
+    })
 }
 
 /// For each canonical text (in priority order), the best near duplicate among the texts before it.
@@ -183,7 +197,10 @@ pub fn near_duplicates<S: AsRef<str> + Sync>(
             matches.push(None);
             continue;
         };
-        let found = index.best_match(signature).map(|m| NearMatch { id: positions[m.id], ..m });
+        let found = index.best_match(signature).map(|m| NearMatch {
+            id: positions[m.id],
+            ..m
+        });
         matches.push(found);
         index.insert_signature(signature);
         positions.push(position);
@@ -197,21 +214,30 @@ mod tests {
     use crate::canonical::canonical_form;
 
     fn words(n: usize, tag: &str) -> Vec<String> {
-        (0..n).map(|i| format!("{tag}{}", (i * 7919) % 1009)).collect()
+        (0..n)
+            .map(|i| format!("{tag}{}", (i * 7919) % 1009))
+            .collect()
     }
 
     #[test]
     fn exact_duplicates_point_to_first_occurrence() {
         let texts = ["a b", "c", "a b", "a b", "d"];
-        assert_eq!(exact_duplicates(&texts), vec![None, None, Some(0), Some(0), None]);
+        assert_eq!(
+            exact_duplicates(&texts),
+            vec![None, None, Some(0), Some(0), None]
+        );
     }
 
     #[test]
     fn cosmetic_edits_are_exact_duplicates_after_canonical_form() {
-        let texts: Vec<String> = ["The answer is 1,000.", "the  ANSWER is 1000", "the answer is 100"]
-            .iter()
-            .map(|t| canonical_form(t))
-            .collect();
+        let texts: Vec<String> = [
+            "The answer is 1,000.",
+            "the  ANSWER is 1000",
+            "the answer is 100",
+        ]
+        .iter()
+        .map(|t| canonical_form(t))
+        .collect();
         assert_eq!(exact_duplicates(&texts), vec![None, Some(0), None]);
     }
 
@@ -233,7 +259,9 @@ mod tests {
 
     #[test]
     fn reordered_sentences_are_near_duplicates() {
-        let sentences: Vec<String> = (0..8).map(|s| words(14, &format!("s{s}x")).join(" ")).collect();
+        let sentences: Vec<String> = (0..8)
+            .map(|s| words(14, &format!("s{s}x")).join(" "))
+            .collect();
         let mut reordered = sentences.clone();
         reordered.reverse();
         let texts = [sentences.join(" "), reordered.join(" ")];
@@ -249,7 +277,10 @@ mod tests {
             edited[i] = format!("new{i}");
         }
         let texts = [original.join(" "), edited.join(" ")];
-        assert_eq!(near_duplicates(&texts, &MinHashParams::default()).unwrap()[1], None);
+        assert_eq!(
+            near_duplicates(&texts, &MinHashParams::default()).unwrap()[1],
+            None
+        );
     }
 
     #[test]

@@ -29,7 +29,14 @@ pub struct MinHashParams {
 
 impl Default for MinHashParams {
     fn default() -> Self {
-        Self { num_perm: 128, shingle_words: 3, threshold: 0.7, bands: None, rows: None, seed: 0x5EED_1D }
+        Self {
+            num_perm: 128,
+            shingle_words: 3,
+            threshold: 0.7,
+            bands: None,
+            rows: None,
+            seed: 0x005E_ED1D,
+        }
     }
 }
 
@@ -37,7 +44,9 @@ impl Default for MinHashParams {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamError {
     /// `num_perm` or `shingle_words` is zero, or `num_perm` is unreasonably large.
-    #[error("num_perm must be in 1..=4096 and shingle_words at least 1 (got num_perm={num_perm}, shingle_words={shingle_words})")]
+    #[error(
+        "num_perm must be in 1..=4096 and shingle_words at least 1 (got num_perm={num_perm}, shingle_words={shingle_words})"
+    )]
     BadSize {
         /// The requested number of hash functions.
         num_perm: usize,
@@ -63,7 +72,10 @@ impl MinHashParams {
     /// Checks the parameters and returns the (bands, rows) the LSH index will use.
     pub fn lsh_shape(&self) -> Result<(usize, usize), ParamError> {
         if self.num_perm == 0 || self.num_perm > 4096 || self.shingle_words == 0 {
-            return Err(ParamError::BadSize { num_perm: self.num_perm, shingle_words: self.shingle_words });
+            return Err(ParamError::BadSize {
+                num_perm: self.num_perm,
+                shingle_words: self.shingle_words,
+            });
         }
         if !(self.threshold > 0.0 && self.threshold <= 1.0) {
             return Err(ParamError::BadThreshold(self.threshold));
@@ -74,7 +86,11 @@ impl MinHashParams {
             _ => optimal_lsh_shape(self.threshold as f64, self.num_perm, 0.5, 0.5),
         };
         if bands == 0 || rows == 0 || bands.saturating_mul(rows) > self.num_perm {
-            return Err(ParamError::BadBands { bands, rows, num_perm: self.num_perm });
+            return Err(ParamError::BadBands {
+                bands,
+                rows,
+                num_perm: self.num_perm,
+            });
         }
         Ok((bands, rows))
     }
@@ -82,7 +98,12 @@ impl MinHashParams {
 
 /// The (bands, rows) with `bands * rows <= num_perm` that minimises the weighted area of false
 /// positives (similarity below `threshold`) and false negatives (above it) under the LSH S-curve.
-pub fn optimal_lsh_shape(threshold: f64, num_perm: usize, fp_weight: f64, fn_weight: f64) -> (usize, usize) {
+pub fn optimal_lsh_shape(
+    threshold: f64,
+    num_perm: usize,
+    fp_weight: f64,
+    fn_weight: f64,
+) -> (usize, usize) {
     let mut best = (1, num_perm.max(1));
     let mut best_error = f64::INFINITY;
     for bands in 1..=num_perm {
@@ -104,7 +125,9 @@ pub fn optimal_lsh_shape(threshold: f64, num_perm: usize, fp_weight: f64, fn_wei
 fn integrate(f: impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
     const PANELS: usize = 256;
     let h = (hi - lo) / PANELS as f64;
-    let inner: f64 = (1..PANELS).map(|i| f(lo + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 }).sum();
+    let inner: f64 = (1..PANELS)
+        .map(|i| f(lo + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 })
+        .sum();
     (f(lo) + f(hi) + inner) * h / 3.0
 }
 
@@ -123,7 +146,12 @@ impl MinHasher {
         let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
         let mut next = || splitmix64(&mut state);
         let (multipliers, offsets) = (0..num_perm).map(|_| (next() | 1, next())).unzip();
-        Self { multipliers, offsets, shingle_words: shingle_words.max(1), seed }
+        Self {
+            multipliers,
+            offsets,
+            shingle_words: shingle_words.max(1),
+            seed,
+        }
     }
 
     /// Signature length.
@@ -133,9 +161,15 @@ impl MinHasher {
 
     /// Writes the signature of a canonical text into `signature` (length `num_perm`). Returns the
     /// number of shingles; 0 means the text had no tokens and the signature is all `u32::MAX`.
-    pub fn signature_into(&self, canonical: &str, token_hashes: &mut Vec<u64>, signature: &mut [u32]) -> usize {
+    pub fn signature_into(
+        &self,
+        canonical: &str,
+        token_hashes: &mut Vec<u64>,
+        signature: &mut [u32],
+    ) -> usize {
         token_hashes.clear();
-        token_hashes.extend(canonical_tokens(canonical).map(|t| hash_bytes(t.as_bytes(), self.seed)));
+        token_hashes
+            .extend(canonical_tokens(canonical).map(|t| hash_bytes(t.as_bytes(), self.seed)));
         signature.fill(u32::MAX);
         if token_hashes.is_empty() {
             return 0;
@@ -143,7 +177,9 @@ impl MinHasher {
         let width = self.shingle_words.min(token_hashes.len());
         let mut count = 0;
         for window in token_hashes.windows(width) {
-            let shingle = window.iter().fold(self.seed, |acc, &h| mix64(acc.rotate_left(23) ^ h));
+            let shingle = window
+                .iter()
+                .fold(self.seed, |acc, &h| mix64(acc.rotate_left(23) ^ h));
             self.update(signature, shingle);
             count += 1;
         }
@@ -160,7 +196,11 @@ impl MinHasher {
     /// Folds one shingle hash into the running minimum of every hash function.
     #[inline]
     fn update(&self, signature: &mut [u32], shingle: u64) {
-        for ((slot, &a), &b) in signature.iter_mut().zip(&self.multipliers).zip(&self.offsets) {
+        for ((slot, &a), &b) in signature
+            .iter_mut()
+            .zip(&self.multipliers)
+            .zip(&self.offsets)
+        {
             let value = (a.wrapping_mul(shingle).wrapping_add(b) >> 32) as u32;
             *slot = (*slot).min(value);
         }
@@ -210,7 +250,10 @@ mod tests {
     fn jaccard_of_shingles(a: &str, b: &str, k: usize) -> f32 {
         let shingles = |s: &str| {
             let tokens: Vec<&str> = s.split(' ').collect();
-            tokens.windows(k).map(|w| w.join(" ")).collect::<std::collections::HashSet<_>>()
+            tokens
+                .windows(k)
+                .map(|w| w.join(" "))
+                .collect::<std::collections::HashSet<_>>()
         };
         let (sa, sb) = (shingles(a), shingles(b));
         sa.intersection(&sb).count() as f32 / sa.union(&sb).count() as f32
@@ -236,27 +279,48 @@ mod tests {
         let b = changed.join(" ");
         let truth = jaccard_of_shingles(&a, &b, 2);
         let estimate = estimated_jaccard(&hasher.signature(&a), &hasher.signature(&b));
-        assert!((truth - estimate).abs() < 0.06, "truth {truth} estimate {estimate}");
+        assert!(
+            (truth - estimate).abs() < 0.06,
+            "truth {truth} estimate {estimate}"
+        );
     }
 
     #[test]
     fn empty_text_has_no_shingles() {
         let hasher = MinHasher::new(8, 3, 1);
         let mut signature = vec![0; 8];
-        assert_eq!(hasher.signature_into("", &mut Vec::new(), &mut signature), 0);
+        assert_eq!(
+            hasher.signature_into("", &mut Vec::new(), &mut signature),
+            0
+        );
         assert!(signature.iter().all(|&v| v == u32::MAX));
-        assert_eq!(hasher.signature_into("two words", &mut Vec::new(), &mut signature), 1);
+        assert_eq!(
+            hasher.signature_into("two words", &mut Vec::new(), &mut signature),
+            1
+        );
     }
 
     #[test]
     fn bad_params_are_rejected() {
-        let mut params = MinHashParams { threshold: 1.5, ..Default::default() };
-        assert!(matches!(params.lsh_shape(), Err(ParamError::BadThreshold(_))));
+        let mut params = MinHashParams {
+            threshold: 1.5,
+            ..Default::default()
+        };
+        assert!(matches!(
+            params.lsh_shape(),
+            Err(ParamError::BadThreshold(_))
+        ));
         params.threshold = 0.5;
         params.bands = Some(64);
         params.rows = Some(4);
-        assert!(matches!(params.lsh_shape(), Err(ParamError::BadBands { .. })));
+        assert!(matches!(
+            params.lsh_shape(),
+            Err(ParamError::BadBands { .. })
+        ));
         params.num_perm = 0;
-        assert!(matches!(params.lsh_shape(), Err(ParamError::BadSize { .. })));
+        assert!(matches!(
+            params.lsh_shape(),
+            Err(ParamError::BadSize { .. })
+        ));
     }
 }

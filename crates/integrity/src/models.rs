@@ -58,7 +58,7 @@ impl Default for ModelRules {
             max_total_bytes: 64 << 30,
             copy_similarity: 0.999,
             fingerprint_samples: 64,
-            fingerprint_seed: 0xF1_9E7,
+            fingerprint_seed: 0x000F_19E7,
         }
     }
 }
@@ -196,7 +196,11 @@ pub fn check_model_folder(dir: &Path, rules: &ModelRules) -> ModelReport {
 fn check_config_file(path: &Path, rules: &ModelRules, report: &mut ModelReport) {
     let bytes = match read_small_file(path, rules.max_config_bytes) {
         Ok(bytes) => bytes,
-        Err(message) => return report.violations.push(ModelViolation::BadConfig { message }),
+        Err(message) => {
+            return report
+                .violations
+                .push(ModelViolation::BadConfig { message });
+        }
     };
     match check_config(&bytes, rules) {
         Ok(architecture) => report.architecture = Some(architecture),
@@ -210,9 +214,14 @@ fn check_config_file(path: &Path, rules: &ModelRules, report: &mut ModelReport) 
 }
 
 fn read_small_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
-    let size = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
     if size > max_bytes {
-        return Err(format!("{} has {size} bytes, more than the limit of {max_bytes}", path.display()));
+        return Err(format!(
+            "{} has {size} bytes, more than the limit of {max_bytes}",
+            path.display()
+        ));
     }
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
@@ -221,17 +230,22 @@ fn read_small_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
 /// This is the entry point the config fuzz target drives.
 pub fn check_config(bytes: &[u8], rules: &ModelRules) -> Result<String, ModelViolation> {
     let bad = |message: String| ModelViolation::BadConfig { message };
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| bad(format!("config.json is not valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| bad(format!("config.json is not valid JSON: {e}")))?;
     let architecture = value
         .get("architectures")
         .and_then(|a| a.as_array())
         .and_then(|a| a.first())
         .and_then(|a| a.as_str())
-        .ok_or_else(|| bad("config.json needs `architectures`: a list whose first entry is a string".into()))?;
+        .ok_or_else(|| {
+            bad("config.json needs `architectures`: a list whose first entry is a string".into())
+        })?;
     if !rules.architectures.is_empty() && !rules.architectures.iter().any(|a| a == architecture) {
         let found: String = architecture.chars().take(100).collect();
-        return Err(ModelViolation::ArchitectureNotAllowed { found, allowed: rules.architectures.clone() });
+        return Err(ModelViolation::ArchitectureNotAllowed {
+            found,
+            allowed: rules.architectures.clone(),
+        });
     }
     Ok(architecture.to_string())
 }
@@ -244,7 +258,8 @@ struct WeightFile {
 
 fn map_weight_files(dir: &Path, rules: &ModelRules) -> Result<Vec<WeightFile>, ModelViolation> {
     let unreadable = |message: String| ModelViolation::Unreadable { message };
-    let entries = std::fs::read_dir(dir).map_err(|e| unreadable(format!("cannot list {}: {e}", dir.display())))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| unreadable(format!("cannot list {}: {e}", dir.display())))?;
     let mut paths: Vec<_> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -254,17 +269,28 @@ fn map_weight_files(dir: &Path, rules: &ModelRules) -> Result<Vec<WeightFile>, M
     let mut total = 0u64;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
-        let file = std::fs::File::open(&path).map_err(|e| unreadable(format!("cannot open {}: {e}", path.display())))?;
+        let file = std::fs::File::open(&path)
+            .map_err(|e| unreadable(format!("cannot open {}: {e}", path.display())))?;
         total = total.saturating_add(file.metadata().map(|m| m.len()).unwrap_or(u64::MAX));
         if total > rules.max_total_bytes {
-            let message = format!("weight files exceed the total limit of {} bytes", rules.max_total_bytes);
-            return Err(ModelViolation::BadWeights { file: path.display().to_string(), message });
+            let message = format!(
+                "weight files exceed the total limit of {} bytes",
+                rules.max_total_bytes
+            );
+            return Err(ModelViolation::BadWeights {
+                file: path.display().to_string(),
+                message,
+            });
         }
         // SAFETY: the mapping is read-only; the validator owns its download folder, so the file is
         // not modified while mapped (a concurrent writer could only change values, not memory safety
         // of the slices, which safetensors bounds-checks against the mapping's length).
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| unreadable(format!("cannot map {}: {e}", path.display())))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let map = unsafe { Mmap::map(&file) }
+            .map_err(|e| unreadable(format!("cannot map {}: {e}", path.display())))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         files.push(WeightFile { name, map });
     }
     Ok(files)
@@ -277,13 +303,19 @@ pub fn check_safetensors_header<'a>(
     bytes: &'a [u8],
     rules: &ModelRules,
 ) -> Result<SafeTensors<'a>, ModelViolation> {
-    let bad = |message: String| ModelViolation::BadWeights { file: file.to_string(), message };
+    let bad = |message: String| ModelViolation::BadWeights {
+        file: file.to_string(),
+        message,
+    };
     let header_len = bytes
         .get(..8)
         .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0xFF; 8])))
         .ok_or_else(|| bad("file is shorter than the 8-byte header length".into()))?;
     if header_len > rules.max_header_bytes {
-        return Err(bad(format!("header of {header_len} bytes exceeds the limit of {}", rules.max_header_bytes)));
+        return Err(bad(format!(
+            "header of {header_len} bytes exceeds the limit of {}",
+            rules.max_header_bytes
+        )));
     }
     SafeTensors::deserialize(bytes).map_err(|e| bad(format!("malformed safetensors file: {e}")))
 }
@@ -297,7 +329,9 @@ fn check_weights(files: &[WeightFile], rules: &ModelRules, report: &mut ModelRep
         };
         for (name, view) in parsed.iter() {
             if tensors.insert(name.to_string(), view).is_some() {
-                report.violations.push(ModelViolation::DuplicateTensor { tensor: name.to_string() });
+                report.violations.push(ModelViolation::DuplicateTensor {
+                    tensor: name.to_string(),
+                });
             }
         }
     }
@@ -306,27 +340,47 @@ fn check_weights(files: &[WeightFile], rules: &ModelRules, report: &mut ModelRep
     for (name, view) in &tensors {
         let Some(values) = TensorValues::new(view.dtype(), view.data()) else {
             let dtype = format!("{:?}", view.dtype());
-            report.violations.push(ModelViolation::UnsupportedDtype { tensor: name.clone(), dtype });
+            report.violations.push(ModelViolation::UnsupportedDtype {
+                tensor: name.clone(),
+                dtype,
+            });
             continue;
         };
         parameters = parameters.saturating_add(values.len() as u64);
         hash_tensor(&mut hasher, name, view.dtype(), view.shape(), view.data());
         let non_finite = values.count_non_finite();
         if non_finite > 0 {
-            report.violations.push(ModelViolation::NonFinite { tensor: name.clone(), count: non_finite });
+            report.violations.push(ModelViolation::NonFinite {
+                tensor: name.clone(),
+                count: non_finite,
+            });
         } else if projection_kind(name).is_some() {
-            report.projection_norms.insert(name.clone(), values.frobenius_norm());
+            report
+                .projection_norms
+                .insert(name.clone(), values.frobenius_norm());
         }
-        let samples = values.sample(rules.fingerprint_samples, rules.fingerprint_seed ^ hash_bytes(name.as_bytes(), 0));
-        report.fingerprint.tensors.insert(name.clone(), (view.shape().to_vec(), samples));
+        let samples = values.sample(
+            rules.fingerprint_samples,
+            rules.fingerprint_seed ^ hash_bytes(name.as_bytes(), 0),
+        );
+        report
+            .fingerprint
+            .tensors
+            .insert(name.clone(), (view.shape().to_vec(), samples));
     }
     report.parameters = parameters;
     report.content_hash = hex(&hasher.finalize());
     if parameters < rules.min_params || parameters > rules.max_params {
         let (min, max) = (rules.min_params, rules.max_params);
-        report.violations.push(ModelViolation::ParameterCount { found: parameters, min, max });
+        report.violations.push(ModelViolation::ParameterCount {
+            found: parameters,
+            min,
+            max,
+        });
     }
-    report.violations.extend(check_projection_norms(&report.projection_norms, rules));
+    report
+        .violations
+        .extend(check_projection_norms(&report.projection_norms, rules));
 }
 
 fn hash_tensor(hasher: &mut Sha256, name: &str, dtype: Dtype, shape: &[usize], data: &[u8]) {
@@ -358,29 +412,47 @@ fn projection_kind(name: &str) -> Option<&'static str> {
     let rest = name.strip_prefix("model.layers.")?;
     let (layer, suffix) = rest.split_once('.')?;
     layer.parse::<u32>().ok()?;
-    KINDS.iter().find(|(s, _)| *s == suffix).map(|(_, kind)| *kind)
+    KINDS
+        .iter()
+        .find(|(s, _)| *s == suffix)
+        .map(|(_, kind)| *kind)
 }
 
 /// The SN37 norm rule: any norm above the hard limit rejects; otherwise the mean over projection
 /// types of the fraction of layers above the high level must not exceed the limit.
-fn check_projection_norms(norms: &BTreeMap<String, f32>, rules: &ModelRules) -> Vec<ModelViolation> {
+fn check_projection_norms(
+    norms: &BTreeMap<String, f32>,
+    rules: &ModelRules,
+) -> Vec<ModelViolation> {
     let mut violations = Vec::new();
     let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for (name, &norm) in norms {
-        let Some(kind) = projection_kind(name) else { continue };
+        let Some(kind) = projection_kind(name) else {
+            continue;
+        };
         if norm > rules.max_projection_norm {
             let limit = rules.max_projection_norm;
-            violations.push(ModelViolation::ProjectionNormTooLarge { tensor: name.clone(), norm, limit });
+            violations.push(ModelViolation::ProjectionNormTooLarge {
+                tensor: name.clone(),
+                norm,
+                limit,
+            });
         }
         let entry = by_kind.entry(kind).or_default();
         entry.0 += usize::from(norm > rules.high_projection_norm);
         entry.1 += 1;
     }
     if violations.is_empty() && !by_kind.is_empty() {
-        let fractions: f32 = by_kind.values().map(|&(high, all)| high as f32 / all as f32).sum();
+        let fractions: f32 = by_kind
+            .values()
+            .map(|&(high, all)| high as f32 / all as f32)
+            .sum();
         let mean_fraction = fractions / by_kind.len() as f32;
         if mean_fraction > rules.max_high_norm_fraction {
-            violations.push(ModelViolation::TooManyHighNorms { mean_fraction, limit: rules.max_high_norm_fraction });
+            violations.push(ModelViolation::TooManyHighNorms {
+                mean_fraction,
+                limit: rules.max_high_norm_fraction,
+            });
         }
     }
     violations
@@ -412,21 +484,31 @@ impl<'a> TensorValues<'a> {
 
     fn get(&self, index: usize) -> f32 {
         match self {
-            Self::F32(d) => f32::from_le_bytes([d[4 * index], d[4 * index + 1], d[4 * index + 2], d[4 * index + 3]]),
+            Self::F32(d) => f32::from_le_bytes([
+                d[4 * index],
+                d[4 * index + 1],
+                d[4 * index + 2],
+                d[4 * index + 3],
+            ]),
             Self::F16(d) => f16_to_f32(u16::from_le_bytes([d[2 * index], d[2 * index + 1]])),
-            Self::Bf16(d) => f32::from_bits(u32::from(u16::from_le_bytes([d[2 * index], d[2 * index + 1]])) << 16),
+            Self::Bf16(d) => f32::from_bits(
+                u32::from(u16::from_le_bytes([d[2 * index], d[2 * index + 1]])) << 16,
+            ),
         }
     }
 
     /// Counts NaN and infinities from the exponent bits, without converting.
     fn count_non_finite(&self) -> u64 {
         let count16 = |d: &[u8], mask: u16| {
-            d.chunks_exact(2).filter(|c| u16::from_le_bytes([c[0], c[1]]) & mask == mask).count() as u64
+            d.chunks_exact(2)
+                .filter(|c| u16::from_le_bytes([c[0], c[1]]) & mask == mask)
+                .count() as u64
         };
         match self {
-            Self::F32(d) => {
-                d.chunks_exact(4).filter(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite()).count() as u64
-            }
+            Self::F32(d) => d
+                .chunks_exact(4)
+                .filter(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite())
+                .count() as u64,
             Self::F16(d) => count16(d, 0x7C00),
             Self::Bf16(d) => count16(d, 0x7F80),
         }
@@ -435,7 +517,10 @@ impl<'a> TensorValues<'a> {
     /// Frobenius norm. Squares are summed in f64 because a projection has millions of elements
     /// and an f32 running sum would lose the small terms.
     fn frobenius_norm(&self) -> f32 {
-        (0..self.len()).map(|i| f64::from(self.get(i)).powi(2)).sum::<f64>().sqrt() as f32
+        (0..self.len())
+            .map(|i| f64::from(self.get(i)).powi(2))
+            .sum::<f64>()
+            .sqrt() as f32
     }
 
     /// Values at `count` seeded positions (with replacement).
@@ -445,7 +530,9 @@ impl<'a> TensorValues<'a> {
             return Vec::new();
         }
         let mut state = seed;
-        (0..count).map(|_| self.get((splitmix64(&mut state) % len as u64) as usize)).collect()
+        (0..count)
+            .map(|_| self.get((splitmix64(&mut state) % len as u64) as usize))
+            .collect()
     }
 }
 
@@ -469,14 +556,22 @@ fn f16_to_f32(bits: u16) -> f32 {
 /// Cosine similarity of two fingerprints over the tensors they share (same name and shape).
 /// With `base`, the base model's samples are subtracted first, so two independent fine-tunes of
 /// the same base compare by their (unrelated) updates while a copy of a fine-tune still matches.
-pub fn fingerprint_similarity(a: &WeightFingerprint, b: &WeightFingerprint, base: Option<&WeightFingerprint>) -> f32 {
+pub fn fingerprint_similarity(
+    a: &WeightFingerprint,
+    b: &WeightFingerprint,
+    base: Option<&WeightFingerprint>,
+) -> f32 {
     let (mut dot, mut norm_a, mut norm_b) = (0f64, 0f64, 0f64);
     for (name, (shape, values_a)) in &a.tensors {
-        let Some((shape_b, values_b)) = b.tensors.get(name) else { continue };
+        let Some((shape_b, values_b)) = b.tensors.get(name) else {
+            continue;
+        };
         if shape != shape_b || values_a.len() != values_b.len() {
             continue;
         }
-        let base_values = base.and_then(|f| f.tensors.get(name)).filter(|(s, v)| s == shape && v.len() == values_a.len());
+        let base_values = base
+            .and_then(|f| f.tensors.get(name))
+            .filter(|(s, v)| s == shape && v.len() == values_a.len());
         for (i, (&x, &y)) in values_a.iter().zip(values_b).enumerate() {
             let offset = base_values.map_or(0.0, |(_, v)| v[i]);
             let (x, y) = (f64::from(x - offset), f64::from(y - offset));

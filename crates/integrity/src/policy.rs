@@ -84,7 +84,11 @@ impl Penalties {
     /// The multiplier for a miner with these row counts.
     pub fn multiplier(&self, counts: &RowCounts) -> Penalty {
         if counts.rows == 0 {
-            return Penalty { multiplier: 0.0, disqualified: false, explanation: "no rows were submitted".into() };
+            return Penalty {
+                multiplier: 0.0,
+                disqualified: false,
+                explanation: "no rows were submitted".into(),
+            };
         }
         let rows = counts.rows as f32;
         let contaminated = counts.contaminated as f32 / rows;
@@ -95,7 +99,11 @@ impl Penalties {
                 contaminated * 100.0,
                 self.disqualify_contaminated_fraction * 100.0
             );
-            return Penalty { multiplier: 0.0, disqualified: true, explanation };
+            return Penalty {
+                multiplier: 0.0,
+                disqualified: true,
+                explanation,
+            };
         }
         if copied >= self.disqualify_copied_fraction {
             let explanation = format!(
@@ -103,7 +111,11 @@ impl Penalties {
                 copied * 100.0,
                 self.disqualify_copied_fraction * 100.0
             );
-            return Penalty { multiplier: 0.0, disqualified: true, explanation };
+            return Penalty {
+                multiplier: 0.0,
+                disqualified: true,
+                explanation,
+            };
         }
         let weighted = counts.invalid as f32 * self.invalid_row_weight
             + counts.duplicate as f32 * self.duplicate_row_weight
@@ -113,7 +125,11 @@ impl Penalties {
             "{} invalid, {} duplicate, {} contaminated of {} rows",
             counts.invalid, counts.duplicate, counts.contaminated, counts.rows
         );
-        Penalty { multiplier, disqualified: false, explanation }
+        Penalty {
+            multiplier,
+            disqualified: false,
+            explanation,
+        }
     }
 }
 
@@ -126,7 +142,8 @@ mod tests {
         let policy = Policy::default();
         let json = serde_json::to_string(&policy).unwrap();
         assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), policy);
-        let partial: Policy = serde_json::from_str(r#"{"near_duplicates": {"threshold": 0.8}}"#).unwrap();
+        let partial: Policy =
+            serde_json::from_str(r#"{"near_duplicates": {"threshold": 0.8}}"#).unwrap();
         assert_eq!(partial.near_duplicates.threshold, 0.8);
         assert_eq!(partial.near_duplicates.num_perm, 128);
         assert!(serde_json::from_str::<Policy>(r#"{"typo": 1}"#).is_err());
@@ -135,14 +152,32 @@ mod tests {
     #[test]
     fn multiplier_follows_the_formula_and_disqualifies() {
         let penalties = Penalties::default();
-        let clean = RowCounts { rows: 100, ..Default::default() };
+        let clean = RowCounts {
+            rows: 100,
+            ..Default::default()
+        };
         assert_eq!(penalties.multiplier(&clean).multiplier, 1.0);
-        let some = RowCounts { rows: 100, invalid: 2, duplicate: 3, contaminated: 1, ..Default::default() };
+        let some = RowCounts {
+            rows: 100,
+            invalid: 2,
+            duplicate: 3,
+            contaminated: 1,
+            ..Default::default()
+        };
         let penalty = penalties.multiplier(&some);
         assert!((penalty.multiplier - (1.0 - (1.0 + 3.0 + 3.0) / 100.0)).abs() < 1e-6);
-        let dirty = RowCounts { rows: 100, contaminated: 5, ..Default::default() };
+        let dirty = RowCounts {
+            rows: 100,
+            contaminated: 5,
+            ..Default::default()
+        };
         assert!(penalties.multiplier(&dirty).disqualified);
-        let copier = RowCounts { rows: 10, duplicate: 5, copied_from_others: 5, ..Default::default() };
+        let copier = RowCounts {
+            rows: 10,
+            duplicate: 5,
+            copied_from_others: 5,
+            ..Default::default()
+        };
         assert_eq!(penalties.multiplier(&copier).multiplier, 0.0);
     }
 }

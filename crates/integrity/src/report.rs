@@ -63,12 +63,20 @@ impl RejectReason {
                 Some(field) => format!("schema: `{field}`: {}", problem.message),
                 None => format!("schema: {}", problem.message),
             },
-            RejectReason::ExactDuplicate { of } => format!("exact duplicate of {}:{}", of.miner, of.line),
+            RejectReason::ExactDuplicate { of } => {
+                format!("exact duplicate of {}:{}", of.miner, of.line)
+            }
             RejectReason::NearDuplicate { of, jaccard } => {
-                format!("near duplicate (Jaccard {jaccard:.2}) of {}:{}", of.miner, of.line)
+                format!(
+                    "near duplicate (Jaccard {jaccard:.2}) of {}:{}",
+                    of.miner, of.line
+                )
             }
             RejectReason::Contaminated { evidence } => match evidence.jaccard {
-                Some(j) => format!("contaminated: `{}` near-duplicates eval item {} (Jaccard {j:.2})", evidence.field, evidence.eval_id),
+                Some(j) => format!(
+                    "contaminated: `{}` near-duplicates eval item {} (Jaccard {j:.2})",
+                    evidence.field, evidence.eval_id
+                ),
                 None => format!(
                     "contaminated: `{}` shares {} n-gram(s) with eval item {}",
                     evidence.field, evidence.ngram_hits, evidence.eval_id
@@ -149,7 +157,11 @@ impl IntegrityReport {
     pub fn to_table(&self) -> String {
         let mut out = String::new();
         if !self.miners.is_empty() {
-            let _ = writeln!(out, "{:<24} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>10}", "miner", "block", "rows", "kept", "inval", "dup", "contam", "multiplier");
+            let _ = writeln!(
+                out,
+                "{:<24} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>10}",
+                "miner", "block", "rows", "kept", "inval", "dup", "contam", "multiplier"
+            );
             for miner in &self.miners {
                 let c = &miner.counts;
                 let _ = writeln!(
@@ -163,7 +175,11 @@ impl IntegrityReport {
                     c.duplicate,
                     c.contaminated,
                     miner.penalty.multiplier,
-                    if miner.penalty.disqualified { "  DISQUALIFIED" } else { "" }
+                    if miner.penalty.disqualified {
+                        "  DISQUALIFIED"
+                    } else {
+                        ""
+                    }
                 );
             }
             for miner in &self.miners {
@@ -171,14 +187,31 @@ impl IntegrityReport {
             }
         }
         if !self.models.is_empty() {
-            let _ = writeln!(out, "{:<24} {:>8} {:>14} {:<10} reason", "model of", "block", "parameters", "verdict");
+            let _ = writeln!(
+                out,
+                "{:<24} {:>8} {:>14} {:<10} reason",
+                "model of", "block", "parameters", "verdict"
+            );
             for model in &self.models {
-                let verdict = if model.accepted() { "accepted" } else { "rejected" };
-                let mut reasons: Vec<String> = model.violations.iter().map(|v| format!("{v:?}")).collect();
+                let verdict = if model.accepted() {
+                    "accepted"
+                } else {
+                    "rejected"
+                };
+                let mut reasons: Vec<String> =
+                    model.violations.iter().map(|v| format!("{v:?}")).collect();
                 if let Some((original, similarity)) = &model.copy_of {
                     reasons.push(format!("copy of {original} (similarity {similarity:.4})"));
                 }
-                let _ = writeln!(out, "{:<24} {:>8} {:>14} {:<10} {}", truncate(&model.miner, 24), model.priority.block, model.parameters, verdict, reasons.join("; "));
+                let _ = writeln!(
+                    out,
+                    "{:<24} {:>8} {:>14} {:<10} {}",
+                    truncate(&model.miner, 24),
+                    model.priority.block,
+                    model.parameters,
+                    verdict,
+                    reasons.join("; ")
+                );
             }
         }
         out

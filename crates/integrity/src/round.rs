@@ -11,7 +11,9 @@ use crate::dedup::{exact_duplicates, near_duplicates};
 use crate::minhash::ParamError;
 use crate::models::{ModelReport, ModelRules, fingerprint_similarity};
 use crate::policy::{Policy, RowCounts};
-use crate::report::{IntegrityReport, MinerReport, ModelVerdict, Priority, RejectReason, RejectedRow, RowRef};
+use crate::report::{
+    IntegrityReport, MinerReport, ModelVerdict, Priority, RejectReason, RejectedRow, RowRef,
+};
 use crate::schema::{Row, SubmissionIntake};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -67,13 +69,20 @@ pub fn check_round(
     let slots: Vec<RowSlot> = ordered
         .iter()
         .enumerate()
-        .flat_map(|(submission, s)| (0..s.intake.rows.len()).map(move |row| RowSlot { submission, row }))
+        .flat_map(|(submission, s)| {
+            (0..s.intake.rows.len()).map(move |row| RowSlot { submission, row })
+        })
         .collect();
     let row_of = |slot: &RowSlot| &ordered[slot.submission].intake.rows[slot.row];
-    let canonical: Vec<String> =
-        slots.par_iter().map(|slot| canonical_form(&row_of(slot).content.joined_text())).collect();
+    let canonical: Vec<String> = slots
+        .par_iter()
+        .map(|slot| canonical_form(&row_of(slot).content.joined_text()))
+        .collect();
     let contamination: Vec<_> = match eval {
-        Some(index) => slots.par_iter().map(|slot| index.check_row(&row_of(slot).content)).collect(),
+        Some(index) => slots
+            .par_iter()
+            .map(|slot| index.check_row(&row_of(slot).content))
+            .collect(),
         None => vec![None; slots.len()],
     };
     let exact = exact_duplicates(&canonical);
@@ -81,7 +90,10 @@ pub fn check_round(
 
     let reference = |position: usize| {
         let slot = &slots[position];
-        RowRef { miner: ordered[slot.submission].miner.clone(), line: row_of(slot).line }
+        RowRef {
+            miner: ordered[slot.submission].miner.clone(),
+            line: row_of(slot).line,
+        }
     };
     let mut reasons: Vec<Vec<RejectReason>> = vec![Vec::new(); slots.len()];
     for position in 0..slots.len() {
@@ -89,27 +101,42 @@ pub fn check_round(
             reasons[position].push(RejectReason::Contaminated { evidence });
         }
         if let Some(first) = exact[position] {
-            reasons[position].push(RejectReason::ExactDuplicate { of: reference(first) });
+            reasons[position].push(RejectReason::ExactDuplicate {
+                of: reference(first),
+            });
         } else if let Some(found) = near[position] {
-            reasons[position].push(RejectReason::NearDuplicate { of: reference(found.id), jaccard: found.jaccard });
+            reasons[position].push(RejectReason::NearDuplicate {
+                of: reference(found.id),
+                jaccard: found.jaccard,
+            });
         }
     }
 
-    let duplicate_of: Vec<Option<usize>> =
-        (0..slots.len()).map(|p| exact[p].or(near[p].map(|m| m.id))).collect();
+    let duplicate_of: Vec<Option<usize>> = (0..slots.len())
+        .map(|p| exact[p].or(near[p].map(|m| m.id)))
+        .collect();
     let flags: Vec<RowFlags> = (0..slots.len())
         .map(|p| RowFlags {
             duplicate: duplicate_of[p].is_some(),
-            copied_from_other: duplicate_of[p].is_some_and(|o| slots[o].submission != slots[p].submission),
+            copied_from_other: duplicate_of[p]
+                .is_some_and(|o| slots[o].submission != slots[p].submission),
             contaminated: contamination[p].is_some(),
         })
         .collect();
 
-    let mut outcome = RoundOutcome { report: IntegrityReport::default(), kept: Vec::new() };
+    let mut outcome = RoundOutcome {
+        report: IntegrityReport::default(),
+        kept: Vec::new(),
+    };
     let mut position = 0;
     for submission in &ordered {
         let range = position..position + submission.intake.rows.len();
-        let (report, kept) = miner_outcome(submission, &mut reasons[range.clone()], &flags[range.clone()], policy);
+        let (report, kept) = miner_outcome(
+            submission,
+            &mut reasons[range.clone()],
+            &flags[range.clone()],
+            policy,
+        );
         outcome.report.miners.push(report);
         outcome.kept.push(kept);
         position = range.end;
@@ -138,12 +165,21 @@ fn miner_outcome(
     for problem in &submission.intake.problems {
         match problem.line {
             Some(line) if !is_row_limit_notice(problem) => {
-                rejected.entry(line).or_default().push(RejectReason::Schema { problem: problem.clone() })
+                rejected
+                    .entry(line)
+                    .or_default()
+                    .push(RejectReason::Schema {
+                        problem: problem.clone(),
+                    })
             }
             _ => file_problems.push(problem.clone()),
         }
     }
-    let mut counts = RowCounts { rows: rows.len() + rejected.len(), invalid: rejected.len(), ..Default::default() };
+    let mut counts = RowCounts {
+        rows: rows.len() + rejected.len(),
+        invalid: rejected.len(),
+        ..Default::default()
+    };
     let mut kept = Vec::new();
     for ((row, reasons), flag) in rows.iter().zip(row_reasons.iter_mut()).zip(flags) {
         if reasons.is_empty() {
@@ -161,16 +197,27 @@ fn miner_outcome(
         priority: submission.priority,
         counts,
         kept_lines: kept.iter().map(|r| r.line).collect(),
-        rejected: rejected.into_iter().map(|(line, reasons)| RejectedRow { line, reasons }).collect(),
+        rejected: rejected
+            .into_iter()
+            .map(|(line, reasons)| RejectedRow { line, reasons })
+            .collect(),
         file_problems,
         penalty,
     };
-    (report, KeptRows { miner: submission.miner.clone(), rows: kept })
+    (
+        report,
+        KeptRows {
+            miner: submission.miner.clone(),
+            rows: kept,
+        },
+    )
 }
 
 /// The "too many rows" notice names a line but is about the file, not a bad row.
 fn is_row_limit_notice(problem: &crate::schema::Problem) -> bool {
-    problem.kind == crate::schema::ProblemKind::TooLarge && problem.field.is_none() && problem.message.starts_with("more than")
+    problem.kind == crate::schema::ProblemKind::TooLarge
+        && problem.field.is_none()
+        && problem.message.starts_with("more than")
 }
 
 /// One miner's model for the round, already checked with [`crate::models::check_model_folder`].
@@ -196,10 +243,16 @@ pub fn check_model_round(
     let mut verdicts: Vec<ModelVerdict> = Vec::with_capacity(ordered.len());
     for (index, model) in ordered.iter().enumerate() {
         let copy_of = ordered[..index].iter().find_map(|earlier| {
-            if !earlier.report.content_hash.is_empty() && earlier.report.content_hash == model.report.content_hash {
+            if !earlier.report.content_hash.is_empty()
+                && earlier.report.content_hash == model.report.content_hash
+            {
                 return Some((earlier.miner.clone(), 1.0));
             }
-            let similarity = fingerprint_similarity(&model.report.fingerprint, &earlier.report.fingerprint, base);
+            let similarity = fingerprint_similarity(
+                &model.report.fingerprint,
+                &earlier.report.fingerprint,
+                base,
+            );
             (similarity >= rules.copy_similarity).then(|| (earlier.miner.clone(), similarity))
         });
         verdicts.push(ModelVerdict {

@@ -84,13 +84,20 @@ impl RowContent {
     /// The text fields of the row with their names, in a fixed order (chat: `messages[i].content`).
     pub fn text_fields(&self) -> Vec<(String, &str)> {
         match self {
-            RowContent::ChainOfThought { prompt, chain_of_thought, final_answer } => vec![
+            RowContent::ChainOfThought {
+                prompt,
+                chain_of_thought,
+                final_answer,
+            } => vec![
                 ("prompt".into(), prompt.as_str()),
                 ("chain_of_thought".into(), chain_of_thought.as_str()),
                 ("final_answer".into(), final_answer.as_str()),
             ],
             RowContent::Completion { prompt, completion } => {
-                vec![("prompt".into(), prompt.as_str()), ("completion".into(), completion.as_str())]
+                vec![
+                    ("prompt".into(), prompt.as_str()),
+                    ("completion".into(), completion.as_str()),
+                ]
             }
             RowContent::Chat { messages } => messages
                 .iter()
@@ -103,7 +110,9 @@ impl RowContent {
     /// The text that plays the role of the question: the prompt, or the first user message.
     pub fn prompt_text(&self) -> &str {
         match self {
-            RowContent::ChainOfThought { prompt, .. } | RowContent::Completion { prompt, .. } => prompt,
+            RowContent::ChainOfThought { prompt, .. } | RowContent::Completion { prompt, .. } => {
+                prompt
+            }
             RowContent::Chat { messages } => messages
                 .iter()
                 .find(|m| m.role == "user")
@@ -208,23 +217,40 @@ pub fn read_submission(path: &Path, limits: &Limits) -> SubmissionIntake {
         Ok(bytes) => read_submission_bytes(&name, &bytes, limits),
         Err(problem) => SubmissionIntake {
             rows: Vec::new(),
-            problems: vec![Problem { file: name, line: None, field: None, kind: problem.0, message: problem.1 }],
+            problems: vec![Problem {
+                file: name,
+                line: None,
+                field: None,
+                kind: problem.0,
+                message: problem.1,
+            }],
         },
     }
 }
 
 /// Reads at most `max_bytes` (plus one, to detect an oversized file) so a huge file cannot exhaust memory.
 fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, (ProblemKind, String)> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| (ProblemKind::Unreadable, format!("cannot open the file ({e}); check the path and permissions")))?;
+    let file = std::fs::File::open(path).map_err(|e| {
+        (
+            ProblemKind::Unreadable,
+            format!("cannot open the file ({e}); check the path and permissions"),
+        )
+    })?;
     let mut bytes = Vec::new();
     file.take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|e| (ProblemKind::Unreadable, format!("cannot read the file ({e})")))?;
+        .map_err(|e| {
+            (
+                ProblemKind::Unreadable,
+                format!("cannot read the file ({e})"),
+            )
+        })?;
     if bytes.len() as u64 > max_bytes {
         return Err((
             ProblemKind::TooLarge,
-            format!("the file is larger than the limit of {max_bytes} bytes; split or shrink the submission"),
+            format!(
+                "the file is larger than the limit of {max_bytes} bytes; split or shrink the submission"
+            ),
         ));
     }
     Ok(bytes)
@@ -240,7 +266,10 @@ pub fn read_submission_bytes(file: &str, bytes: &[u8], limits: &Limits) -> Submi
             line: None,
             field: None,
             kind: ProblemKind::TooLarge,
-            message: format!("the file is larger than the limit of {} bytes", limits.max_file_bytes),
+            message: format!(
+                "the file is larger than the limit of {} bytes",
+                limits.max_file_bytes
+            ),
         });
         return intake;
     }
@@ -255,14 +284,20 @@ pub fn read_submission_bytes(file: &str, bytes: &[u8], limits: &Limits) -> Submi
             checker.report(
                 None,
                 ProblemKind::TooLarge,
-                format!("more than {} rows; this line and all later lines were ignored", limits.max_rows),
+                format!(
+                    "more than {} rows; this line and all later lines were ignored",
+                    limits.max_rows
+                ),
             );
             break;
         }
         rows_seen += 1;
         let mut checker = LineChecker::new(file, index + 1, &mut intake.problems);
         if let Some(content) = checker.check_line(raw_line, limits) {
-            intake.rows.push(Row { line: index + 1, content });
+            intake.rows.push(Row {
+                line: index + 1,
+                content,
+            });
         }
     }
     intake
@@ -280,7 +315,12 @@ const ALLOWED_ROLES: [&str; 3] = ["system", "user", "assistant"];
 
 impl<'a> LineChecker<'a> {
     fn new(file: &'a str, line: usize, problems: &'a mut Vec<Problem>) -> Self {
-        Self { file, line, problems, found_problem: false }
+        Self {
+            file,
+            line,
+            problems,
+            found_problem: false,
+        }
     }
 
     fn report(&mut self, field: Option<&str>, kind: ProblemKind, message: String) {
@@ -296,14 +336,21 @@ impl<'a> LineChecker<'a> {
 
     fn check_line(&mut self, raw: &[u8], limits: &Limits) -> Option<RowContent> {
         if raw.len() > limits.max_line_bytes {
-            let message = format!("the line has {} bytes, more than the limit of {}", raw.len(), limits.max_line_bytes);
+            let message = format!(
+                "the line has {} bytes, more than the limit of {}",
+                raw.len(),
+                limits.max_line_bytes
+            );
             self.report(None, ProblemKind::TooLarge, message);
             return None;
         }
         let text = match std::str::from_utf8(raw) {
             Ok(text) => text,
             Err(e) => {
-                let message = format!("invalid UTF-8 at byte {} of the line; re-encode the file as UTF-8", e.valid_up_to());
+                let message = format!(
+                    "invalid UTF-8 at byte {} of the line; re-encode the file as UTF-8",
+                    e.valid_up_to()
+                );
                 self.report(None, ProblemKind::InvalidUtf8, message);
                 return None;
             }
@@ -345,7 +392,10 @@ impl<'a> LineChecker<'a> {
             self.reject_unexpected(object, &["prompt", "completion"]);
             let prompt = self.text_field(object, "prompt", limits);
             let completion = self.text_field(object, "completion", limits);
-            return Some(RowContent::Completion { prompt: prompt?, completion: completion? });
+            return Some(RowContent::Completion {
+                prompt: prompt?,
+                completion: completion?,
+            });
         }
         let keys: Vec<&str> = object.keys().map(String::as_str).take(8).collect();
         let message = format!(
@@ -358,15 +408,29 @@ impl<'a> LineChecker<'a> {
 
     fn reject_unexpected(&mut self, object: &Map<String, Value>, allowed: &[&str]) {
         for key in object.keys().filter(|k| !allowed.contains(&k.as_str())) {
-            let message = format!("field not allowed in this row shape; allowed fields are {allowed:?}");
-            self.report(Some(&truncate_for_message(key)), ProblemKind::UnexpectedField, message);
+            let message =
+                format!("field not allowed in this row shape; allowed fields are {allowed:?}");
+            self.report(
+                Some(&truncate_for_message(key)),
+                ProblemKind::UnexpectedField,
+                message,
+            );
         }
     }
 
-    fn text_field(&mut self, object: &Map<String, Value>, name: &str, limits: &Limits) -> Option<String> {
+    fn text_field(
+        &mut self,
+        object: &Map<String, Value>,
+        name: &str,
+        limits: &Limits,
+    ) -> Option<String> {
         match object.get(name) {
             None => {
-                self.report(Some(name), ProblemKind::MissingField, "required field is missing".to_string());
+                self.report(
+                    Some(name),
+                    ProblemKind::MissingField,
+                    "required field is missing".to_string(),
+                );
                 None
             }
             Some(value) => self.check_text(name, value, limits),
@@ -381,12 +445,18 @@ impl<'a> LineChecker<'a> {
         };
         let chars = text.chars().count();
         if chars > limits.max_field_chars {
-            let message = format!("{chars} characters, more than the limit of {}", limits.max_field_chars);
+            let message = format!(
+                "{chars} characters, more than the limit of {}",
+                limits.max_field_chars
+            );
             self.report(Some(field), ProblemKind::TooLarge, message);
             return None;
         }
         if text.trim().chars().count() < limits.min_field_chars.max(1) {
-            let message = format!("empty or shorter than {} characters", limits.min_field_chars.max(1));
+            let message = format!(
+                "empty or shorter than {} characters",
+                limits.min_field_chars.max(1)
+            );
             self.report(Some(field), ProblemKind::TooShort, message);
             return None;
         }
@@ -404,41 +474,80 @@ impl<'a> LineChecker<'a> {
 
     fn check_chat(&mut self, value: &Value, limits: &Limits) -> Option<RowContent> {
         let Value::Array(items) = value else {
-            let message = format!("expected an array of messages, found {}", json_type_name(value));
+            let message = format!(
+                "expected an array of messages, found {}",
+                json_type_name(value)
+            );
             self.report(Some("messages"), ProblemKind::WrongType, message);
             return None;
         };
         if items.is_empty() || items.len() > limits.max_messages {
-            let message = format!("{} messages; between 1 and {} are allowed", items.len(), limits.max_messages);
-            let kind = if items.is_empty() { ProblemKind::TooShort } else { ProblemKind::TooLarge };
+            let message = format!(
+                "{} messages; between 1 and {} are allowed",
+                items.len(),
+                limits.max_messages
+            );
+            let kind = if items.is_empty() {
+                ProblemKind::TooShort
+            } else {
+                ProblemKind::TooLarge
+            };
             self.report(Some("messages"), kind, message);
             return None;
         }
-        let messages: Vec<Option<ChatMessage>> =
-            items.iter().enumerate().map(|(i, item)| self.check_message(i, item, limits)).collect();
-        messages.into_iter().collect::<Option<Vec<_>>>().map(|messages| RowContent::Chat { messages })
+        let messages: Vec<Option<ChatMessage>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.check_message(i, item, limits))
+            .collect();
+        messages
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .map(|messages| RowContent::Chat { messages })
     }
 
-    fn check_message(&mut self, index: usize, item: &Value, limits: &Limits) -> Option<ChatMessage> {
+    fn check_message(
+        &mut self,
+        index: usize,
+        item: &Value,
+        limits: &Limits,
+    ) -> Option<ChatMessage> {
         let prefix = format!("messages[{index}]");
         let Value::Object(object) = item else {
-            let message = format!("expected an object {{role, content}}, found {}", json_type_name(item));
+            let message = format!(
+                "expected an object {{role, content}}, found {}",
+                json_type_name(item)
+            );
             self.report(Some(&prefix), ProblemKind::WrongType, message);
             return None;
         };
         for key in object.keys().filter(|k| *k != "role" && *k != "content") {
             let field = format!("{prefix}.{}", truncate_for_message(key));
-            self.report(Some(&field), ProblemKind::UnexpectedField, "a message has only role and content".into());
+            self.report(
+                Some(&field),
+                ProblemKind::UnexpectedField,
+                "a message has only role and content".into(),
+            );
         }
         let role = self.text_field_at(object, &prefix, "role", limits);
         let content = self.text_field_at(object, &prefix, "content", limits);
         let role = role?;
         if !ALLOWED_ROLES.contains(&role.as_str()) {
-            let message = format!("role `{}` is not one of {ALLOWED_ROLES:?}", truncate_for_message(&role));
-            self.report(Some(&format!("{prefix}.role")), ProblemKind::InvalidRole, message);
+            let message = format!(
+                "role `{}` is not one of {ALLOWED_ROLES:?}",
+                truncate_for_message(&role)
+            );
+            self.report(
+                Some(&format!("{prefix}.role")),
+                ProblemKind::InvalidRole,
+                message,
+            );
             return None;
         }
-        Some(ChatMessage { role, content: content? })
+        Some(ChatMessage {
+            role,
+            content: content?,
+        })
     }
 
     fn text_field_at(
@@ -451,7 +560,11 @@ impl<'a> LineChecker<'a> {
         let field = format!("{prefix}.{name}");
         match object.get(name) {
             None => {
-                self.report(Some(&field), ProblemKind::MissingField, "required field is missing".to_string());
+                self.report(
+                    Some(&field),
+                    ProblemKind::MissingField,
+                    "required field is missing".to_string(),
+                );
                 None
             }
             Some(value) => self.check_text(&field, value, limits),
