@@ -10,16 +10,22 @@ use assay_integrity::schema::{Limits, read_submission_bytes};
 /// A ~100-word paragraph unique to `seed`, built from a fixed word list so tests are deterministic.
 fn paragraph(seed: usize) -> String {
     const WORDS: [&str; 24] = [
-        "river", "stone", "light", "seven", "garden", "quiet", "metal", "orbit", "paper", "violet", "engine",
-        "forest", "signal", "copper", "window", "harbor", "lemon", "thunder", "marble", "pilot", "canvas", "ember",
-        "falcon", "glacier",
+        "river", "stone", "light", "seven", "garden", "quiet", "metal", "orbit", "paper", "violet",
+        "engine", "forest", "signal", "copper", "window", "harbor", "lemon", "thunder", "marble",
+        "pilot", "canvas", "ember", "falcon", "glacier",
     ];
-    (0..100).map(|i| WORDS[(i * 7 + seed * 13 + (i * i + seed) % 11) % WORDS.len()]).collect::<Vec<_>>().join(" ")
+    (0..100)
+        .map(|i| WORDS[(i * 7 + seed * 13 + (i * i + seed) % 11) % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
         + &format!(" item{seed}")
 }
 
 fn unique_paragraph(seed: usize) -> String {
-    (0..100).map(|i| format!("w{}x{}", seed, (i * 31 + seed) % 97)).collect::<Vec<_>>().join(" ")
+    (0..100)
+        .map(|i| format!("w{}x{}", seed, (i * 31 + seed) % 97))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn line(prompt: &str, completion: &str) -> String {
@@ -30,19 +36,36 @@ fn submission(miner: &str, block: u64, lines: &[String]) -> MinerSubmission {
     let text = lines.join("\n");
     MinerSubmission {
         miner: miner.into(),
-        priority: Priority { block, receipt_ms: 0 },
-        intake: read_submission_bytes(&format!("{miner}.jsonl"), text.as_bytes(), &Limits::default()),
+        priority: Priority {
+            block,
+            receipt_ms: 0,
+        },
+        intake: read_submission_bytes(
+            &format!("{miner}.jsonl"),
+            text.as_bytes(),
+            &Limits::default(),
+        ),
     }
 }
 
 #[test]
 fn copier_loses_even_when_listed_first_and_claims_an_earlier_time_in_the_file() {
-    let original: Vec<String> = (0..4).map(|i| line(&format!("question {i}"), &unique_paragraph(i))).collect();
+    let original: Vec<String> = (0..4)
+        .map(|i| line(&format!("question {i}"), &unique_paragraph(i)))
+        .collect();
     // The copier puts a fake early timestamp in the text and arrives at a later block.
     let copied: Vec<String> = (0..4)
-        .map(|i| line(&format!("QUESTION {i} (submitted 2001-01-01, block 1)"), &unique_paragraph(i).to_uppercase()))
+        .map(|i| {
+            line(
+                &format!("QUESTION {i} (submitted 2001-01-01, block 1)"),
+                &unique_paragraph(i).to_uppercase(),
+            )
+        })
         .collect();
-    let submissions = [submission("copier", 200, &copied), submission("original", 100, &original)];
+    let submissions = [
+        submission("copier", 200, &copied),
+        submission("original", 100, &original),
+    ];
     let outcome = check_round(&submissions, None, &Policy::default()).unwrap();
     let report = &outcome.report;
     assert_eq!(report.miners[0].miner, "original");
@@ -82,17 +105,31 @@ fn cosmetic_edits_zero_width_and_homoglyphs_are_exact_duplicates() {
         "Whаt  is the\u{200B} саpital of France ?!", // Cyrillic а and с, a zero-width space
         &unique_paragraph(3).replace(' ', "\u{00A0} "),
     );
-    let outcome = check_round(&[submission("m", 1, &[base, disguised])], None, &Policy::default()).unwrap();
+    let outcome = check_round(
+        &[submission("m", 1, &[base, disguised])],
+        None,
+        &Policy::default(),
+    )
+    .unwrap();
     let miner = &outcome.report.miners[0];
     assert_eq!(miner.kept_lines, vec![1]);
-    assert!(matches!(miner.rejected[0].reasons[0], RejectReason::ExactDuplicate { .. }), "{:?}", miner.rejected);
+    assert!(
+        matches!(
+            miner.rejected[0].reasons[0],
+            RejectReason::ExactDuplicate { .. }
+        ),
+        "{:?}",
+        miner.rejected
+    );
     assert_eq!(miner.counts.duplicate, 1);
     assert_eq!(miner.counts.copied_from_others, 0);
 }
 
 #[test]
 fn reordered_sentences_and_word_substitution_are_near_duplicates() {
-    let sentences: Vec<String> = (0..6).map(|s| format!("{}.", unique_paragraph(s)[..90].trim())).collect();
+    let sentences: Vec<String> = (0..6)
+        .map(|s| format!("{}.", unique_paragraph(s)[..90].trim()))
+        .collect();
     let original = sentences.join(" ");
     let mut reversed = sentences.clone();
     reversed.reverse();
@@ -102,12 +139,20 @@ fn reordered_sentences_and_word_substitution_are_near_duplicates() {
         words[i] = "synonym".into();
     }
     let substituted = words.join(" ");
-    let lines = [line("p", &original), line("p", &reordered), line("p", &substituted), line("p", &paragraph(9))];
+    let lines = [
+        line("p", &original),
+        line("p", &reordered),
+        line("p", &substituted),
+        line("p", &paragraph(9)),
+    ];
     let outcome = check_round(&[submission("m", 1, &lines)], None, &Policy::default()).unwrap();
     let miner = &outcome.report.miners[0];
     assert_eq!(miner.kept_lines, vec![1, 4]);
     for row in &miner.rejected {
-        assert!(matches!(row.reasons[0], RejectReason::NearDuplicate { ref of, .. } if of.line == 1), "{row:?}");
+        assert!(
+            matches!(row.reasons[0], RejectReason::NearDuplicate { ref of, .. } if of.line == 1),
+            "{row:?}"
+        );
     }
 }
 
@@ -116,14 +161,24 @@ fn contaminated_rows_are_excluded_and_reported_with_the_eval_item() {
     let question = "A train leaves the station at nine in the morning travelling at sixty miles per hour \
                     towards a city that is one hundred and eighty miles away. When does it arrive?";
     let eval = ContaminationIndex::new(
-        &[EvalItem { id: "trains/7".into(), text: question.into() }],
+        &[EvalItem {
+            id: "trains/7".into(),
+            text: question.into(),
+        }],
         &ContaminationParams::default(),
     )
     .unwrap();
     let one_word_changed = question.replace("morning", "evening");
-    let mut lines: Vec<String> = (0..30).map(|i| line(&format!("own question {i}"), &unique_paragraph(100 + i))).collect();
+    let mut lines: Vec<String> = (0..30)
+        .map(|i| line(&format!("own question {i}"), &unique_paragraph(100 + i)))
+        .collect();
     lines.push(line(&one_word_changed, "At noon."));
-    let outcome = check_round(&[submission("m", 1, &lines)], Some(&eval), &Policy::default()).unwrap();
+    let outcome = check_round(
+        &[submission("m", 1, &lines)],
+        Some(&eval),
+        &Policy::default(),
+    )
+    .unwrap();
     let miner = &outcome.report.miners[0];
     assert_eq!(miner.kept_lines.len(), 30);
     assert_eq!(miner.counts.contaminated, 1);
@@ -135,26 +190,51 @@ fn contaminated_rows_are_excluded_and_reported_with_the_eval_item() {
     assert!(!miner.penalty.disqualified);
     assert!((miner.penalty.multiplier - (1.0 - 3.0 / 31.0)).abs() < 1e-5);
     let table = outcome.report.to_table();
-    assert!(table.contains("line     31: contaminated: `prompt` shares"), "{table}");
+    assert!(
+        table.contains("line     31: contaminated: `prompt` shares"),
+        "{table}"
+    );
     let json: serde_json::Value = serde_json::from_str(&outcome.report.to_json()).unwrap();
-    assert_eq!(json["miners"][0]["rejected"][0]["reasons"][0]["kind"], "contaminated");
+    assert_eq!(
+        json["miners"][0]["rejected"][0]["reasons"][0]["kind"],
+        "contaminated"
+    );
 }
 
 #[test]
 fn schema_failures_count_as_invalid_rows_in_the_report() {
-    let lines = [line("a", &unique_paragraph(1)), "{broken".to_string(), line("b", &unique_paragraph(2))];
+    let lines = [
+        line("a", &unique_paragraph(1)),
+        "{broken".to_string(),
+        line("b", &unique_paragraph(2)),
+    ];
     let outcome = check_round(&[submission("m", 1, &lines)], None, &Policy::default()).unwrap();
     let miner = &outcome.report.miners[0];
     assert_eq!(miner.counts.rows, 3);
     assert_eq!(miner.counts.invalid, 1);
     assert_eq!(miner.rejected[0].line, 2);
-    assert!(matches!(miner.rejected[0].reasons[0], RejectReason::Schema { .. }));
-    assert!(outcome.report.to_table().contains("line      2: schema: not valid JSON"));
+    assert!(matches!(
+        miner.rejected[0].reasons[0],
+        RejectReason::Schema { .. }
+    ));
+    assert!(
+        outcome
+            .report
+            .to_table()
+            .contains("line      2: schema: not valid JSON")
+    );
 }
 
 #[test]
 fn round_is_deterministic() {
     let lines: Vec<String> = (0..20).map(|i| line("p", &paragraph(i % 7))).collect();
-    let run = || check_round(&[submission("a", 3, &lines), submission("b", 2, &lines)], None, &Policy::default()).unwrap();
+    let run = || {
+        check_round(
+            &[submission("a", 3, &lines), submission("b", 2, &lines)],
+            None,
+            &Policy::default(),
+        )
+        .unwrap()
+    };
     assert_eq!(run().report, run().report);
 }
