@@ -26,11 +26,24 @@ pub fn canonical_form(text: &str) -> String {
 /// Writes the canonical form of `text` into `out` (cleared first), reusing its allocation.
 pub fn canonical_form_into(text: &str, out: &mut String) {
     out.clear();
-    let chars: Vec<char> = text
-        .nfkc()
-        .filter(|&c| !is_invisible(c))
-        .map(fold_char)
-        .collect();
+    CHAR_BUFFER.with_borrow_mut(|chars| {
+        chars.clear();
+        if text.is_ascii() {
+            // NFKC, the invisible-character filter and the folding are all identity on ASCII.
+            chars.extend(text.chars());
+        } else {
+            chars.extend(text.nfkc().filter(|&c| !is_invisible(c)).map(fold_char));
+        }
+        tokenize(chars, out);
+    });
+}
+
+thread_local! {
+    /// Reused per thread so canonicalising many rows does not allocate a buffer per row.
+    static CHAR_BUFFER: std::cell::RefCell<Vec<char>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn tokenize(chars: &[char], out: &mut String) {
     let mut tokenizer = Tokenizer {
         out,
         pending_minus: false,
@@ -41,7 +54,7 @@ pub fn canonical_form_into(text: &str, out: &mut String) {
     while i < chars.len() {
         let c = chars[i];
         if c.is_ascii_digit() {
-            i = tokenizer.number(&chars, i);
+            i = tokenizer.number(chars, i);
             continue;
         }
         if c.is_alphabetic() || is_combining_mark(c) {

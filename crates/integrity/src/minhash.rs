@@ -1,7 +1,7 @@
 //! Deterministic MinHash signatures over word shingles, and the choice of LSH bands.
 //!
-//! A shingle is `shingle_words` consecutive canonical tokens. Each shingle is hashed once to 64 bits;
-//! the `num_perm` hash functions are `h_i(x) = high32(a_i * x + b_i)` with odd `a_i` and `b_i` drawn
+//! A shingle is `shingle_words` consecutive canonical tokens. Each shingle is hashed once to 32 bits;
+//! the `num_perm` hash functions are `h_i(x) = xorshift(a_i * x + b_i mod 2^32)` with odd `a_i` and `b_i` drawn
 //! from a SplitMix64 stream seeded by the caller, so the same seed gives the same signatures on
 //! every machine. Texts shorter than one shingle contribute a single shingle of all their tokens.
 
@@ -19,10 +19,14 @@ pub struct MinHashParams {
     /// Estimated Jaccard similarity at or above which two texts are near duplicates.
     pub threshold: f32,
     /// LSH bands; `None` picks the bands and rows that minimise false positives plus false
-    /// negatives around `threshold` (the same rule as `datasketch.MinHashLSH`).
+    /// negatives around `threshold` (the rule of `datasketch.MinHashLSH`, with
+    /// `false_negative_weight` in place of its equal weights).
     pub bands: Option<usize>,
     /// Rows per band; used only together with `bands`.
     pub rows: Option<usize>,
+    /// Weight of false negatives (false positives get `1 - weight`) when choosing bands and rows.
+    /// Above 0.5 because a missed copy costs more than a candidate that the Jaccard check drops.
+    pub false_negative_weight: f64,
     /// Seed of the hash functions.
     pub seed: u64,
 }
@@ -35,6 +39,7 @@ impl Default for MinHashParams {
             threshold: 0.7,
             bands: None,
             rows: None,
+            false_negative_weight: 0.9,
             seed: 0x005E_ED1D,
         }
     }
@@ -83,7 +88,15 @@ impl MinHashParams {
         let (bands, rows) = match (self.bands, self.rows) {
             (Some(bands), Some(rows)) => (bands, rows),
             (Some(bands), None) => (bands, self.num_perm / bands.max(1)),
-            _ => optimal_lsh_shape(self.threshold as f64, self.num_perm, 0.5, 0.5),
+            _ => {
+                let fn_weight = self.false_negative_weight.clamp(0.0, 1.0);
+                optimal_lsh_shape(
+                    self.threshold as f64,
+                    self.num_perm,
+                    1.0 - fn_weight,
+                    fn_weight,
+                )
+            }
         };
         if bands == 0 || rows == 0 || bands.saturating_mul(rows) > self.num_perm {
             return Err(ParamError::BadBands {
@@ -134,8 +147,8 @@ fn integrate(f: impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
 /// Computes MinHash signatures with a fixed, seeded family of hash functions.
 #[derive(Debug, Clone)]
 pub struct MinHasher {
-    multipliers: Vec<u64>,
-    offsets: Vec<u64>,
+    multipliers: Vec<u32>,
+    offsets: Vec<u32>,
     shingle_words: usize,
     seed: u64,
 }
@@ -145,7 +158,9 @@ impl MinHasher {
     pub fn new(num_perm: usize, shingle_words: usize, seed: u64) -> Self {
         let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
         let mut next = || splitmix64(&mut state);
-        let (multipliers, offsets) = (0..num_perm).map(|_| (next() | 1, next())).unzip();
+        let (multipliers, offsets) = (0..num_perm)
+            .map(|_| ((next() as u32) | 1, next() as u32))
+            .unzip();
         Self {
             multipliers,
             offsets,
@@ -175,14 +190,15 @@ impl MinHasher {
             return 0;
         }
         let width = self.shingle_words.min(token_hashes.len());
-        let mut count = 0;
-        for window in token_hashes.windows(width) {
-            let shingle = window
+        let count = token_hashes.len() - width + 1;
+        // Shingle j only reads tokens j.., so the hashes can be overwritten in place.
+        for j in 0..count {
+            let h = token_hashes[j..j + width]
                 .iter()
                 .fold(self.seed, |acc, &h| mix64(acc.rotate_left(23) ^ h));
-            self.update(signature, shingle);
-            count += 1;
+            token_hashes[j] = h ^ (h >> 32);
         }
+        self.fold_shingles(&token_hashes[..count], signature);
         count
     }
 
@@ -193,16 +209,38 @@ impl MinHasher {
         signature
     }
 
-    /// Folds one shingle hash into the running minimum of every hash function.
-    #[inline]
-    fn update(&self, signature: &mut [u32], shingle: u64) {
-        for ((slot, &a), &b) in signature
-            .iter_mut()
-            .zip(&self.multipliers)
-            .zip(&self.offsets)
-        {
-            let value = (a.wrapping_mul(shingle).wrapping_add(b) >> 32) as u32;
-            *slot = (*slot).min(value);
+    /// Folds every shingle hash into the running minimum of every hash function. Uses AVX2 when
+    /// the CPU has it; both paths do the same integer arithmetic, so signatures are identical.
+    fn fold_shingles(&self, shingles: &[u64], signature: &mut [u32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { self.fold_shingles_avx2(shingles, signature) };
+            return;
+        }
+        self.fold_shingles_portable(shingles, signature);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn fold_shingles_avx2(&self, shingles: &[u64], signature: &mut [u32]) {
+        self.fold_shingles_portable(shingles, signature);
+    }
+
+    /// `h_i(x) = xorshift(a_i * x + b_i mod 2^32)`: with odd `a_i` each is a bijection of the
+    /// 32-bit space (a permutation, as MinHash wants); 32-bit lanes keep the loop vectorised.
+    #[inline(always)]
+    fn fold_shingles_portable(&self, shingles: &[u64], signature: &mut [u32]) {
+        for &shingle in shingles {
+            let shingle = shingle as u32;
+            for ((slot, &a), &b) in signature
+                .iter_mut()
+                .zip(&self.multipliers)
+                .zip(&self.offsets)
+            {
+                let value = a.wrapping_mul(shingle).wrapping_add(b);
+                *slot = (*slot).min(value ^ (value >> 15));
+            }
         }
     }
 }
