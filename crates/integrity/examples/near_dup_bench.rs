@@ -153,7 +153,9 @@ fn main() {
         index.insert_signature(signature);
     }
     let total_s = start.elapsed().as_secs_f64();
-    let cpu_s = process_cpu_seconds().zip(cpu_start).map(|(end, start)| end - start);
+    let cpu_s = process_cpu_seconds()
+        .zip(cpu_start)
+        .map(|(end, start)| end - start);
 
     let root = |i: usize| origin[i].unwrap_or(i);
     let planted = origin.iter().filter(|o| o.is_some()).count();

@@ -57,7 +57,7 @@ fn tokenize(chars: &[char], out: &mut String) {
             i = tokenizer.number(chars, i);
             continue;
         }
-        if c.is_alphabetic() || is_combining_mark(c) {
+        if c.is_ascii_alphabetic() || c.is_alphabetic() || is_combining_mark(c) {
             tokenizer.letter(c);
         } else {
             tokenizer.separator(c);
@@ -93,7 +93,11 @@ impl Tokenizer<'_> {
         self.pending_minus = false;
         self.previous_was_separator = false;
         self.start_token();
-        self.out.extend(c.to_lowercase());
+        if c.is_ascii() {
+            self.out.push(c.to_ascii_lowercase());
+        } else {
+            self.out.extend(c.to_lowercase());
+        }
     }
 
     fn separator(&mut self, c: char) {

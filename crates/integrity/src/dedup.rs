@@ -58,7 +58,30 @@ impl Hasher for PassThroughHasher {
     }
 }
 
-type BandTable = HashMap<u64, Vec<u32>, BuildHasherDefault<PassThroughHasher>>;
+/// One LSH band: key -> the newest id with that key. Older ids with the same key are chained
+/// through `previous`, so inserting never allocates per entry.
+#[derive(Default)]
+struct BandTable {
+    newest: HashMap<u64, u32, BuildHasherDefault<PassThroughHasher>>,
+    previous: Vec<u32>,
+}
+
+const NO_ID: u32 = u32::MAX;
+
+impl BandTable {
+    fn insert(&mut self, key: u64, id: u32) {
+        let previous = self.newest.insert(key, id).unwrap_or(NO_ID);
+        self.previous.push(previous);
+    }
+
+    /// Ids stored under `key`, newest first.
+    fn ids(&self, key: u64) -> impl Iterator<Item = u32> + '_ {
+        let first = self.newest.get(&key).copied();
+        std::iter::successors(first, |&id| {
+            Some(self.previous[id as usize]).filter(|&p| p != NO_ID)
+        })
+    }
+}
 
 /// A MinHash LSH index: insert texts, then ask which indexed texts are near duplicates of a text.
 pub struct NearDupIndex {
@@ -124,7 +147,7 @@ impl NearDupIndex {
         let id = self.len();
         for (band, table) in self.tables.iter_mut().enumerate() {
             let key = band_key(signature, band, self.rows);
-            table.entry(key).or_default().push(id as u32);
+            table.insert(key, id as u32);
         }
         self.signatures.extend_from_slice(signature);
         id
@@ -136,10 +159,7 @@ impl NearDupIndex {
         let num_perm = self.hasher.num_perm();
         let mut best: Option<NearMatch> = None;
         for (band, table) in self.tables.iter().enumerate() {
-            let Some(ids) = table.get(&band_key(signature, band, self.rows)) else {
-                continue;
-            };
-            for &id in ids {
+            for id in table.ids(band_key(signature, band, self.rows)) {
                 let id = id as usize;
                 let stored = &self.signatures[id * num_perm..(id + 1) * num_perm];
                 let jaccard = estimated_jaccard(signature, stored);

@@ -14,7 +14,7 @@ use crate::policy::{Policy, RowCounts};
 use crate::report::{
     IntegrityReport, MinerReport, ModelVerdict, Priority, RejectReason, RejectedRow, RowRef,
 };
-use crate::schema::{Row, SubmissionIntake};
+use crate::schema::{Problem, ProblemKind, Row, SubmissionIntake};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -214,10 +214,8 @@ fn miner_outcome(
 }
 
 /// The "too many rows" notice names a line but is about the file, not a bad row.
-fn is_row_limit_notice(problem: &crate::schema::Problem) -> bool {
-    problem.kind == crate::schema::ProblemKind::TooLarge
-        && problem.field.is_none()
-        && problem.message.starts_with("more than")
+fn is_row_limit_notice(problem: &Problem) -> bool {
+    problem.kind == ProblemKind::TooManyRows
 }
 
 /// One miner's model for the round, already checked with [`crate::models::check_model_folder`].

@@ -150,8 +150,10 @@ pub struct Row {
 pub enum ProblemKind {
     /// The file could not be opened or read.
     Unreadable,
-    /// The file, a line or a field is larger than the limit, or there are too many rows.
+    /// The file, a line or a field is larger than the limit.
     TooLarge,
+    /// The file has more rows than the limit; reported once, at the first ignored line.
+    TooManyRows,
     /// The line is not valid UTF-8.
     InvalidUtf8,
     /// The line is not valid JSON, or not a JSON object.
@@ -283,7 +285,7 @@ pub fn read_submission_bytes(file: &str, bytes: &[u8], limits: &Limits) -> Submi
             let mut checker = LineChecker::new(file, index + 1, &mut intake.problems);
             checker.report(
                 None,
-                ProblemKind::TooLarge,
+                ProblemKind::TooManyRows,
                 format!(
                     "more than {} rows; this line and all later lines were ignored",
                     limits.max_rows

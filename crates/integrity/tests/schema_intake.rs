@@ -145,7 +145,7 @@ fn length_and_count_limits_apply() {
         vec![
             (1, &ProblemKind::TooLarge),
             (2, &ProblemKind::TooLarge),
-            (3, &ProblemKind::TooLarge)
+            (3, &ProblemKind::TooManyRows)
         ]
     );
     assert!(result.problems[1].message.contains("bytes"));
