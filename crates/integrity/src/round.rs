@@ -1,0 +1,266 @@
+//! One call that runs every row check for a whole round of miners, and one for model submissions.
+//!
+//! Submissions are ordered by [`Priority`] (chain block, then validator receipt time, then miner
+//! name so the order is total); rows are compared only with rows before them in that order, so the
+//! first submitter keeps the credit and every later copy is rejected. Nothing the miner writes in
+//! the file influences the order.
+
+use crate::canonical::canonical_form;
+use crate::contamination::ContaminationIndex;
+use crate::dedup::{exact_duplicates, near_duplicates};
+use crate::minhash::ParamError;
+use crate::models::{ModelReport, ModelRules, fingerprint_similarity};
+use crate::policy::{Policy, RowCounts};
+use crate::report::{
+    IntegrityReport, MinerReport, ModelVerdict, Priority, RejectReason, RejectedRow, RowRef,
+};
+use crate::schema::{Problem, ProblemKind, Row, SubmissionIntake};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+/// One miner's data for the round.
+#[derive(Debug, Clone)]
+pub struct MinerSubmission {
+    /// The miner (hotkey or name).
+    pub miner: String,
+    /// When the submission arrived.
+    pub priority: Priority,
+    /// The result of [`crate::schema::read_submission`].
+    pub intake: SubmissionIntake,
+}
+
+/// The rows of one miner that passed every check.
+#[derive(Debug, Clone)]
+pub struct KeptRows {
+    /// The miner.
+    pub miner: String,
+    /// The rows, in file order.
+    pub rows: Vec<Row>,
+}
+
+/// The result of [`check_round`].
+#[derive(Debug, Clone)]
+pub struct RoundOutcome {
+    /// Why each row was kept or rejected, and the penalties.
+    pub report: IntegrityReport,
+    /// Kept rows per miner, in the same (priority) order as `report.miners`.
+    pub kept: Vec<KeptRows>,
+}
+
+/// A row in the round-wide order: which submission, which row.
+struct RowSlot {
+    submission: usize,
+    row: usize,
+}
+
+/// Runs schema results, contamination, exact and near duplicate checks for all miners of a round.
+/// Fails only on invalid near-duplicate parameters in the policy.
+pub fn check_round(
+    submissions: &[MinerSubmission],
+    eval: Option<&ContaminationIndex>,
+    policy: &Policy,
+) -> Result<RoundOutcome, ParamError> {
+    let mut order: Vec<usize> = (0..submissions.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&submissions[a], &submissions[b]);
+        (a.priority, &a.miner).cmp(&(b.priority, &b.miner))
+    });
+    let ordered: Vec<&MinerSubmission> = order.iter().map(|&i| &submissions[i]).collect();
+    let slots: Vec<RowSlot> = ordered
+        .iter()
+        .enumerate()
+        .flat_map(|(submission, s)| {
+            (0..s.intake.rows.len()).map(move |row| RowSlot { submission, row })
+        })
+        .collect();
+    let row_of = |slot: &RowSlot| &ordered[slot.submission].intake.rows[slot.row];
+    let canonical: Vec<String> = slots
+        .par_iter()
+        .map(|slot| canonical_form(&row_of(slot).content.joined_text()))
+        .collect();
+    let contamination: Vec<_> = match eval {
+        Some(index) => slots
+            .par_iter()
+            .map(|slot| index.check_row(&row_of(slot).content))
+            .collect(),
+        None => vec![None; slots.len()],
+    };
+    let exact = exact_duplicates(&canonical);
+    let near = near_duplicates(&canonical, &policy.near_duplicates)?;
+
+    let reference = |position: usize| {
+        let slot = &slots[position];
+        RowRef {
+            miner: ordered[slot.submission].miner.clone(),
+            line: row_of(slot).line,
+        }
+    };
+    let mut reasons: Vec<Vec<RejectReason>> = vec![Vec::new(); slots.len()];
+    for position in 0..slots.len() {
+        if let Some(evidence) = contamination[position].clone() {
+            reasons[position].push(RejectReason::Contaminated { evidence });
+        }
+        if let Some(first) = exact[position] {
+            reasons[position].push(RejectReason::ExactDuplicate {
+                of: reference(first),
+            });
+        } else if let Some(found) = near[position] {
+            reasons[position].push(RejectReason::NearDuplicate {
+                of: reference(found.id),
+                jaccard: found.jaccard,
+            });
+        }
+    }
+
+    let duplicate_of: Vec<Option<usize>> = (0..slots.len())
+        .map(|p| exact[p].or(near[p].map(|m| m.id)))
+        .collect();
+    let flags: Vec<RowFlags> = (0..slots.len())
+        .map(|p| RowFlags {
+            duplicate: duplicate_of[p].is_some(),
+            copied_from_other: duplicate_of[p]
+                .is_some_and(|o| slots[o].submission != slots[p].submission),
+            contaminated: contamination[p].is_some(),
+        })
+        .collect();
+
+    let mut outcome = RoundOutcome {
+        report: IntegrityReport::default(),
+        kept: Vec::new(),
+    };
+    let mut position = 0;
+    for submission in &ordered {
+        let range = position..position + submission.intake.rows.len();
+        let (report, kept) = miner_outcome(
+            submission,
+            &mut reasons[range.clone()],
+            &flags[range.clone()],
+            policy,
+        );
+        outcome.report.miners.push(report);
+        outcome.kept.push(kept);
+        position = range.end;
+    }
+    Ok(outcome)
+}
+
+/// What the round-wide checks decided about one row.
+#[derive(Clone, Copy)]
+struct RowFlags {
+    duplicate: bool,
+    copied_from_other: bool,
+    contaminated: bool,
+}
+
+/// Builds one miner's report and kept rows from the per-row reasons.
+fn miner_outcome(
+    submission: &MinerSubmission,
+    row_reasons: &mut [Vec<RejectReason>],
+    flags: &[RowFlags],
+    policy: &Policy,
+) -> (MinerReport, KeptRows) {
+    let rows = &submission.intake.rows;
+    let mut rejected: BTreeMap<usize, Vec<RejectReason>> = BTreeMap::new();
+    let mut file_problems = Vec::new();
+    for problem in &submission.intake.problems {
+        match problem.line {
+            Some(line) if !is_row_limit_notice(problem) => {
+                rejected
+                    .entry(line)
+                    .or_default()
+                    .push(RejectReason::Schema {
+                        problem: problem.clone(),
+                    })
+            }
+            _ => file_problems.push(problem.clone()),
+        }
+    }
+    let mut counts = RowCounts {
+        rows: rows.len() + rejected.len(),
+        invalid: rejected.len(),
+        ..Default::default()
+    };
+    let mut kept = Vec::new();
+    for ((row, reasons), flag) in rows.iter().zip(row_reasons.iter_mut()).zip(flags) {
+        if reasons.is_empty() {
+            kept.push(row.clone());
+            continue;
+        }
+        counts.duplicate += usize::from(flag.duplicate);
+        counts.copied_from_others += usize::from(flag.copied_from_other);
+        counts.contaminated += usize::from(flag.contaminated);
+        rejected.entry(row.line).or_default().append(reasons);
+    }
+    let penalty = policy.penalties.multiplier(&counts);
+    let report = MinerReport {
+        miner: submission.miner.clone(),
+        priority: submission.priority,
+        counts,
+        kept_lines: kept.iter().map(|r| r.line).collect(),
+        rejected: rejected
+            .into_iter()
+            .map(|(line, reasons)| RejectedRow { line, reasons })
+            .collect(),
+        file_problems,
+        penalty,
+    };
+    (
+        report,
+        KeptRows {
+            miner: submission.miner.clone(),
+            rows: kept,
+        },
+    )
+}
+
+/// The "too many rows" notice names a line but is about the file, not a bad row.
+fn is_row_limit_notice(problem: &Problem) -> bool {
+    problem.kind == ProblemKind::TooManyRows
+}
+
+/// One miner's model for the round, already checked with [`crate::models::check_model_folder`].
+#[derive(Debug, Clone)]
+pub struct ModelSubmission {
+    /// The miner (hotkey or name).
+    pub miner: String,
+    /// When the submission arrived.
+    pub priority: Priority,
+    /// The model checks' result.
+    pub report: ModelReport,
+}
+
+/// Orders model submissions by priority and flags each model whose weights are identical to, or
+/// fingerprint-similar to, an earlier one. `base` is the common base model's fingerprint, if any.
+pub fn check_model_round(
+    submissions: &[ModelSubmission],
+    rules: &ModelRules,
+    base: Option<&crate::models::WeightFingerprint>,
+) -> Vec<ModelVerdict> {
+    let mut ordered: Vec<&ModelSubmission> = submissions.iter().collect();
+    ordered.sort_by(|a, b| (a.priority, &a.miner).cmp(&(b.priority, &b.miner)));
+    let mut verdicts: Vec<ModelVerdict> = Vec::with_capacity(ordered.len());
+    for (index, model) in ordered.iter().enumerate() {
+        let copy_of = ordered[..index].iter().find_map(|earlier| {
+            if !earlier.report.content_hash.is_empty()
+                && earlier.report.content_hash == model.report.content_hash
+            {
+                return Some((earlier.miner.clone(), 1.0));
+            }
+            let similarity = fingerprint_similarity(
+                &model.report.fingerprint,
+                &earlier.report.fingerprint,
+                base,
+            );
+            (similarity >= rules.copy_similarity).then(|| (earlier.miner.clone(), similarity))
+        });
+        verdicts.push(ModelVerdict {
+            miner: model.miner.clone(),
+            priority: model.priority,
+            parameters: model.report.parameters,
+            content_hash: model.report.content_hash.clone(),
+            violations: model.report.violations.clone(),
+            copy_of,
+        });
+    }
+    verdicts
+}
