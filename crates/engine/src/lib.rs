@@ -8,6 +8,7 @@ pub mod gguf;
 pub mod model;
 pub mod weights;
 
+pub use candle_core;
 pub use config::{Arch, ModelConfig};
 pub use error::{EngineError, Result};
 pub use model::{KvCache, Model, Pass};
