@@ -84,8 +84,7 @@ pub fn corpus_bleu<H: AsRef<str>, R: AsRef<str>>(
         });
     }
     let mut corpus = SufficientStats::default();
-    for (index, (hypothesis, segment_references)) in hypotheses.iter().zip(references).enumerate()
-    {
+    for (index, (hypothesis, segment_references)) in hypotheses.iter().zip(references).enumerate() {
         let segment = segment_stats(hypothesis.as_ref(), segment_references)
             .ok_or(BleuError::NoReference { index })?;
         corpus.add(&segment);
@@ -155,7 +154,13 @@ impl SufficientStats {
         }
         let log_sum: f64 = result.precisions[..orders_used]
             .iter()
-            .map(|&precision| if precision == 0.0 { LOG_ZERO } else { precision.ln() })
+            .map(|&precision| {
+                if precision == 0.0 {
+                    LOG_ZERO
+                } else {
+                    precision.ln()
+                }
+            })
             .sum();
         result.score = bp * (log_sum / orders_used as f64).exp();
         result
@@ -260,11 +265,17 @@ mod tests {
     #[test]
     fn rejects_malformed_corpora() {
         let none: [&str; 0] = [];
-        assert_eq!(corpus_bleu(&none, &Vec::<Vec<&str>>::new()), Err(BleuError::EmptyCorpus));
+        assert_eq!(
+            corpus_bleu(&none, &Vec::<Vec<&str>>::new()),
+            Err(BleuError::EmptyCorpus)
+        );
         assert!(matches!(
             corpus_bleu(&["a"], &[vec!["a"], vec!["b"]]),
             Err(BleuError::LengthMismatch { .. })
         ));
-        assert_eq!(sentence_bleu::<&str>("a", &[]), Err(BleuError::NoReference { index: 0 }));
+        assert_eq!(
+            sentence_bleu::<&str>("a", &[]),
+            Err(BleuError::NoReference { index: 0 })
+        );
     }
 }

@@ -53,7 +53,11 @@ pub fn l2_normalize(v: &[f32]) -> Vec<f32> {
 }
 
 fn clamped_norm(v: &[f32]) -> f32 {
-    v.iter().map(|x| x * x).sum::<f32>().sqrt().max(NORM_EPSILON)
+    v.iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(NORM_EPSILON)
 }
 
 /// Mask-weighted mean of token embeddings.
@@ -77,7 +81,10 @@ pub fn mean_pool(
     }
     let mut pooled = vec![0.0f32; hidden_size];
     let mut mask_sum = 0.0f32;
-    for (row, &weight) in token_embeddings.chunks_exact(hidden_size).zip(attention_mask) {
+    for (row, &weight) in token_embeddings
+        .chunks_exact(hidden_size)
+        .zip(attention_mask)
+    {
         let weight = weight as f32;
         mask_sum += weight;
         for (total, value) in pooled.iter_mut().zip(row) {

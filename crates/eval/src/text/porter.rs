@@ -112,7 +112,7 @@ fn is_consonant<T: Letter>(word: &[T], index: usize) -> bool {
     }
     let base_is_consonant = !is_vowel(word[start]);
     let ys_after_base = index - start;
-    base_is_consonant == (ys_after_base % 2 == 0)
+    base_is_consonant == ys_after_base.is_multiple_of(2)
 }
 
 /// Consonant (`true`) or vowel for every letter, in one left-to-right pass.

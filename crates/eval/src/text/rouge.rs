@@ -354,7 +354,10 @@ mod tests {
         let score = rouge_n(&words("the the cat"), &words("the the the the"), 1).unwrap();
         assert_eq!(score.precision, 0.5);
         assert_eq!(score.recall, 2.0 / 3.0);
-        assert_eq!(rouge_n(&words("a"), &words("a"), 0), Err(RougeError::ZeroOrder));
+        assert_eq!(
+            rouge_n(&words("a"), &words("a"), 0),
+            Err(RougeError::ZeroOrder)
+        );
     }
 
     #[test]

@@ -30,8 +30,16 @@ pub fn tokenize_13a(line: &str) -> String {
         }
     }
     bytes.push(b' ');
-    let bytes = split_pairs(&bytes, |a, b| !a.is_ascii_digit() && is_period_or_comma(b), true);
-    let bytes = split_pairs(&bytes, |a, b| is_period_or_comma(a) && !b.is_ascii_digit(), false);
+    let bytes = split_pairs(
+        &bytes,
+        |a, b| !a.is_ascii_digit() && is_period_or_comma(b),
+        true,
+    );
+    let bytes = split_pairs(
+        &bytes,
+        |a, b| is_period_or_comma(a) && !b.is_ascii_digit(),
+        false,
+    );
     let bytes = split_pairs(&bytes, |a, b| a.is_ascii_digit() && b == b'-', true);
     let text = String::from_utf8(bytes)
         .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
@@ -44,7 +52,12 @@ fn unescape(line: &str) -> String {
         .replace("-\n", "")
         .replace('\n', " ");
     if text.contains('&') {
-        for (entity, plain) in [("&quot;", "\""), ("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">")] {
+        for (entity, plain) in [
+            ("&quot;", "\""),
+            ("&amp;", "&"),
+            ("&lt;", "<"),
+            ("&gt;", ">"),
+        ] {
             text = text.replace(entity, plain);
         }
     }
@@ -91,8 +104,14 @@ mod tests {
 
     #[test]
     fn splits_punctuation_but_not_numbers() {
-        assert_eq!(tokenize_13a("Hello, world! It costs $3.50."), "Hello , world ! It costs $ 3.50 .");
-        assert_eq!(tokenize_13a("1,000 items in 10-20 days"), "1,000 items in 10 - 20 days");
+        assert_eq!(
+            tokenize_13a("Hello, world! It costs $3.50."),
+            "Hello , world ! It costs $ 3.50 ."
+        );
+        assert_eq!(
+            tokenize_13a("1,000 items in 10-20 days"),
+            "1,000 items in 10 - 20 days"
+        );
     }
 
     #[test]
