@@ -17,8 +17,7 @@
 //!   `zip`) and a segment without references (sacrebleu then uses a reference length of -1) are
 //!   errors here.
 
-use std::collections::HashMap;
-
+use super::interner::{FastMap, Interner};
 use super::python_str::{python_rstrip, python_split};
 use super::tokenizer_13a::tokenize_13a;
 
@@ -180,51 +179,61 @@ impl SufficientStats {
 /// Statistics of one segment, or `None` when it has no reference.
 fn segment_stats<R: AsRef<str>>(hypothesis: &str, references: &[R]) -> Option<SufficientStats> {
     let reference_texts: Vec<String> = references.iter().map(|r| preprocess(r.as_ref())).collect();
-    let reference_tokens: Vec<Vec<&str>> = reference_texts
-        .iter()
-        .map(|text| python_split(text).collect())
-        .collect();
-    let reference_lengths: Vec<u64> = reference_tokens.iter().map(|t| t.len() as u64).collect();
-    let mut max_reference_counts = NgramCounts::new();
-    for tokens in &reference_tokens {
-        for (ngram, count) in ngram_counts(tokens) {
+    let hypothesis_text = preprocess(hypothesis);
+    let mut interner = Interner::default();
+    let mut reference_lengths = Vec::with_capacity(reference_texts.len());
+    let mut max_reference_counts = NgramCounts::default();
+    for text in &reference_texts {
+        let ids = interner.ids(python_split(text));
+        reference_lengths.push(ids.len() as u64);
+        for (ngram, count) in ngram_counts(&ids) {
             let best = max_reference_counts.entry(ngram).or_insert(0);
             *best = (*best).max(count);
         }
     }
-    let hypothesis_text = preprocess(hypothesis);
-    let hypothesis_tokens: Vec<&str> = python_split(&hypothesis_text).collect();
-    let sys_len = hypothesis_tokens.len() as u64;
+    let hypothesis_ids = interner.ids(python_split(&hypothesis_text));
+    let sys_len = hypothesis_ids.len() as u64;
     let mut stats = SufficientStats {
         sys_len,
         ref_len: closest_reference_length(sys_len, &reference_lengths)?,
         ..SufficientStats::default()
     };
-    for (ngram, count) in ngram_counts(&hypothesis_tokens) {
-        let order = ngram.len() - 1;
+    for (ngram, count) in ngram_counts(&hypothesis_ids) {
+        let order = ngram_order(ngram) - 1;
         stats.total[order] += count;
-        let reference_count = max_reference_counts.get(ngram).copied().unwrap_or(0);
+        let reference_count = max_reference_counts.get(&ngram).copied().unwrap_or(0);
         stats.correct[order] += count.min(reference_count);
     }
     Some(stats)
 }
 
-/// Occurrences of each n-gram, keyed by a window of the token list.
-type NgramCounts<'t, 'a> = HashMap<&'t [&'a str], u64>;
+/// Occurrences of each n-gram, keyed by [`pack_ngram`].
+type NgramCounts = FastMap<u128, u64>;
 
 fn preprocess(segment: &str) -> String {
     tokenize_13a(python_rstrip(segment))
 }
 
-/// Counts of every n-gram of orders 1..=4.
-fn ngram_counts<'t, 'a>(tokens: &'t [&'a str]) -> NgramCounts<'t, 'a> {
-    let mut counts = HashMap::new();
+/// Counts of every n-gram of orders 1..=4 of a sequence of token ids.
+fn ngram_counts(ids: &[u32]) -> NgramCounts {
+    let mut counts = NgramCounts::default();
     for order in 1..=MAX_NGRAM_ORDER {
-        for ngram in tokens.windows(order) {
-            *counts.entry(ngram).or_insert(0) += 1;
+        for ngram in ids.windows(order) {
+            *counts.entry(pack_ngram(ngram)).or_insert(0) += 1;
         }
     }
     counts
+}
+
+/// Packs up to four token ids into one key, 32 bits each; ids are stored plus one, so the
+/// n-gram's order can be read back from how many 32-bit slots are used.
+fn pack_ngram(ids: &[u32]) -> u128 {
+    ids.iter()
+        .fold(0u128, |key, &id| (key << 32) | (u128::from(id) + 1))
+}
+
+fn ngram_order(key: u128) -> usize {
+    (128 - key.leading_zeros() as usize).div_ceil(32)
 }
 
 /// The reference length closest to the hypothesis length, the shorter one on ties.
@@ -260,6 +269,13 @@ mod tests {
         assert_eq!(closest_reference_length(5, &[7, 3, 6]), Some(6));
         assert_eq!(closest_reference_length(5, &[7, 3]), Some(3));
         assert_eq!(closest_reference_length(5, &[]), None);
+    }
+
+    #[test]
+    fn packed_ngrams_remember_their_order() {
+        assert_eq!(ngram_order(pack_ngram(&[0])), 1);
+        assert_eq!(ngram_order(pack_ngram(&[u32::MAX - 1, 0, 7, 0])), 4);
+        assert_ne!(pack_ngram(&[0, 1]), pack_ngram(&[1, 0]));
     }
 
     #[test]

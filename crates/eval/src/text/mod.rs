@@ -14,6 +14,7 @@
 
 pub mod bleu;
 pub mod embedding;
+mod interner;
 pub mod porter;
 mod python_str;
 pub mod recall;

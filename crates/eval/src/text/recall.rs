@@ -16,17 +16,20 @@ use std::collections::HashSet;
 
 use super::python_str::python_split;
 
+/// A set of words with a fast hasher (the result does not depend on the hasher).
+type WordSet<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
+
 /// Fraction of the distinct lower-cased words of `reference` that also occur in `output`.
 ///
 /// Returns 0.0 when `reference` has no words.
 pub fn word_recall(output: &str, reference: &str) -> f64 {
     let reference_lower = reference.to_lowercase();
-    let reference_words: HashSet<&str> = python_split(&reference_lower).collect();
+    let reference_words: WordSet = python_split(&reference_lower).collect();
     if reference_words.is_empty() {
         return 0.0;
     }
     let output_lower = output.to_lowercase();
-    let output_words: HashSet<&str> = python_split(&output_lower).collect();
+    let output_words: WordSet = python_split(&output_lower).collect();
     let shared = reference_words
         .iter()
         .filter(|word| output_words.contains(*word))

@@ -18,9 +18,9 @@
 //! Cost: ROUGE-L is O(|target| · |prediction|) time; ROUGE-Lsum also keeps one table of that
 //! size per pair of lines. Callers that score untrusted text should cap its length first.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
+use super::interner::{FastMap, Interner};
 use super::porter;
 
 /// Precision, recall and F-measure of one ROUGE variant.
@@ -160,8 +160,8 @@ pub fn rouge_n<T: Eq + Hash>(
     ))
 }
 
-fn count_ngrams<T: Eq + Hash>(tokens: &[T], n: usize) -> HashMap<&[T], usize> {
-    let mut counts = HashMap::new();
+fn count_ngrams<T: Eq + Hash>(tokens: &[T], n: usize) -> FastMap<&[T], usize> {
+    let mut counts = FastMap::default();
     for ngram in tokens.windows(n) {
         *counts.entry(ngram).or_insert(0) += 1;
     }
@@ -235,8 +235,8 @@ pub fn rouge_lsum_tokens<T: Eq + Hash>(target: &[Vec<T>], prediction: &[Vec<T>])
     RougeScore::from_matches(hits, prediction_size, target_size)
 }
 
-fn token_counts<T: Eq + Hash>(lines: &[Vec<T>]) -> HashMap<&T, usize> {
-    let mut counts = HashMap::new();
+fn token_counts<T: Eq + Hash>(lines: &[Vec<T>]) -> FastMap<&T, usize> {
+    let mut counts = FastMap::default();
     for token in lines.iter().flatten() {
         *counts.entry(token).or_insert(0) += 1;
     }
@@ -289,15 +289,29 @@ fn lcs_indices<T: Eq>(a: &[T], b: &[T]) -> Vec<usize> {
 
 /// ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum of `prediction` against `target`.
 pub fn rouge_scores(target: &str, prediction: &str, tokenizer: &RougeTokenizer) -> RougeScores {
-    let target_tokens = tokenizer.tokenize(target);
-    let prediction_tokens = tokenizer.tokenize(prediction);
-    let rouge_n_of = |n| rouge_n(&target_tokens, &prediction_tokens, n).unwrap_or_default();
+    // "\n" separates tokens, so the whole text's tokens are its lines' tokens end to end: tokenise
+    // once, and compare interned ids rather than strings.
+    let target_lines = tokenize_lines(target, tokenizer);
+    let prediction_lines = tokenize_lines(prediction, tokenizer);
+    let mut interner = Interner::default();
+    let target_ids = intern_lines(&mut interner, &target_lines);
+    let prediction_ids = intern_lines(&mut interner, &prediction_lines);
+    let target_all = target_ids.concat();
+    let prediction_all = prediction_ids.concat();
+    let rouge_n_of = |n| rouge_n(&target_all, &prediction_all, n).unwrap_or_default();
     RougeScores {
         rouge1: rouge_n_of(1),
         rouge2: rouge_n_of(2),
-        rouge_l: rouge_l(&target_tokens, &prediction_tokens),
-        rouge_lsum: rouge_lsum(target, prediction, tokenizer),
+        rouge_l: rouge_l(&target_all, &prediction_all),
+        rouge_lsum: rouge_lsum_tokens(&target_ids, &prediction_ids),
     }
+}
+
+fn intern_lines<'a>(interner: &mut Interner<'a>, lines: &'a [Vec<String>]) -> Vec<Vec<u32>> {
+    lines
+        .iter()
+        .map(|line| interner.ids(line.iter().map(String::as_str)))
+        .collect()
 }
 
 /// Scores against several targets, keeping for each variant the target with the highest F

@@ -15,6 +15,8 @@
 //! UTF-8 bytes is safe because every pattern fixes its ASCII characters and treats any other
 //! byte as "not a digit", so spaces are only inserted at character boundaries.
 
+use std::borrow::Cow;
+
 use super::python_str::python_split;
 
 /// Tokenizes `line` as sacrebleu's `Tokenizer13a()(line)`: tokens joined by single spaces.
@@ -46,11 +48,11 @@ pub fn tokenize_13a(line: &str) -> String {
     python_split(&text).collect::<Vec<_>>().join(" ")
 }
 
-fn unescape(line: &str) -> String {
-    let mut text = line
-        .replace("<skipped>", "")
-        .replace("-\n", "")
-        .replace('\n', " ");
+fn unescape(line: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(line);
+    for (pattern, replacement) in [("<skipped>", ""), ("-\n", ""), ("\n", " ")] {
+        replace_in_place(&mut text, pattern, replacement);
+    }
     if text.contains('&') {
         for (entity, plain) in [
             ("&quot;", "\""),
@@ -58,10 +60,17 @@ fn unescape(line: &str) -> String {
             ("&lt;", "<"),
             ("&gt;", ">"),
         ] {
-            text = text.replace(entity, plain);
+            replace_in_place(&mut text, entity, plain);
         }
     }
     text
+}
+
+/// `str::replace`, allocating only when `pattern` occurs.
+fn replace_in_place(text: &mut Cow<'_, str>, pattern: &str, replacement: &str) {
+    if text.contains(pattern) {
+        *text = Cow::Owned(text.replace(pattern, replacement));
+    }
 }
 
 /// The first regex's class: `{|}~`, `[\]^_` and backtick, space to `&`, `(` to `+`, `:` to `@`, `/`.
