@@ -12,29 +12,33 @@
 //! (Unicode 14), so characters that gained a lower-case mapping after Unicode 14 compare
 //! case-insensitively here but not in Python.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use super::python_str::python_split;
 
-/// A set of words with a fast hasher (the result does not depend on the hasher).
-type WordSet<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
+/// Distinct words with a flag each, under a fast hasher (the result does not depend on it).
+type WordFlags<'a> = HashMap<&'a str, bool, foldhash::fast::RandomState>;
 
 /// Fraction of the distinct lower-cased words of `reference` that also occur in `output`.
 ///
 /// Returns 0.0 when `reference` has no words.
 pub fn word_recall(output: &str, reference: &str) -> f64 {
     let reference_lower = reference.to_lowercase();
-    let reference_words: WordSet = python_split(&reference_lower).collect();
-    if reference_words.is_empty() {
+    // Each distinct reference word, and whether the output contains it.
+    let mut found: WordFlags = python_split(&reference_lower)
+        .map(|word| (word, false))
+        .collect();
+    if found.is_empty() {
         return 0.0;
     }
     let output_lower = output.to_lowercase();
-    let output_words: WordSet = python_split(&output_lower).collect();
-    let shared = reference_words
-        .iter()
-        .filter(|word| output_words.contains(*word))
-        .count();
-    shared as f64 / reference_words.len() as f64
+    for word in python_split(&output_lower) {
+        if let Some(flag) = found.get_mut(word) {
+            *flag = true;
+        }
+    }
+    let shared = found.values().filter(|&&flag| flag).count();
+    shared as f64 / found.len() as f64
 }
 
 /// Mean [`word_recall`] over `(output, reference)` pairs, or 0.0 for no pairs.

@@ -15,6 +15,9 @@
 //! each target line against every prediction line, picking the same LCS as `rouge-score` when
 //! several exist, so it matches exactly.
 //!
+//! Lower-casing uses Rust's Unicode tables; only `İ` (U+0130) and the Kelvin sign lower-case to
+//! ASCII in Python 3.11, and both are handled the same way here.
+//!
 //! Cost: ROUGE-L is O(|target| · |prediction|) time; ROUGE-Lsum also keeps one table of that
 //! size per pair of lines. Callers that score untrusted text should cap its length first.
 
