@@ -6,3 +6,4 @@ pub mod results;
 pub mod runner;
 pub mod sn37;
 pub mod task_def;
+pub mod text;

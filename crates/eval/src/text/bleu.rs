@@ -1,0 +1,301 @@
+//! BLEU with sacrebleu's defaults (sacrebleu 2.6.0, `sacrebleu.corpus_bleu` / `sentence_bleu`).
+//!
+//! Defaults reproduced: case-sensitive, the [`tokenize_13a`] tokenizer after stripping trailing
+//! whitespace, n-grams up to 4, clipped counts against the per-n-gram maximum over a segment's
+//! references, the reference length closest to the hypothesis length (the shorter on ties), the
+//! brevity penalty exp(1 - r/c) when c < r (0 when c = 0), and the `exp` smoothing (NIST
+//! mteval-v13a: the k-th order with no match gets precision 100 / (2^k · total)). Corpus BLEU
+//! sums statistics over segments and uses all 4 orders; sentence BLEU uses the effective order
+//! (only orders that have any n-gram in the hypothesis). Scores are on sacrebleu's 0–100 scale,
+//! and `log(0)` is floored at -9999999999 as in sacrebleu's `my_log`.
+//!
+//! Deliberate differences from sacrebleu, all on inputs it rejects or mishandles:
+//! - references are grouped per hypothesis (`references[i]` holds every reference of
+//!   hypothesis `i`), where sacrebleu takes reference *streams*; a segment may have any positive
+//!   number of references, which sacrebleu expresses with `None` entries;
+//! - an empty corpus, a hypothesis/reference count mismatch (sacrebleu silently truncates with
+//!   `zip`) and a segment without references (sacrebleu then uses a reference length of -1) are
+//!   errors here.
+//!
+//! The log-precisions are summed left to right, as Python 3.11's `sum` does; Python 3.12+
+//! sums floats with compensation, which can move the score by an ulp (far inside the 1e-9
+//! tolerance of the golden tests).
+
+use super::interner::{FastMap, Interner};
+use super::python_str::{python_rstrip, python_split};
+use super::tokenizer_13a::tokenize_13a;
+
+/// Highest n-gram order, sacrebleu's `MAX_NGRAM_ORDER`.
+pub const MAX_NGRAM_ORDER: usize = 4;
+
+/// What sacrebleu's `my_log` returns for `log(0)`.
+const LOG_ZERO: f64 = -9_999_999_999.0;
+
+/// A BLEU score with the statistics sacrebleu's `BLEUScore` reports.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BleuScore {
+    /// BLEU on a 0–100 scale.
+    pub score: f64,
+    /// Clipped matching n-grams for orders 1..=4.
+    pub counts: [u64; MAX_NGRAM_ORDER],
+    /// Hypothesis n-grams for orders 1..=4.
+    pub totals: [u64; MAX_NGRAM_ORDER],
+    /// Smoothed precisions for orders 1..=4, in percent (all 0 when nothing matched).
+    pub precisions: [f64; MAX_NGRAM_ORDER],
+    /// Brevity penalty.
+    pub bp: f64,
+    /// Total hypothesis length in tokens.
+    pub sys_len: u64,
+    /// Total closest-reference length in tokens.
+    pub ref_len: u64,
+}
+
+/// Errors for BLEU inputs that have no meaningful score.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BleuError {
+    /// The corpus has no hypotheses.
+    #[error("BLEU needs at least one hypothesis")]
+    EmptyCorpus,
+    /// The number of reference groups differs from the number of hypotheses.
+    #[error("{hypotheses} hypotheses but {reference_groups} groups of references")]
+    LengthMismatch {
+        /// Number of hypotheses.
+        hypotheses: usize,
+        /// Number of reference groups.
+        reference_groups: usize,
+    },
+    /// A hypothesis has no reference.
+    #[error("hypothesis {index} has no reference")]
+    NoReference {
+        /// Position of the hypothesis.
+        index: usize,
+    },
+}
+
+/// Corpus BLEU of `hypotheses` against `references[i]` for each hypothesis `i`.
+pub fn corpus_bleu<H: AsRef<str>, R: AsRef<str>>(
+    hypotheses: &[H],
+    references: &[Vec<R>],
+) -> Result<BleuScore, BleuError> {
+    if hypotheses.is_empty() {
+        return Err(BleuError::EmptyCorpus);
+    }
+    if hypotheses.len() != references.len() {
+        return Err(BleuError::LengthMismatch {
+            hypotheses: hypotheses.len(),
+            reference_groups: references.len(),
+        });
+    }
+    let mut corpus = SufficientStats::default();
+    for (index, (hypothesis, segment_references)) in hypotheses.iter().zip(references).enumerate() {
+        let segment = segment_stats(hypothesis.as_ref(), segment_references)
+            .ok_or(BleuError::NoReference { index })?;
+        corpus.add(&segment);
+    }
+    Ok(corpus.score(false))
+}
+
+/// Sentence BLEU of one hypothesis against its references, with effective order.
+pub fn sentence_bleu<R: AsRef<str>>(
+    hypothesis: &str,
+    references: &[R],
+) -> Result<BleuScore, BleuError> {
+    let stats = segment_stats(hypothesis, references).ok_or(BleuError::NoReference { index: 0 })?;
+    Ok(stats.score(true))
+}
+
+/// The counts BLEU is computed from; they add up over segments.
+#[derive(Debug, Clone, Copy, Default)]
+struct SufficientStats {
+    sys_len: u64,
+    ref_len: u64,
+    correct: [u64; MAX_NGRAM_ORDER],
+    total: [u64; MAX_NGRAM_ORDER],
+}
+
+impl SufficientStats {
+    fn add(&mut self, other: &SufficientStats) {
+        self.sys_len += other.sys_len;
+        self.ref_len += other.ref_len;
+        for order in 0..MAX_NGRAM_ORDER {
+            self.correct[order] += other.correct[order];
+            self.total[order] += other.total[order];
+        }
+    }
+
+    /// sacrebleu's `compute_bleu` with `exp` smoothing.
+    fn score(&self, effective_order: bool) -> BleuScore {
+        let bp = self.brevity_penalty();
+        let mut result = BleuScore {
+            score: 0.0,
+            counts: self.correct,
+            totals: self.total,
+            precisions: [0.0; MAX_NGRAM_ORDER],
+            bp,
+            sys_len: self.sys_len,
+            ref_len: self.ref_len,
+        };
+        if self.correct.iter().all(|&count| count == 0) {
+            return result;
+        }
+        let mut smoothing = 1.0;
+        let mut orders_used = MAX_NGRAM_ORDER;
+        for order in 0..MAX_NGRAM_ORDER {
+            let (correct, total) = (self.correct[order], self.total[order]);
+            if total == 0 {
+                break;
+            }
+            if effective_order {
+                orders_used = order + 1;
+            }
+            result.precisions[order] = if correct == 0 {
+                smoothing *= 2.0;
+                100.0 / (smoothing * total as f64)
+            } else {
+                100.0 * correct as f64 / total as f64
+            };
+        }
+        let log_sum: f64 = result.precisions[..orders_used]
+            .iter()
+            .map(|&precision| {
+                if precision == 0.0 {
+                    LOG_ZERO
+                } else {
+                    precision.ln()
+                }
+            })
+            .sum();
+        result.score = bp * (log_sum / orders_used as f64).exp();
+        result
+    }
+
+    fn brevity_penalty(&self) -> f64 {
+        if self.sys_len >= self.ref_len {
+            1.0
+        } else if self.sys_len == 0 {
+            0.0
+        } else {
+            (1.0 - self.ref_len as f64 / self.sys_len as f64).exp()
+        }
+    }
+}
+
+/// Statistics of one segment, or `None` when it has no reference.
+fn segment_stats<R: AsRef<str>>(hypothesis: &str, references: &[R]) -> Option<SufficientStats> {
+    let reference_texts: Vec<String> = references.iter().map(|r| preprocess(r.as_ref())).collect();
+    let hypothesis_text = preprocess(hypothesis);
+    let mut interner = Interner::default();
+    let mut reference_lengths = Vec::with_capacity(reference_texts.len());
+    let mut max_reference_counts = NgramCounts::default();
+    for text in &reference_texts {
+        let ids = interner.ids(python_split(text));
+        reference_lengths.push(ids.len() as u64);
+        for (ngram, count) in ngram_counts(&ids) {
+            let best = max_reference_counts.entry(ngram).or_insert(0);
+            *best = (*best).max(count);
+        }
+    }
+    let hypothesis_ids = interner.ids(python_split(&hypothesis_text));
+    let sys_len = hypothesis_ids.len() as u64;
+    let mut stats = SufficientStats {
+        sys_len,
+        ref_len: closest_reference_length(sys_len, &reference_lengths)?,
+        ..SufficientStats::default()
+    };
+    for (ngram, count) in ngram_counts(&hypothesis_ids) {
+        let order = ngram_order(ngram) - 1;
+        stats.total[order] += count;
+        let reference_count = max_reference_counts.get(&ngram).copied().unwrap_or(0);
+        stats.correct[order] += count.min(reference_count);
+    }
+    Some(stats)
+}
+
+/// Occurrences of each n-gram, keyed by [`pack_ngram`].
+type NgramCounts = FastMap<u128, u64>;
+
+fn preprocess(segment: &str) -> String {
+    tokenize_13a(python_rstrip(segment))
+}
+
+/// Counts of every n-gram of orders 1..=4 of a sequence of token ids.
+fn ngram_counts(ids: &[u32]) -> NgramCounts {
+    let mut counts = NgramCounts::default();
+    for order in 1..=MAX_NGRAM_ORDER {
+        for ngram in ids.windows(order) {
+            *counts.entry(pack_ngram(ngram)).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Packs up to four token ids into one key, 32 bits each; ids are stored plus one, so the
+/// n-gram's order can be read back from how many 32-bit slots are used.
+fn pack_ngram(ids: &[u32]) -> u128 {
+    ids.iter()
+        .fold(0u128, |key, &id| (key << 32) | (u128::from(id) + 1))
+}
+
+fn ngram_order(key: u128) -> usize {
+    (128 - key.leading_zeros() as usize).div_ceil(32)
+}
+
+/// The reference length closest to the hypothesis length, the shorter one on ties.
+fn closest_reference_length(hypothesis_length: u64, reference_lengths: &[u64]) -> Option<u64> {
+    reference_lengths
+        .iter()
+        .copied()
+        .min_by_key(|&length| (length.abs_diff(hypothesis_length), length))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_sentence_scores_100() {
+        let score = sentence_bleu("The cat sat on the mat.", &["The cat sat on the mat."]).unwrap();
+        assert!((score.score - 100.0).abs() < 1e-12);
+        assert_eq!(score.counts, [7, 6, 5, 4]);
+        assert_eq!(score.bp, 1.0);
+    }
+
+    #[test]
+    fn no_match_scores_zero_with_zero_precisions() {
+        let score = corpus_bleu(&["abc"], &[vec!["xyz qq"]]).unwrap();
+        assert_eq!(score.score, 0.0);
+        assert_eq!(score.precisions, [0.0; 4]);
+        assert_eq!((score.sys_len, score.ref_len), (1, 2));
+    }
+
+    #[test]
+    fn closest_length_prefers_shorter_on_tie() {
+        assert_eq!(closest_reference_length(5, &[7, 3, 6]), Some(6));
+        assert_eq!(closest_reference_length(5, &[7, 3]), Some(3));
+        assert_eq!(closest_reference_length(5, &[]), None);
+    }
+
+    #[test]
+    fn packed_ngrams_remember_their_order() {
+        assert_eq!(ngram_order(pack_ngram(&[0])), 1);
+        assert_eq!(ngram_order(pack_ngram(&[u32::MAX - 1, 0, 7, 0])), 4);
+        assert_ne!(pack_ngram(&[0, 1]), pack_ngram(&[1, 0]));
+    }
+
+    #[test]
+    fn rejects_malformed_corpora() {
+        let none: [&str; 0] = [];
+        assert_eq!(
+            corpus_bleu(&none, &Vec::<Vec<&str>>::new()),
+            Err(BleuError::EmptyCorpus)
+        );
+        assert!(matches!(
+            corpus_bleu(&["a"], &[vec!["a"], vec!["b"]]),
+            Err(BleuError::LengthMismatch { .. })
+        ));
+        assert_eq!(
+            sentence_bleu::<&str>("a", &[]),
+            Err(BleuError::NoReference { index: 0 })
+        );
+    }
+}
