@@ -50,7 +50,9 @@ fn parse_device(spec: &str) -> anyhow::Result<Device> {
         "cpu" => Ok(Device::Cpu),
         "cuda" => Ok(Device::new_cuda(0).context("cannot open CUDA device 0")?),
         s if s.starts_with("cuda:") => {
-            let n: usize = s[5..].parse().with_context(|| format!("bad device `{s}`: use cuda:N"))?;
+            let n: usize = s[5..]
+                .parse()
+                .with_context(|| format!("bad device `{s}`: use cuda:N"))?;
             Ok(Device::new_cuda(n).with_context(|| format!("cannot open CUDA device {n}"))?)
         }
         other => bail!("unknown --device `{other}`: use cpu, cuda or cuda:N"),
@@ -80,7 +82,8 @@ pub struct PromptRow {
 
 /// Reads JSONL rows, naming the line of any bad one.
 pub fn read_jsonl(path: &Path) -> anyhow::Result<Vec<PromptRow>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut rows = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("{}:{}: not UTF-8 text", path.display(), i + 1))?;
@@ -98,11 +101,19 @@ pub fn read_jsonl(path: &Path) -> anyhow::Result<Vec<PromptRow>> {
 }
 
 /// Renders the prompt of a row: chat-templated when `chat` or when it has messages.
-pub fn render_prompt(model: &LoadedModel, row: &PromptRow, chat: bool, system: Option<&str>) -> anyhow::Result<String> {
+pub fn render_prompt(
+    model: &LoadedModel,
+    row: &PromptRow,
+    chat: bool,
+    system: Option<&str>,
+) -> anyhow::Result<String> {
     let messages = match (&row.messages, &row.prompt) {
         (Some(m), _) => m.clone(),
         (None, Some(p)) if chat => {
-            let mut m: Vec<ChatMessage> = system.map(|s| ChatMessage::new("system", s)).into_iter().collect();
+            let mut m: Vec<ChatMessage> = system
+                .map(|s| ChatMessage::new("system", s))
+                .into_iter()
+                .collect();
             m.push(ChatMessage::new("user", p.clone()));
             m
         }
@@ -113,7 +124,10 @@ pub fn render_prompt(model: &LoadedModel, row: &PromptRow, chat: bool, system: O
         "this model has no chat template (tokenizer_config.json / chat_template.jinja); drop --chat and `messages`",
     )?;
     let mut extra = serde_json::Map::new();
-    for (key, value) in [("bos_token", &model.tokenizer.bos_token), ("eos_token", &model.tokenizer.eos_token)] {
+    for (key, value) in [
+        ("bos_token", &model.tokenizer.bos_token),
+        ("eos_token", &model.tokenizer.eos_token),
+    ] {
         if let Some(v) = value {
             extra.insert(key.into(), v.clone().into());
         }
@@ -134,7 +148,9 @@ pub fn output(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
 /// A progress bar on stderr (hidden when stderr is not a terminal).
 pub fn bar(len: u64, unit: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
-    let template = format!("{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})");
+    let template = format!(
+        "{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
+    );
     pb.set_style(ProgressStyle::with_template(&template).expect("valid template"));
     pb
 }

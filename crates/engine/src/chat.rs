@@ -35,7 +35,9 @@ pub struct ChatTemplate {
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate").field("len", &self.source.len()).finish()
+        f.debug_struct("ChatTemplate")
+            .field("len", &self.source.len())
+            .finish()
     }
 }
 
@@ -73,9 +75,15 @@ impl ChatTemplate {
         extra: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<String> {
         let mut ctx = extra.clone();
-        ctx.insert("messages".into(), serde_json::to_value(messages).expect("messages serialise"));
+        ctx.insert(
+            "messages".into(),
+            serde_json::to_value(messages).expect("messages serialise"),
+        );
         ctx.insert("add_generation_prompt".into(), add_generation_prompt.into());
-        let template = self.env.get_template(TEMPLATE_NAME).expect("added in new()");
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .expect("added in new()");
         template
             .render(Value::from_serialize(&ctx))
             .map_err(|e| EngineError::ChatTemplate(format!("{e:#}")))
@@ -149,8 +157,18 @@ fn strftime_now(format: String) -> String {
 /// Formats a Unix time with the strftime directives chat templates use.
 pub fn format_utc(unix_secs: u64, format: &str) -> String {
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-        "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     let days = (unix_secs / 86_400) as i64;
     let rem = unix_secs % 86_400;
@@ -205,7 +223,10 @@ mod tests {
     fn formats_dates_like_strftime() {
         // 2024-07-26 00:00:00 UTC
         assert_eq!(format_utc(1_721_952_000, "%d %b %Y"), "26 Jul 2024");
-        assert_eq!(format_utc(951_782_400, "%Y-%m-%d %B"), "2000-02-29 February");
+        assert_eq!(
+            format_utc(951_782_400, "%Y-%m-%d %B"),
+            "2000-02-29 February"
+        );
     }
 
     #[test]
@@ -214,7 +235,10 @@ mod tests {
         let mut extra = serde_json::Map::new();
         extra.insert("x".into(), serde_json::json!({"b": [1, "é<"], "a": {}}));
         let out = t.render(&[], false, &extra).unwrap();
-        assert_eq!(out, "{\"b\": [1, \"é<\"], \"a\": {}}|{\n  \"b\": [\n    1,\n    \"é<\"\n  ],\n  \"a\": {}\n}");
+        assert_eq!(
+            out,
+            "{\"b\": [1, \"é<\"], \"a\": {}}|{\n  \"b\": [\n    1,\n    \"é<\"\n  ],\n  \"a\": {}\n}"
+        );
     }
 
     #[test]

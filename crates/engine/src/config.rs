@@ -114,7 +114,9 @@ fn default_max_pos() -> usize {
 /// Token ids in HF configs are an integer, a list, or null.
 fn token_ids(v: &Option<serde_json::Value>) -> Vec<u32> {
     match v {
-        Some(serde_json::Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
+        Some(serde_json::Value::Number(n)) => {
+            n.as_u64().map(|x| vec![x as u32]).unwrap_or_default()
+        }
         Some(serde_json::Value::Array(a)) => a
             .iter()
             .filter_map(|x| x.as_u64().map(|x| x as u32))
@@ -126,8 +128,9 @@ fn token_ids(v: &Option<serde_json::Value>) -> Vec<u32> {
 impl ModelConfig {
     /// Parses a Hugging Face `config.json`.
     pub fn from_hf_json(text: &str) -> Result<Self> {
-        let hf: HfConfig = serde_json::from_str(text)
-            .map_err(|e| EngineError::Config(format!("config.json is not a valid model config: {e}")))?;
+        let hf: HfConfig = serde_json::from_str(text).map_err(|e| {
+            EngineError::Config(format!("config.json is not a valid model config: {e}"))
+        })?;
         let arch = hf_arch(&hf)?;
         if let Some(act) = &hf.hidden_act
             && act != "silu"
@@ -151,7 +154,9 @@ impl ModelConfig {
                 .rope_theta
                 .or_else(|| hf.rope_parameters.as_ref()?.get("rope_theta")?.as_f64())
                 .unwrap_or(10_000.0),
-            rope_scaling: parse_rope_scaling(hf.rope_scaling.as_ref().or(hf.rope_parameters.as_ref()))?,
+            rope_scaling: parse_rope_scaling(
+                hf.rope_scaling.as_ref().or(hf.rope_parameters.as_ref()),
+            )?,
             max_position_embeddings: hf.max_position_embeddings,
             tie_word_embeddings: hf.tie_word_embeddings,
             attention_bias: hf.attention_bias.unwrap_or(arch == Arch::Qwen2),
@@ -228,14 +233,20 @@ impl ModelConfig {
         if self.num_attention_heads == 0 || self.num_key_value_heads == 0 {
             return bad("head counts must be positive".into());
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return bad(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 self.num_attention_heads, self.num_key_value_heads
             ));
         }
-        if self.head_dim == 0 || self.head_dim % 2 != 0 {
-            return bad(format!("head_dim {} must be even and positive", self.head_dim));
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
+            return bad(format!(
+                "head_dim {} must be even and positive",
+                self.head_dim
+            ));
         }
         if self.max_position_embeddings == 0 {
             return bad("max_position_embeddings must be positive".into());
@@ -264,8 +275,12 @@ impl ModelConfig {
                 high_freq_factor,
                 original_max_position_embeddings: old_ctx,
             }) => {
-                let (factor, low, high, old_ctx) =
-                    (factor as f32, low_freq_factor as f32, high_freq_factor as f32, old_ctx as f32);
+                let (factor, low, high, old_ctx) = (
+                    factor as f32,
+                    low_freq_factor as f32,
+                    high_freq_factor as f32,
+                    old_ctx as f32,
+                );
                 let wavelen = 2.0 * std::f32::consts::PI / freq;
                 if wavelen < old_ctx / high {
                     freq
@@ -300,7 +315,9 @@ fn hf_arch(hf: &HfConfig) -> Result<Arch> {
         .collect();
     for name in &names {
         match *name {
-            "LlamaForCausalLM" | "llama" | "MistralForCausalLM" | "mistral" => return Ok(Arch::Llama),
+            "LlamaForCausalLM" | "llama" | "MistralForCausalLM" | "mistral" => {
+                return Ok(Arch::Llama);
+            }
             "Qwen2ForCausalLM" | "qwen2" => return Ok(Arch::Qwen2),
             _ => {}
         }
@@ -320,9 +337,9 @@ fn parse_rope_scaling(v: Option<&serde_json::Value>) -> Result<Option<RopeScalin
         .and_then(|t| t.as_str())
         .unwrap_or("default");
     let num = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_f64())
-            .ok_or_else(|| EngineError::Config(format!("rope_scaling.{k} is missing or not a number")))
+        v.get(k).and_then(|x| x.as_f64()).ok_or_else(|| {
+            EngineError::Config(format!("rope_scaling.{k} is missing or not a number"))
+        })
     };
     match kind {
         "default" => Ok(None),
@@ -332,7 +349,9 @@ fn parse_rope_scaling(v: Option<&serde_json::Value>) -> Result<Option<RopeScalin
             high_freq_factor: num("high_freq_factor")?,
             original_max_position_embeddings: num("original_max_position_embeddings")?,
         })),
-        "linear" => Ok(Some(RopeScaling::Linear { factor: num("factor")? })),
+        "linear" => Ok(Some(RopeScaling::Linear {
+            factor: num("factor")?,
+        })),
         other => Err(EngineError::Config(format!(
             "rope_scaling type `{other}` is not supported (llama3 and linear are)"
         ))),

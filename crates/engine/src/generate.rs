@@ -136,7 +136,15 @@ pub fn generate(
     let mut out = Vec::with_capacity(prompts.len());
     for (chunk_index, chunk) in prompts.chunks(per_batch).enumerate() {
         let first = chunk_index * per_batch;
-        let mut done = generate_batch(model, tokenizer, chunk, first, params, options.seed, &mut on_token)?;
+        let mut done = generate_batch(
+            model,
+            tokenizer,
+            chunk,
+            first,
+            params,
+            options.seed,
+            &mut on_token,
+        )?;
         done.sort_by_key(|c| (c.prompt_index, c.sample_index));
         let mut grouped: Vec<Vec<Completion>> = vec![Vec::new(); chunk.len()];
         for c in done {
@@ -151,7 +159,9 @@ fn check_prompts(model: &Model, prompts: &[Vec<u32>], params: &SamplingParams) -
     let c = model.config();
     for (i, p) in prompts.iter().enumerate() {
         if p.is_empty() {
-            return Err(EngineError::Request(format!("prompt {i} is empty: give it at least one token")));
+            return Err(EngineError::Request(format!(
+                "prompt {i} is empty: give it at least one token"
+            )));
         }
         if p.len() + params.max_new_tokens > c.max_position_embeddings {
             return Err(EngineError::Request(format!(
@@ -233,18 +243,18 @@ fn generate_batch(
             }
         }
         on_token(rows.len());
-        let (keep, done): (Vec<(usize, Row)>, Vec<(usize, Row)>) = rows
-            .into_iter()
-            .enumerate()
-            .partition(|(_, r)| r.finished.is_none());
-        finished.extend(done.into_iter().map(|(_, r)| r));
-        rows = keep.into_iter().map(|(_, r)| r).collect();
+        let (keep, done): (Vec<Row>, Vec<Row>) =
+            rows.into_iter().partition(|r| r.finished.is_none());
+        finished.extend(done);
+        rows = keep;
         if rows.is_empty() {
             break;
         }
         cache.retain_rows(&live);
         let ids = Tensor::from_vec(live_tokens, (rows.len(), 1), model.device())?;
-        let logits = model.forward_cached(&ids, &mut cache)?.to_dtype(DType::F32)?;
+        let logits = model
+            .forward_cached(&ids, &mut cache)?
+            .to_dtype(DType::F32)?;
         let logits = logits.to_vec2::<f32>()?;
         next_tokens = rows
             .iter_mut()
@@ -261,7 +271,12 @@ fn generate_batch(
 /// Runs a prompt through a fresh cache row; returns the logits of its last token.
 fn prefill(model: &Model, cache: &mut KvCache, prompt: &[u32], max_new: usize) -> Result<Vec<f32>> {
     let mut single = KvCache::new(model.config().num_hidden_layers);
-    single.add_row(model.config(), prompt.len() + max_new, model.dtype(), model.device())?;
+    single.add_row(
+        model.config(),
+        prompt.len() + max_new,
+        model.dtype(),
+        model.device(),
+    )?;
     let ids = Tensor::new(prompt, model.device())?.unsqueeze(0)?;
     let logits = model.forward_cached(&ids, &mut single)?;
     cache.extend_from(single);
@@ -282,7 +297,11 @@ fn accept_token(
     row.generated.push(token);
     if !params.stop_strings.is_empty() {
         let text = tokenizer.decode(&row.generated, true)?;
-        if params.stop_strings.iter().any(|s| text.contains(s.as_str())) {
+        if params
+            .stop_strings
+            .iter()
+            .any(|s| text.contains(s.as_str()))
+        {
             row.finished = Some(FinishReason::StopString);
             return Ok(());
         }
@@ -380,8 +399,16 @@ mod tests {
     fn top_k_one_is_greedy_and_top_p_keeps_the_head() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let logits = [0.0, 5.0, 4.9, -3.0];
-        let k1 = SamplingParams { temperature: 1.0, top_k: Some(1), ..Default::default() };
-        let p = SamplingParams { temperature: 1.0, top_p: 0.5, ..Default::default() };
+        let k1 = SamplingParams {
+            temperature: 1.0,
+            top_k: Some(1),
+            ..Default::default()
+        };
+        let p = SamplingParams {
+            temperature: 1.0,
+            top_p: 0.5,
+            ..Default::default()
+        };
         for _ in 0..200 {
             assert_eq!(sample_token(&logits, &k1, &mut rng), 1);
             assert_eq!(sample_token(&logits, &p, &mut rng), 1);
@@ -392,8 +419,13 @@ mod tests {
     fn sampling_follows_the_distribution() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let logits = [0.0f32, (3.0f32).ln()]; // p = 0.25, 0.75
-        let p = SamplingParams { temperature: 1.0, ..Default::default() };
-        let ones = (0..20_000).filter(|_| sample_token(&logits, &p, &mut rng) == 1).count();
+        let p = SamplingParams {
+            temperature: 1.0,
+            ..Default::default()
+        };
+        let ones = (0..20_000)
+            .filter(|_| sample_token(&logits, &p, &mut rng) == 1)
+            .count();
         let frac = ones as f64 / 20_000.0;
         assert!((frac - 0.75).abs() < 0.015, "{frac}");
     }

@@ -192,7 +192,10 @@ impl GgufFile {
     /// An integer metadata value.
     pub fn meta_u64(&self, key: &str) -> Result<u64> {
         self.meta(key)?.as_u64().ok_or_else(|| {
-            EngineError::bad_file(&self.path, format!("metadata `{key}` is not an unsigned integer"))
+            EngineError::bad_file(
+                &self.path,
+                format!("metadata `{key}` is not an unsigned integer"),
+            )
         })
     }
 
@@ -330,18 +333,24 @@ fn parse(bytes: &[u8]) -> ParseResult<Parsed> {
     }
     let version = c.u32()?;
     if !(2..=3).contains(&version) {
-        return Err(format!("GGUF version {version} is not supported (2 and 3 are)"));
+        return Err(format!(
+            "GGUF version {version} is not supported (2 and 3 are)"
+        ));
     }
     let n_tensors = c.u64()?;
     let n_kv = c.u64()?;
     if n_tensors > MAX_ENTRIES || n_kv > MAX_ENTRIES {
-        return Err(format!("implausible counts: {n_tensors} tensors, {n_kv} metadata entries"));
+        return Err(format!(
+            "implausible counts: {n_tensors} tensors, {n_kv} metadata entries"
+        ));
     }
     let mut metadata = BTreeMap::new();
     for _ in 0..n_kv {
         let key = c.string()?;
         let ty = c.u32()?;
-        let value = c.value(ty, 0).map_err(|e| format!("metadata `{key}`: {e}"))?;
+        let value = c
+            .value(ty, 0)
+            .map_err(|e| format!("metadata `{key}`: {e}"))?;
         metadata.insert(key, value);
     }
     let mut infos = Vec::with_capacity(n_tensors as usize);
@@ -353,7 +362,9 @@ fn parse(bytes: &[u8]) -> ParseResult<Parsed> {
         .and_then(MetaValue::as_u64)
         .unwrap_or(DEFAULT_ALIGNMENT);
     if alignment == 0 || !alignment.is_power_of_two() {
-        return Err(format!("general.alignment {alignment} is not a power of two"));
+        return Err(format!(
+            "general.alignment {alignment} is not a power of two"
+        ));
     }
     let data_start = (c.pos as u64).div_ceil(alignment) * alignment;
     let mut tensors = BTreeMap::new();
@@ -368,12 +379,15 @@ fn read_tensor_info(c: &mut Cursor) -> ParseResult<(String, Vec<usize>, GgmlType
     let name = c.string()?;
     let n_dims = c.u32()?;
     if n_dims == 0 || n_dims > MAX_DIMS {
-        return Err(format!("tensor `{name}` has {n_dims} dimensions (1 to 4 allowed)"));
+        return Err(format!(
+            "tensor `{name}` has {n_dims} dimensions (1 to 4 allowed)"
+        ));
     }
     let mut dims = Vec::with_capacity(n_dims as usize);
     for _ in 0..n_dims {
         let d = c.u64()?;
-        let d = usize::try_from(d).map_err(|_| format!("tensor `{name}`: dimension {d} too large"))?;
+        let d =
+            usize::try_from(d).map_err(|_| format!("tensor `{name}`: dimension {d} too large"))?;
         dims.push(d);
     }
     dims.reverse();
@@ -431,7 +445,7 @@ fn place_tensor(
 /// Dequantises `n` weights of type `dtype` stored in `bytes` to f32.
 pub fn dequantize(dtype: GgmlType, bytes: &[u8], n: usize) -> ParseResult<Vec<f32>> {
     let (per_block, block_bytes) = dtype.block_layout();
-    if n % per_block != 0 || bytes.len() != n / per_block * block_bytes {
+    if !n.is_multiple_of(per_block) || bytes.len() != n / per_block * block_bytes {
         return Err(format!(
             "{} bytes do not hold {n} weights of type {dtype:?}",
             bytes.len()

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod gguf;
 pub mod model;
+pub mod ops;
 pub mod weights;
 
 pub use candle_core;

@@ -6,10 +6,13 @@
 //! backward) and a per-sequence KV cache; [`Pass::Training`] uses composed ops that autograd can
 //! differentiate. Logits and every softmax are computed in f32 whatever the weights' dtype.
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{D, DType, Device, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
+use crate::ops::frozen_matmul;
 use crate::weights::WeightMap;
 
 /// Which kernels a forward pass may use.
@@ -21,36 +24,115 @@ pub enum Pass {
     Training,
 }
 
-/// A linear projection `y = x Wᵀ (+ b)` with the weight stored as `[out, in]`, as in PyTorch.
-#[derive(Debug, Clone)]
+/// A low-rank adapter on a linear projection: `y += scale · B (A dropout(x))`, as PEFT's LoRA.
+#[derive(Debug)]
+pub struct LoraAdapter {
+    /// `[rank, in_features]`, PEFT's `lora_A.weight`.
+    pub a: Var,
+    /// `[out_features, rank]`, PEFT's `lora_B.weight` (zero at initialisation).
+    pub b: Var,
+    /// `alpha / rank`, or `alpha / sqrt(rank)` with rsLoRA.
+    pub scale: f64,
+    /// Dropout probability on the adapter's input during training.
+    pub dropout: f32,
+    /// Seeded stream of dropout masks, so training is reproducible.
+    rng: std::sync::Mutex<ChaCha8Rng>,
+}
+
+impl LoraAdapter {
+    /// An adapter from its two matrices.
+    pub fn new(a: Var, b: Var, scale: f64, dropout: f32, seed: u64) -> Self {
+        Self {
+            a,
+            b,
+            scale,
+            dropout,
+            rng: std::sync::Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let x = if pass == Pass::Training && self.dropout > 0.0 {
+            self.dropout_mask(x)?
+        } else {
+            x.clone()
+        };
+        let low = x.matmul(&self.a.as_tensor().t()?)?;
+        Ok((low.matmul(&self.b.as_tensor().t()?)? * self.scale)?)
+    }
+
+    fn dropout_mask(&self, x: &Tensor) -> Result<Tensor> {
+        let keep = 1.0 - self.dropout;
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if rng.random::<f32>() < keep {
+                    1.0 / keep
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        Ok((x * mask)?)
+    }
+}
+
+/// A linear projection `y = x Wᵀ (+ b)` with the weight stored as `[out, in]`, as in PyTorch,
+/// and an optional LoRA adapter.
+#[derive(Debug)]
 pub struct Linear {
     /// `[out_features, in_features]`.
     pub weight: Tensor,
     /// `[out_features]`, if the projection has a bias.
     pub bias: Option<Tensor>,
+    /// A trainable low-rank update, if attached.
+    pub lora: Option<LoraAdapter>,
 }
 
 impl Linear {
-    fn load(w: &WeightMap, prefix: &str, out_dim: usize, in_dim: usize, bias: bool) -> Result<Self> {
+    fn load(
+        w: &WeightMap,
+        prefix: &str,
+        out_dim: usize,
+        in_dim: usize,
+        bias: bool,
+    ) -> Result<Self> {
         let weight = w.get(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
         let bias = if bias {
             Some(w.get(&format!("{prefix}.bias"), &[out_dim])?)
         } else {
             None
         };
-        Ok(Self { weight, bias })
+        Ok(Self {
+            weight,
+            bias,
+            lora: None,
+        })
     }
 
     /// Applies the projection to `x` of shape `[..., in]`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    ///
+    /// In a training pass a frozen weight (not a `Var`) goes through [`frozen_matmul`], so backward
+    /// computes no gradient for it.
+    pub fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         let dims = x.dims().to_vec();
-        let in_dim = *dims.last().expect("linear input has at least one dimension");
+        let in_dim = *dims
+            .last()
+            .expect("linear input has at least one dimension");
         let rows = x.elem_count() / in_dim.max(1);
-        let y = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
-        let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
+        let x2 = x.reshape((rows, in_dim))?;
+        let mut y = if pass == Pass::Training && !self.weight.is_variable() {
+            frozen_matmul(&x2, &self.weight)?
+        } else {
+            x2.matmul(&self.weight.t()?)?
         };
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        if let Some(lora) = &self.lora {
+            y = (y + lora.forward(&x2, pass)?)?;
+        }
         let mut out_dims = dims;
         *out_dims.last_mut().expect("non-empty") = self.weight.dim(0)?;
         Ok(y.reshape(out_dims)?)
@@ -75,13 +157,19 @@ impl RmsNorm {
 
     fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         match pass {
-            Pass::Inference => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)?),
+            Pass::Inference => Ok(candle_nn::ops::rms_norm(
+                &x.contiguous()?,
+                &self.weight,
+                self.eps as f32,
+            )?),
             Pass::Training => {
                 // As transformers does: normalise in f32, cast back, then scale.
                 let dtype = x.dtype();
                 let xf = x.to_dtype(DType::F32)?;
                 let var = xf.sqr()?.mean_keepdim(D::Minus1)?;
-                let normed = xf.broadcast_div(&(var + self.eps)?.sqrt()?)?.to_dtype(dtype)?;
+                let normed = xf
+                    .broadcast_div(&(var + self.eps)?.sqrt()?)?
+                    .to_dtype(dtype)?;
                 Ok(normed.broadcast_mul(&self.weight)?)
             }
         }
@@ -109,7 +197,10 @@ impl SequenceKv {
         self.k.slice_set(&k.contiguous()?, 2, self.len)?;
         self.v.slice_set(&v.contiguous()?, 2, self.len)?;
         self.len += new;
-        Ok((self.k.narrow(2, 0, self.len)?, self.v.narrow(2, 0, self.len)?))
+        Ok((
+            self.k.narrow(2, 0, self.len)?,
+            self.v.narrow(2, 0, self.len)?,
+        ))
     }
 
     fn deep_copy(&self) -> Result<Self> {
@@ -138,7 +229,13 @@ impl KvCache {
     }
 
     /// Adds an empty row able to hold `capacity` tokens; returns its index.
-    pub fn add_row(&mut self, config: &ModelConfig, capacity: usize, dtype: DType, device: &Device) -> Result<usize> {
+    pub fn add_row(
+        &mut self,
+        config: &ModelConfig,
+        capacity: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<usize> {
         let shape = (1, config.num_key_value_heads, capacity, config.head_dim);
         for layer in &mut self.layers {
             layer.push(SequenceKv {
@@ -170,7 +267,10 @@ impl KvCache {
     pub fn retain_rows(&mut self, keep: &[usize]) {
         for layer in &mut self.layers {
             let mut old: Vec<Option<SequenceKv>> = layer.drain(..).map(Some).collect();
-            *layer = keep.iter().filter_map(|&r| old.get_mut(r).and_then(Option::take)).collect();
+            *layer = keep
+                .iter()
+                .filter_map(|&r| old.get_mut(r).and_then(Option::take))
+                .collect();
         }
     }
 
@@ -216,20 +316,36 @@ impl Attention {
     }
 
     /// `[B, T, H]` → `[B, heads, T, head_dim]` with rope applied when `rope` is given.
-    fn project(&self, proj: &Linear, x: &Tensor, heads: usize, rope: Option<&Rope>) -> Result<Tensor> {
+    fn project(
+        &self,
+        proj: &Linear,
+        x: &Tensor,
+        heads: usize,
+        rope: Option<&Rope>,
+        pass: Pass,
+    ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
-        let y = proj.forward(x)?.reshape((b, t, heads, self.head_dim))?.transpose(1, 2)?;
+        let y = proj
+            .forward(x, pass)?
+            .reshape((b, t, heads, self.head_dim))?
+            .transpose(1, 2)?;
         match rope {
             Some(r) => r.apply(&y),
             None => Ok(y.contiguous()?),
         }
     }
 
-    fn forward(&self, x: &Tensor, rope: &Rope, ctx: &mut AttnContext, pass: Pass) -> Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        ctx: &mut AttnContext,
+        pass: Pass,
+    ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
-        let q = self.project(&self.q_proj, x, self.n_heads, Some(rope))?;
-        let k = self.project(&self.k_proj, x, self.n_kv_heads, Some(rope))?;
-        let v = self.project(&self.v_proj, x, self.n_kv_heads, None)?;
+        let q = self.project(&self.q_proj, x, self.n_heads, Some(rope), pass)?;
+        let k = self.project(&self.k_proj, x, self.n_kv_heads, Some(rope), pass)?;
+        let v = self.project(&self.v_proj, x, self.n_kv_heads, None, pass)?;
         let out = match ctx {
             AttnContext::Batch { mask } => self.attend(&q, &k, &v, mask.as_ref(), pass)?,
             AttnContext::Cached { cache_rows, layer } => {
@@ -238,17 +354,32 @@ impl Attention {
                     let past = seq.len;
                     let (k_all, v_all) = seq.append(&k.narrow(0, r, 1)?, &v.narrow(0, r, 1)?)?;
                     let mask = causal_mask(t, past, x.device())?;
-                    outs.push(self.attend(&q.narrow(0, r, 1)?, &k_all, &v_all, mask.as_ref(), pass)?);
+                    outs.push(self.attend(
+                        &q.narrow(0, r, 1)?,
+                        &k_all,
+                        &v_all,
+                        mask.as_ref(),
+                        pass,
+                    )?);
                 }
                 Tensor::cat(&outs, 0)?
             }
         };
-        let out = out.transpose(1, 2)?.reshape((b, t, self.n_heads * self.head_dim))?;
-        self.o_proj.forward(&out)
+        let out = out
+            .transpose(1, 2)?
+            .reshape((b, t, self.n_heads * self.head_dim))?;
+        self.o_proj.forward(&out, pass)
     }
 
     /// Scaled dot-product attention with grouped key/value heads; softmax in f32.
-    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, pass: Pass) -> Result<Tensor> {
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        pass: Pass,
+    ) -> Result<Tensor> {
         let groups = self.n_heads / self.n_kv_heads;
         let (k, v) = (repeat_kv(k, groups)?, repeat_kv(v, groups)?);
         let scale = 1.0 / (self.head_dim as f64).sqrt();
@@ -303,9 +434,9 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gated = (self.gate_proj.forward(x)?.silu()? * self.up_proj.forward(x)?)?;
-        self.down_proj.forward(&gated)
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let gated = (self.gate_proj.forward(x, pass)?.silu()? * self.up_proj.forward(x, pass)?)?;
+        self.down_proj.forward(&gated, pass)
     }
 }
 
@@ -317,18 +448,59 @@ struct Block {
 }
 
 impl Block {
-    fn forward(&self, x: &Tensor, rope: &Rope, ctx: &mut AttnContext, pass: Pass) -> Result<Tensor> {
-        let h = self.self_attn.forward(&self.input_layernorm.forward(x, pass)?, rope, ctx, pass)?;
+    fn linears(&self) -> [(&'static str, &Linear); 7] {
+        let (a, m) = (&self.self_attn, &self.mlp);
+        [
+            ("self_attn.q_proj", &a.q_proj),
+            ("self_attn.k_proj", &a.k_proj),
+            ("self_attn.v_proj", &a.v_proj),
+            ("self_attn.o_proj", &a.o_proj),
+            ("mlp.gate_proj", &m.gate_proj),
+            ("mlp.up_proj", &m.up_proj),
+            ("mlp.down_proj", &m.down_proj),
+        ]
+    }
+
+    fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 7] {
+        let (a, m) = (&mut self.self_attn, &mut self.mlp);
+        [
+            ("self_attn.q_proj", &mut a.q_proj),
+            ("self_attn.k_proj", &mut a.k_proj),
+            ("self_attn.v_proj", &mut a.v_proj),
+            ("self_attn.o_proj", &mut a.o_proj),
+            ("mlp.gate_proj", &mut m.gate_proj),
+            ("mlp.up_proj", &mut m.up_proj),
+            ("mlp.down_proj", &mut m.down_proj),
+        ]
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        ctx: &mut AttnContext,
+        pass: Pass,
+    ) -> Result<Tensor> {
+        let h = self
+            .self_attn
+            .forward(&self.input_layernorm.forward(x, pass)?, rope, ctx, pass)?;
         let x = (x + h)?;
-        let h = self.mlp.forward(&self.post_attention_layernorm.forward(&x, pass)?)?;
+        let h = self
+            .mlp
+            .forward(&self.post_attention_layernorm.forward(&x, pass)?, pass)?;
         Ok((x + h)?)
     }
 }
 
 /// How attention finds its keys: a whole batch at once, or each row through its KV cache.
 enum AttnContext<'a> {
-    Batch { mask: Option<Tensor> },
-    Cached { cache_rows: &'a mut [Vec<SequenceKv>], layer: usize },
+    Batch {
+        mask: Option<Tensor>,
+    },
+    Cached {
+        cache_rows: &'a mut [Vec<SequenceKv>],
+        layer: usize,
+    },
 }
 
 /// Rotary position embedding for a batch of positions (rotate-half layout, as transformers).
@@ -409,6 +581,112 @@ impl Model {
         })
     }
 
+    /// A model of `config` with random weights: normal(0, `std`) matrices and unit norm scales, as
+    /// transformers initialises a new model; deterministic in `seed`.
+    pub fn random(
+        config: ModelConfig,
+        std: f32,
+        seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut weights = WeightMap::new();
+        let origin = std::path::Path::new("<random init>");
+        for (name, shape) in parameter_shapes(&config) {
+            let n: usize = shape.iter().product();
+            let values: Vec<f32> = if name.ends_with("norm.weight") {
+                vec![1.0; n]
+            } else if name.ends_with(".bias") {
+                vec![0.0; n]
+            } else {
+                (0..n).map(|_| std * standard_normal(&mut rng)).collect()
+            };
+            let t = Tensor::from_vec(values, shape, device)?.to_dtype(dtype)?;
+            weights.insert(name, t, origin);
+        }
+        Self::new(config, &weights)
+    }
+
+    /// Every parameter with its Hugging Face name (a tied output head is not listed twice).
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![(
+            "model.embed_tokens.weight".to_string(),
+            self.embed_tokens.clone(),
+        )];
+        for (i, b) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.push((
+                format!("{p}.input_layernorm.weight"),
+                b.input_layernorm.weight.clone(),
+            ));
+            out.push((
+                format!("{p}.post_attention_layernorm.weight"),
+                b.post_attention_layernorm.weight.clone(),
+            ));
+            for (name, lin) in b.linears() {
+                out.push((format!("{p}.{name}.weight"), lin.weight.clone()));
+                if let Some(bias) = &lin.bias {
+                    out.push((format!("{p}.{name}.bias"), bias.clone()));
+                }
+            }
+        }
+        out.push(("model.norm.weight".to_string(), self.norm.weight.clone()));
+        if !self.config.tie_word_embeddings {
+            out.push(("lm_head.weight".to_string(), self.lm_head.clone()));
+        }
+        out
+    }
+
+    /// The projections of every block with their module paths (`model.layers.3.mlp.up_proj`).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut out = Vec::new();
+        for (i, b) in self.layers.iter_mut().enumerate() {
+            for (name, lin) in b.linears_mut() {
+                out.push((format!("model.layers.{i}.{name}"), lin));
+            }
+        }
+        out
+    }
+
+    /// Turns every parameter into a trainable `Var` (full fine-tuning or training from scratch);
+    /// returns them by Hugging Face name. A tied output head shares the embedding's `Var`.
+    pub fn make_trainable(&mut self) -> Result<Vec<(String, Var)>> {
+        let mut vars = Vec::new();
+        let mut make = |name: String, t: &mut Tensor| -> Result<()> {
+            let v = Var::from_tensor(t)?;
+            *t = v.as_tensor().clone();
+            vars.push((name, v));
+            Ok(())
+        };
+        make("model.embed_tokens.weight".into(), &mut self.embed_tokens)?;
+        for (i, b) in self.layers.iter_mut().enumerate() {
+            let p = format!("model.layers.{i}");
+            make(
+                format!("{p}.input_layernorm.weight"),
+                &mut b.input_layernorm.weight,
+            )?;
+            make(
+                format!("{p}.post_attention_layernorm.weight"),
+                &mut b.post_attention_layernorm.weight,
+            )?;
+            for (name, lin) in b.linears_mut() {
+                make(format!("{p}.{name}.weight"), &mut lin.weight)?;
+                if let Some(bias) = lin.bias.as_mut() {
+                    make(format!("{p}.{name}.bias"), bias)?;
+                }
+            }
+        }
+        make("model.norm.weight".into(), &mut self.norm.weight)?;
+        if self.config.tie_word_embeddings {
+            self.lm_head = self.embed_tokens.clone();
+        } else {
+            make("lm_head.weight".into(), &mut self.lm_head)?;
+        }
+        Ok(vars)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &ModelConfig {
         &self.config
@@ -469,17 +747,28 @@ impl Model {
             };
             hidden = block.forward(&hidden, &rope, &mut ctx, Pass::Inference)?;
         }
-        let last = self.norm.forward(&hidden.narrow(1, t - 1, 1)?, Pass::Inference)?;
+        let last = self
+            .norm
+            .forward(&hidden.narrow(1, t - 1, 1)?, Pass::Inference)?;
         Ok(self.logits(&last)?.squeeze(1)?)
     }
 
     fn embed(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let flat = ids.flatten_all()?;
-        Ok(self.embed_tokens.index_select(&flat, 0)?.reshape((b, t, self.config.hidden_size))?)
+        Ok(self
+            .embed_tokens
+            .index_select(&flat, 0)?
+            .reshape((b, t, self.config.hidden_size))?)
     }
 
-    fn run_layers(&self, ids: &Tensor, positions: &Tensor, mut ctx: AttnContext, pass: Pass) -> Result<Tensor> {
+    fn run_layers(
+        &self,
+        ids: &Tensor,
+        positions: &Tensor,
+        mut ctx: AttnContext,
+        pass: Pass,
+    ) -> Result<Tensor> {
         let mut hidden = self.embed(ids)?;
         let rope = Rope::new(&self.inv_freq, positions, self.dtype)?;
         for block in &self.layers {
@@ -492,7 +781,9 @@ impl Model {
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let (b, t, h) = hidden.dims3()?;
         let logits = hidden.reshape((b * t, h))?.matmul(&self.lm_head.t()?)?;
-        Ok(logits.reshape((b, t, self.config.vocab_size))?.to_dtype(DType::F32)?)
+        Ok(logits
+            .reshape((b, t, self.config.vocab_size))?
+            .to_dtype(DType::F32)?)
     }
 }
 
@@ -502,7 +793,53 @@ fn load_block(w: &WeightMap, i: usize, c: &ModelConfig) -> Result<Block> {
     Ok(Block {
         input_layernorm: RmsNorm::load(w, &format!("{p}.input_layernorm.weight"), h, eps)?,
         self_attn: Attention::load(w, &format!("{p}.self_attn"), c)?,
-        post_attention_layernorm: RmsNorm::load(w, &format!("{p}.post_attention_layernorm.weight"), h, eps)?,
+        post_attention_layernorm: RmsNorm::load(
+            w,
+            &format!("{p}.post_attention_layernorm.weight"),
+            h,
+            eps,
+        )?,
         mlp: Mlp::load(w, &format!("{p}.mlp"), c)?,
     })
+}
+
+/// The Hugging Face name and shape of every parameter a configuration implies.
+pub fn parameter_shapes(c: &ModelConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, i, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+    let (q, kv) = (
+        c.num_attention_heads * c.head_dim,
+        c.num_key_value_heads * c.head_dim,
+    );
+    let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, h])];
+    for l in 0..c.num_hidden_layers {
+        let p = format!("model.layers.{l}");
+        out.push((format!("{p}.input_layernorm.weight"), vec![h]));
+        out.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+        for (name, rows, cols) in [
+            ("q_proj", q, h),
+            ("k_proj", kv, h),
+            ("v_proj", kv, h),
+            ("o_proj", h, q),
+        ] {
+            out.push((format!("{p}.self_attn.{name}.weight"), vec![rows, cols]));
+            if c.attention_bias && name != "o_proj" {
+                out.push((format!("{p}.self_attn.{name}.bias"), vec![rows]));
+            }
+        }
+        for (name, rows, cols) in [("gate_proj", i, h), ("up_proj", i, h), ("down_proj", h, i)] {
+            out.push((format!("{p}.mlp.{name}.weight"), vec![rows, cols]));
+        }
+    }
+    out.push(("model.norm.weight".to_string(), vec![h]));
+    if !c.tie_word_embeddings {
+        out.push(("lm_head.weight".to_string(), vec![v, h]));
+    }
+    out
+}
+
+/// A standard normal draw (Box-Muller), so initialisation depends only on our seeded stream.
+pub fn standard_normal(rng: &mut impl Rng) -> f32 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }

@@ -55,7 +55,10 @@ pub fn score_sequences(
         start += batch.len();
         on_progress(batch.len());
     }
-    Ok(results.into_iter().map(|r| r.expect("every sequence scored")).collect())
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every sequence scored"))
+        .collect())
 }
 
 fn check_sequences(model: &Model, sequences: &[Vec<u32>]) -> Result<()> {
@@ -109,10 +112,17 @@ fn score_row(model: &Model, hidden: &Tensor, seq: &[u32]) -> Result<TokenScores>
         let logits = model.logits(&hidden.narrow(1, pos, len)?)?.squeeze(0)?; // [len, V] f32
         let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
         let targets = Tensor::new(&seq[pos + 1..pos + 1 + len], model.device())?.unsqueeze(1)?;
-        let picked = log_probs.gather(&targets, 1)?.squeeze(1)?.to_vec1::<f32>()?;
+        let picked = log_probs
+            .gather(&targets, 1)?
+            .squeeze(1)?
+            .to_vec1::<f32>()?;
         let best = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
         logprobs.extend(picked);
-        greedy.extend(best.iter().zip(&seq[pos + 1..pos + 1 + len]).map(|(b, t)| b == t));
+        greedy.extend(
+            best.iter()
+                .zip(&seq[pos + 1..pos + 1 + len])
+                .map(|(b, t)| b == t),
+        );
         pos += len;
     }
     Ok(TokenScores { logprobs, greedy })
@@ -145,7 +155,10 @@ pub fn score_completions(
             )));
         }
     }
-    let seqs: Vec<Vec<u32>> = pairs.iter().map(|(p, c)| [p.as_slice(), c].concat()).collect();
+    let seqs: Vec<Vec<u32>> = pairs
+        .iter()
+        .map(|(p, c)| [p.as_slice(), c].concat())
+        .collect();
     let scores = score_sequences(model, &seqs, limits, on_progress)?;
     Ok(scores
         .into_iter()

@@ -58,14 +58,19 @@ fn parse_repo_id(spec: &str) -> Option<(&str, &str)> {
 /// The hub cache folder, as huggingface_hub computes it: `HF_HUB_CACHE`, else `HF_HOME/hub`,
 /// else `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`.
 pub fn hf_hub_cache_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(p) = var("HF_HUB_CACHE").or_else(|| var("HUGGINGFACE_HUB_CACHE")) {
         return p;
     }
     if let Some(home) = var("HF_HOME") {
         return home.join("hub");
     }
-    let cache = var("XDG_CACHE_HOME").unwrap_or_else(|| var("HOME").unwrap_or_default().join(".cache"));
+    let cache =
+        var("XDG_CACHE_HOME").unwrap_or_else(|| var("HOME").unwrap_or_default().join(".cache"));
     cache.join("huggingface").join("hub")
 }
 
@@ -174,23 +179,33 @@ pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
         let text = std::fs::read_to_string(&index).map_err(|e| EngineError::io(&index, e))?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| EngineError::bad_file(&index, format!("not valid JSON: {e}")))?;
-        let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
-            EngineError::bad_file(&index, "has no `weight_map` object")
-        })?;
-        let mut files: Vec<String> = map.values().filter_map(|f| f.as_str().map(str::to_string)).collect();
+        let map = v
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| EngineError::bad_file(&index, "has no `weight_map` object"))?;
+        let mut files: Vec<String> = map
+            .values()
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect();
         files.sort();
         files.dedup();
         return files
             .into_iter()
             .map(|f| {
                 if f.contains(['/', '\\']) || f == ".." {
-                    return Err(EngineError::bad_file(&index, format!("shard name `{f}` is not a plain file name")));
+                    return Err(EngineError::bad_file(
+                        &index,
+                        format!("shard name `{f}` is not a plain file name"),
+                    ));
                 }
                 let p = dir.join(&f);
                 if p.is_file() {
                     Ok(p)
                 } else {
-                    Err(EngineError::bad_file(&index, format!("names shard `{f}`, which is missing")))
+                    Err(EngineError::bad_file(
+                        &index,
+                        format!("names shard `{f}`, which is missing"),
+                    ))
                 }
             })
             .collect();
@@ -206,7 +221,10 @@ pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     all.sort();
     if all.is_empty() {
-        return Err(EngineError::NotFound(format!("no *.safetensors weights in {}", dir.display())));
+        return Err(EngineError::NotFound(format!(
+            "no *.safetensors weights in {}",
+            dir.display()
+        )));
     }
     Ok(all)
 }
@@ -225,7 +243,10 @@ mod tests {
 
     #[test]
     fn repo_ids_are_told_from_paths() {
-        assert_eq!(parse_repo_id("Qwen/Qwen2.5-0.5B"), Some(("Qwen/Qwen2.5-0.5B", "main")));
+        assert_eq!(
+            parse_repo_id("Qwen/Qwen2.5-0.5B"),
+            Some(("Qwen/Qwen2.5-0.5B", "main"))
+        );
         assert_eq!(parse_repo_id("a/b@v1.0"), Some(("a/b", "v1.0")));
         assert_eq!(parse_repo_id("a/b/c"), None);
         assert_eq!(parse_repo_id("../x"), None);
@@ -240,11 +261,20 @@ mod tests {
         std::fs::create_dir_all(&snap).unwrap();
         std::fs::create_dir_all(repo.join("refs")).unwrap();
         std::fs::write(repo.join("refs").join("main"), "abc123\n").unwrap();
-        assert_eq!(hf_cache_snapshot(cache.path(), "org/tiny", "main").unwrap(), snap);
-        assert_eq!(hf_cache_snapshot(cache.path(), "org/tiny", "abc123").unwrap(), snap);
+        assert_eq!(
+            hf_cache_snapshot(cache.path(), "org/tiny", "main").unwrap(),
+            snap
+        );
+        assert_eq!(
+            hf_cache_snapshot(cache.path(), "org/tiny", "abc123").unwrap(),
+            snap
+        );
         let err = hf_cache_snapshot(cache.path(), "org/tiny", "v2").unwrap_err();
         assert!(err.to_string().contains("no snapshot"), "{err}");
         let err = hf_cache_snapshot(cache.path(), "org/other", "main").unwrap_err();
-        assert!(err.to_string().contains("not in the Hugging Face cache"), "{err}");
+        assert!(
+            err.to_string().contains("not in the Hugging Face cache"),
+            "{err}"
+        );
     }
 }

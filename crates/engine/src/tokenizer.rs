@@ -100,7 +100,8 @@ impl TextTokenizer {
         // transformers ≥ 4.43 may keep the template in its own file, which then takes precedence.
         let jinja = dir.join("chat_template.jinja");
         if jinja.is_file() {
-            cfg.chat_template = Some(std::fs::read_to_string(&jinja).map_err(|e| EngineError::io(&jinja, e))?);
+            cfg.chat_template =
+                Some(std::fs::read_to_string(&jinja).map_err(|e| EngineError::io(&jinja, e))?);
         }
         let generation_eos = read_generation_eos(&dir.join("generation_config.json"))?;
         let mut tok = Self::assemble(inner, cfg.bos_token, cfg.eos_token, cfg.chat_template)?;
@@ -114,9 +115,15 @@ impl TextTokenizer {
     pub fn from_gguf(file: &GgufFile) -> Result<Self> {
         let json = gguf_tokenizer_json(file)?;
         let inner = tokenizers::Tokenizer::from_str(&json.to_string()).map_err(|e| {
-            EngineError::bad_file(file.path(), format!("cannot build a tokenizer from its metadata: {e}"))
+            EngineError::bad_file(
+                file.path(),
+                format!("cannot build a tokenizer from its metadata: {e}"),
+            )
         })?;
-        let tokens = file.meta("tokenizer.ggml.tokens")?.as_array().unwrap_or(&[]);
+        let tokens = file
+            .meta("tokenizer.ggml.tokens")?
+            .as_array()
+            .unwrap_or(&[]);
         let text_of = |key: &str| {
             let id = file.meta_u64(key).ok()? as usize;
             tokens.get(id)?.as_str().map(str::to_string)
@@ -208,7 +215,10 @@ fn read_generation_eos(path: &Path) -> Result<Vec<u32>> {
         .map_err(|e| EngineError::bad_file(path, format!("not valid JSON: {e}")))?;
     Ok(match v.get("eos_token_id") {
         Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_u64().map(|x| x as u32)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64().map(|x| x as u32))
+            .collect(),
         _ => vec![],
     })
 }
@@ -218,16 +228,14 @@ const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L
 
 /// The pre-tokenizer llama.cpp associates with `tokenizer.ggml.pre`, written as tokenizer.json.
 fn pre_tokenizer_for(pre: &str) -> Value {
-    let byte_level = |use_regex: bool| {
-        json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex})
-    };
-    let split = |pattern: &str| {
-        json!({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false})
-    };
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
+    let split = |pattern: &str| json!({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false});
     match pre {
         "smollm" | "starcoder" | "refact" => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
-        "qwen2" => json!({"type": "Sequence", "pretokenizers": [split(QWEN2_SPLIT), byte_level(false)]}),
+        "qwen2" => {
+            json!({"type": "Sequence", "pretokenizers": [split(QWEN2_SPLIT), byte_level(false)]})
+        }
         "llama3" | "llama-bpe" | "smaug-bpe" => {
             json!({"type": "Sequence", "pretokenizers": [split(LLAMA3_SPLIT), byte_level(false)]})
         }

@@ -46,10 +46,17 @@ impl WeightMap {
             message: "missing from the checkpoint (is this the right model family?)".into(),
         })?;
         if t.dims() != shape {
-            let file = self.origin.get(name).map(|p| p.display().to_string()).unwrap_or_default();
+            let file = self
+                .origin
+                .get(name)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             return Err(EngineError::Weight {
                 name: name.into(),
-                message: format!("has shape {:?} in {file}, the config implies {shape:?}", t.dims()),
+                message: format!(
+                    "has shape {:?} in {file}, the config implies {shape:?}",
+                    t.dims()
+                ),
             });
         }
         Ok(t.clone())
@@ -76,7 +83,10 @@ impl WeightMap {
         // SAFETY: read-only map; the safetensors parser validates every offset against its length.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(path, e))?;
         let st = safetensors::SafeTensors::deserialize(&mmap).map_err(|e| {
-            EngineError::bad_file(path, format!("not a valid safetensors file ({e}); re-download it"))
+            EngineError::bad_file(
+                path,
+                format!("not a valid safetensors file ({e}); re-download it"),
+            )
         })?;
         for (name, view) in st.tensors() {
             let t = tensor_from_view(&view)
@@ -88,7 +98,12 @@ impl WeightMap {
     }
 
     /// Dequantises every tensor of a GGUF file to `dtype` on `device`, renamed to Hugging Face names.
-    pub fn from_gguf(file: &GgufFile, config: &ModelConfig, dtype: DType, device: &Device) -> Result<Self> {
+    pub fn from_gguf(
+        file: &GgufFile,
+        config: &ModelConfig,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
         let mut map = Self::new();
         for name in file.tensors.keys() {
             let Some(hf_name) = gguf_to_hf_name(name) else {
@@ -113,10 +128,22 @@ fn tensor_from_view(view: &safetensors::tensor::TensorView) -> std::result::Resu
     let data = view.data();
     let t = match view.dtype() {
         S::F32 => Tensor::from_vec(le_values(data, f32::from_le_bytes), shape, &Device::Cpu),
-        S::F16 => Tensor::from_vec(le_values(data, half::f16::from_le_bytes), shape, &Device::Cpu),
-        S::BF16 => Tensor::from_vec(le_values(data, half::bf16::from_le_bytes), shape, &Device::Cpu),
+        S::F16 => Tensor::from_vec(
+            le_values(data, half::f16::from_le_bytes),
+            shape,
+            &Device::Cpu,
+        ),
+        S::BF16 => Tensor::from_vec(
+            le_values(data, half::bf16::from_le_bytes),
+            shape,
+            &Device::Cpu,
+        ),
         S::F64 => Tensor::from_vec(le_values(data, f64::from_le_bytes), shape, &Device::Cpu),
-        other => return Err(format!("dtype {other:?} is not supported for weights (F32/F16/BF16/F64 are)")),
+        other => {
+            return Err(format!(
+                "dtype {other:?} is not supported for weights (F32/F16/BF16/F64 are)"
+            ));
+        }
     };
     t.map_err(|e| e.to_string())
 }
@@ -165,7 +192,12 @@ pub fn gguf_to_hf_name(name: &str) -> Option<String> {
 
 /// llama.cpp stores Llama's q/k rows interleaved for its rope; put them back in the order of the
 /// Hugging Face checkpoint (two halves per head), which our rotate-half rope expects.
-fn undo_llama_qk_permutation(hf_name: &str, values: Vec<f32>, shape: &[usize], c: &ModelConfig) -> Vec<f32> {
+fn undo_llama_qk_permutation(
+    hf_name: &str,
+    values: Vec<f32>,
+    shape: &[usize],
+    c: &ModelConfig,
+) -> Vec<f32> {
     let heads = if hf_name.ends_with("q_proj.weight") || hf_name.ends_with("q_proj.bias") {
         c.num_attention_heads
     } else if hf_name.ends_with("k_proj.weight") || hf_name.ends_with("k_proj.bias") {
@@ -175,7 +207,7 @@ fn undo_llama_qk_permutation(hf_name: &str, values: Vec<f32>, shape: &[usize], c
     };
     let rows = shape[0];
     let cols: usize = shape[1..].iter().product();
-    if heads == 0 || rows % (2 * heads) != 0 {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) {
         return values;
     }
     let half = rows / heads / 2;
@@ -186,7 +218,8 @@ fn undo_llama_qk_permutation(hf_name: &str, values: Vec<f32>, shape: &[usize], c
                 // GGUF row h*2*half + 2*i + pair holds HF row h*2*half + pair*half + i.
                 let src = h * 2 * half + 2 * i + pair;
                 let dst = h * 2 * half + pair * half + i;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&values[src * cols..(src + 1) * cols]);
+                out[dst * cols..(dst + 1) * cols]
+                    .copy_from_slice(&values[src * cols..(src + 1) * cols]);
             }
         }
     }

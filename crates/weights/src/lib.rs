@@ -49,7 +49,10 @@ mod tests {
 
     #[test]
     fn normalises_and_ignores_bad_scores() {
-        assert_eq!(normalize(&[1.0, 3.0, -2.0, f64::NAN]), vec![0.25, 0.75, 0.0, 0.0]);
+        assert_eq!(
+            normalize(&[1.0, 3.0, -2.0, f64::NAN]),
+            vec![0.25, 0.75, 0.0, 0.0]
+        );
         assert_eq!(normalize(&[0.0, -1.0]), vec![0.0, 0.0]);
     }
 
