@@ -777,10 +777,15 @@ impl Model {
         self.norm.forward(&hidden, pass)
     }
 
-    /// f32 logits of normalised hidden states `[B, T, H]`.
+    /// f32 logits of normalised hidden states `[B, T, H]`. A frozen output head gets no gradient.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let (b, t, h) = hidden.dims3()?;
-        let logits = hidden.reshape((b * t, h))?.matmul(&self.lm_head.t()?)?;
+        let flat = hidden.reshape((b * t, h))?;
+        let logits = if self.lm_head.is_variable() {
+            flat.matmul(&self.lm_head.t()?)?
+        } else {
+            frozen_matmul(&flat, &self.lm_head)?
+        };
         Ok(logits
             .reshape((b, t, self.config.vocab_size))?
             .to_dtype(DType::F32)?)
