@@ -189,11 +189,15 @@ impl Checker<'_> {
             AnyNodeRef::StmtImport(import) => {
                 for alias in &import.names {
                     self.check_import_root(node, alias.name.as_str());
+                    self.check_imported_escape(node, alias.name.as_str());
                 }
             }
             AnyNodeRef::StmtImportFrom(import) => {
                 if let Some(module) = &import.module {
                     self.check_import_root(node, module.as_str());
+                    for alias in &import.names {
+                        self.check_imported_escape(node, &format!("{module}.{}", alias.name));
+                    }
                 }
             }
             AnyNodeRef::ExprCall(call) => self.check_call(node, call),
@@ -230,6 +234,18 @@ impl Checker<'_> {
             "import root `{root}` is not allowed (allowed: torch, math, typing, collections, dataclasses, __future__, prism_challenge and the bundle's own modules)"
         );
         self.report(node, rule, message, false);
+    }
+
+    /// Assay extension: `import torch.hub` / `from torch.utils.cpp_extension import load` reach
+    /// the same escapes as the dotted names PRISM blocks, without ever spelling them.
+    fn check_imported_escape(&mut self, node: AnyNodeRef<'_>, dotted: &str) {
+        let escapes = BLOCKED_TORCH_PREFIXES
+            .iter()
+            .any(|p| dotted == *p || dotted.starts_with(&format!("{p}.")));
+        if escapes {
+            let message = format!("importing `{dotted}` reaches the network or native code");
+            self.report(node, "prism:no-torch-escape", message, true);
+        }
     }
 
     fn check_torch_escape(&mut self, node: AnyNodeRef<'_>, dotted: &str) {
