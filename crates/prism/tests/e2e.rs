@@ -68,5 +68,87 @@ fn example_bundle_trains_and_scores() {
     assert!(heldout.heldout_delta > 0.0, "{heldout:?}");
     assert!(report.score.final_score > 0.0);
     assert!(report.train.limits.memory_bytes > 0);
+    assert!(
+        report.train.limits.network_isolated.is_some(),
+        "the runner reports its namespace"
+    );
+    println!("limits: {:?}", report.train.limits);
     println!("{}", serde_json::to_string_pretty(&report.score).unwrap());
+}
+
+fn with_training(training: &str) -> assay_prism::bundle::Bundle {
+    let mut bundle = example_bundle();
+    bundle.files.insert("training.py".into(), training.into());
+    bundle
+}
+
+fn tiny_corpus() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("train")).unwrap();
+    let line =
+        serde_json::json!({"text": "the quick brown fox jumps over the lazy dog. ".repeat(200)});
+    std::fs::write(dir.path().join("train/train-0.jsonl"), format!("{line}\n")).unwrap();
+    dir
+}
+
+fn failure_of(
+    bundle: &assay_prism::bundle::Bundle,
+    tweak: impl FnOnce(&mut RunConfig),
+) -> Option<assay_prism::PipelineError> {
+    let python = python_with_torch()?;
+    let data = tiny_corpus();
+    let mut config = RunConfig::new(python);
+    config.threads = 1;
+    tweak(&mut config);
+    Some(run_bundle(bundle, data.path(), &config, [], &mut |_| {}).expect_err("the run must fail"))
+}
+
+#[test]
+fn over_cap_models_are_refused_at_build_and_when_trained_inline() {
+    use assay_prism::PipelineError;
+    use assay_prism::runner::RunError;
+    let Some(err) = failure_of(&example_bundle(), |c| c.max_parameters = 100_000) else {
+        eprintln!("SKIPPED over_cap_models: no Python with torch (set ASSAY_PRISM_PYTHON)");
+        return;
+    };
+    assert!(
+        matches!(&err, PipelineError::Run(RunError::ParamCap { stage, .. }) if stage == "build_model"),
+        "{err}"
+    );
+    let evasion = "import torch\n\ndef train(ctx):\n    big = torch.nn.Sequential(torch.nn.Embedding(ctx.vocab_size, 256), torch.nn.Linear(256, ctx.vocab_size))\n    for batch in ctx.iter_train_batches(big):\n        pass\n";
+    let err = failure_of(&with_training(evasion), |c| c.max_parameters = 500_000).unwrap();
+    assert!(
+        matches!(&err, PipelineError::Run(RunError::ParamCap { stage, .. }) if stage == "scored_model"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_loop_that_never_iterates_is_not_scored_and_a_hang_is_killed() {
+    use assay_prism::PipelineError;
+    use assay_prism::runner::RunError;
+    use assay_prism::score::ScoreError;
+    let idle =
+        "from architecture import build_model\n\ndef train(ctx):\n    model = build_model(ctx)\n";
+    let Some(err) = failure_of(&with_training(idle), |_| {}) else {
+        eprintln!("SKIPPED never_iterates/hang: no Python with torch (set ASSAY_PRISM_PYTHON)");
+        return;
+    };
+    assert!(
+        matches!(err, PipelineError::Score(ScoreError::ZeroForward)),
+        "{err}"
+    );
+    let hang = "def train(ctx):\n    while True:\n        pass\n";
+    let err = failure_of(&with_training(hang), |c| {
+        c.budgets.budget_seconds = Some(1.0);
+        c.watchdog_grace_seconds = 2.0;
+    })
+    .unwrap();
+    assert!(
+        matches!(
+            err,
+            PipelineError::Run(RunError::Timeout { stage: "train", .. })
+        ),
+        "{err}"
+    );
 }
