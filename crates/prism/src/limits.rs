@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 pub struct ProcessLimits {
     /// Address-space cap in bytes (RLIMIT_AS).
     pub memory_bytes: u64,
-    /// CPU seconds over all threads (RLIMIT_CPU).
-    pub cpu_seconds: u64,
+    /// CPU seconds over all threads (RLIMIT_CPU); `None` = the stage's wall-clock bound times
+    /// the machine's cores, so the wall-clock bounds fire first on a busy but honest run.
+    pub cpu_seconds: Option<u64>,
     /// Open file descriptors (RLIMIT_NOFILE).
     pub open_files: u64,
     /// Largest file the runner may write (RLIMIT_FSIZE).
@@ -29,7 +30,7 @@ impl Default for ProcessLimits {
     fn default() -> Self {
         Self {
             memory_bytes: 12 << 30,
-            cpu_seconds: 3_600,
+            cpu_seconds: None,
             open_files: 1_024,
             file_bytes: 2 << 30,
             extra_processes: 512,
@@ -105,11 +106,15 @@ fn user_task_count() -> u64 {
 }
 
 /// Installs the limits on `command` and says what they are.
-pub fn apply(command: &mut Command, limits: &ProcessLimits) -> AppliedLimits {
+pub fn apply(command: &mut Command, limits: &ProcessLimits, wall_seconds: f64) -> AppliedLimits {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let cpu = limits
+        .cpu_seconds
+        .unwrap_or((wall_seconds.ceil() as u64 + 60) * cores);
     let clamp = |want: u64, resource| want.min(hard_limit(resource));
     let applied = AppliedLimits {
         memory_bytes: clamp(limits.memory_bytes, libc::RLIMIT_AS),
-        cpu_seconds: clamp(limits.cpu_seconds, libc::RLIMIT_CPU),
+        cpu_seconds: clamp(cpu, libc::RLIMIT_CPU),
         open_files: clamp(limits.open_files, libc::RLIMIT_NOFILE),
         file_bytes: clamp(limits.file_bytes, libc::RLIMIT_FSIZE),
         processes: clamp(

@@ -284,6 +284,8 @@ struct Session {
     started: Instant,
     deadline: (f64, &'static str),
     limits: AppliedLimits,
+    /// Dropping this stops the kill timer.
+    _timer: std::sync::mpsc::Sender<()>,
 }
 
 impl Session {
@@ -307,7 +309,7 @@ impl Session {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
-        let limits = limits::apply(&mut command, &config.limits);
+        let limits = limits::apply(&mut command, &config.limits, deadline.0);
         let mut child = command.spawn().map_err(|e| {
             RunError::Io(format!(
                 "cannot start {}: {e} (set --python or {PYTHON_ENV})",
@@ -330,6 +332,7 @@ impl Session {
                 }
             }
         });
+        let timer = kill_timer(child.id(), deadline.0);
         let mut session = Self {
             child,
             stdin: Some(stdin),
@@ -339,6 +342,7 @@ impl Session {
             started: Instant::now(),
             deadline,
             limits,
+            _timer: timer,
         };
         session.send(&payload)?;
         Ok(session)
@@ -355,6 +359,14 @@ impl Session {
     }
 
     fn died(&mut self, why: String) -> RunError {
+        if self.started.elapsed().as_secs_f64() >= self.deadline.0 {
+            let _ = self.child.wait();
+            return RunError::Timeout {
+                stage: self.stage,
+                which: self.deadline.1,
+                seconds: self.deadline.0,
+            };
+        }
         let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
         RunError::Runner {
             stage: self.stage,
@@ -461,6 +473,18 @@ impl Drop for Session {
             self.kill();
         }
     }
+}
+
+/// Kills the runner's group at the deadline even while the orchestrator is blocked writing to
+/// it; dropping the returned sender disarms it.
+fn kill_timer(pid: u32, seconds: f64) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs_f64(seconds)) {
+            limits::kill_group(pid);
+        }
+    });
+    tx
 }
 
 fn runner_env(config: &RunConfig, ws: &Workspace) -> Vec<(String, String)> {
