@@ -152,3 +152,36 @@ fn a_loop_that_never_iterates_is_not_scored_and_a_hang_is_killed() {
         "{err}"
     );
 }
+
+#[test]
+fn same_seed_same_losses_and_a_graceful_wall_clock_stop_still_scores() {
+    let Some(python) = python_with_torch() else {
+        eprintln!(
+            "SKIPPED determinism/graceful stop: no Python with torch (set ASSAY_PRISM_PYTHON)"
+        );
+        return;
+    };
+    let data = tiny_corpus();
+    let mut config = RunConfig::new(python);
+    config.threads = 1;
+    config.budgets.step_budget = Some(3);
+    let run = || run_bundle(&example_bundle(), data.path(), &config, [], &mut |_| {}).unwrap();
+    let (a, b) = (run(), run());
+    assert_eq!(a.train.prequential, b.train.prequential);
+    assert!(a.heldout.is_none(), "no val split in this corpus");
+    let mut graceful = config.clone();
+    // The first batch is cut in microseconds; a training step takes far longer than 50 ms, so
+    // the graceful stop binds after a few of the 8 batches the corpus holds.
+    graceful.budgets = Budgets {
+        budget_seconds: Some(0.05),
+        ..Budgets::default()
+    };
+    let report = run_bundle(&example_bundle(), data.path(), &graceful, [], &mut |_| {}).unwrap();
+    assert_eq!(report.train.stopped_reason, Some(StopReason::WallClock));
+    let batches = report.train.prequential.online_loss.len();
+    assert!((1..8).contains(&batches), "{batches}");
+    // A zero budget binds before the first token, as in PRISM: nothing to score.
+    graceful.budgets.budget_seconds = Some(0.0);
+    let err = run_bundle(&example_bundle(), data.path(), &graceful, [], &mut |_| {}).unwrap_err();
+    assert!(matches!(err, assay_prism::PipelineError::Score(_)), "{err}");
+}
