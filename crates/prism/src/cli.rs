@@ -391,3 +391,85 @@ pub fn run_leaderboard(args: LeaderboardArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `assay prism <check|run|leaderboard|corpus>`, for the binary to nest as one subcommand.
+#[derive(Debug, clap::Subcommand)]
+pub enum PrismCommand {
+    /// Static checks: intake limits, two-script contract, PRISM's AST sandbox.
+    Check(CheckArgs),
+    /// Train a bundle under the sandbox and score it (prequential bpb, held-out delta).
+    Run(Box<RunArgs>),
+    /// Leaderboard and two-tier crown weights from a state file.
+    Leaderboard(LeaderboardArgs),
+    /// Build the default byte corpus from pydoc_data.topics.
+    Corpus(CorpusArgs),
+}
+
+/// Dispatches a [`PrismCommand`].
+pub fn run_prism(command: PrismCommand) -> anyhow::Result<()> {
+    match command {
+        PrismCommand::Check(args) => run_check(args),
+        PrismCommand::Run(args) => run_run(*args),
+        PrismCommand::Leaderboard(args) => run_leaderboard(args),
+        PrismCommand::Corpus(args) => run_corpus(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Root {
+        #[command(subcommand)]
+        command: PrismCommand,
+    }
+
+    #[test]
+    fn arguments_are_consistent_and_parse() {
+        Root::command().debug_assert();
+        let root = Root::try_parse_from([
+            "assay",
+            "run",
+            "b.zip",
+            "--step-budget",
+            "5",
+            "--python",
+            "/p",
+        ])
+        .unwrap();
+        assert!(matches!(
+            root.command,
+            PrismCommand::Run(RunArgs {
+                step_budget: Some(5),
+                ..
+            })
+        ));
+        assert!(
+            Root::try_parse_from(["assay", "run", "--state", "s.json"]).is_err(),
+            "--state needs --hotkey"
+        );
+    }
+
+    #[test]
+    fn check_fails_on_a_refused_bundle_and_passes_the_example() {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in EXAMPLE_BUNDLE {
+            std::fs::write(dir.path().join(path), text).unwrap();
+        }
+        run_check(CheckArgs {
+            bundle: Some(dir.path().into()),
+            json: false,
+        })
+        .unwrap();
+        std::fs::write(dir.path().join("helpers.py"), "import socket\n").unwrap();
+        assert!(
+            run_check(CheckArgs {
+                bundle: Some(dir.path().into()),
+                json: true
+            })
+            .is_err()
+        );
+    }
+}
