@@ -439,13 +439,7 @@ mod tests {
             "/p",
         ])
         .unwrap();
-        assert!(matches!(
-            root.command,
-            PrismCommand::Run(RunArgs {
-                step_budget: Some(5),
-                ..
-            })
-        ));
+        assert!(matches!(root.command, PrismCommand::Run(args) if args.step_budget == Some(5)));
         assert!(
             Root::try_parse_from(["assay", "run", "--state", "s.json"]).is_err(),
             "--state needs --hotkey"
