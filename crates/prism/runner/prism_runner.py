@@ -1,0 +1,367 @@
+# assay's trusted PRISM runner. The Rust orchestrator (crates/prism/src/runner.rs) starts it with
+# one JSON payload line on stdin and talks to it in JSON lines: the runner's protocol channel is
+# a private copy of stdout; the miner's own prints are sent to stderr. The orchestrator owns the
+# data, the budgets and every number of the score; this script only runs torch.
+#
+# Modes: "instantiate" (forced-seed build_model + parameter count), "train" (the miner's
+# train(ctx) with the prequential instrument), "heldout" (random-init twin and trained model on
+# chunks the orchestrator sends), "corpus" (dump pydoc_data.topics).
+import dataclasses
+import importlib.util
+import json
+import math
+import os
+import random
+import sys
+import types
+
+_PROTO_IN = os.fdopen(os.dup(0), "r", encoding="utf-8")
+_PROTO_OUT = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+# Miner output must never reach the protocol channel, and miner code must not read it.
+os.dup2(2, 1)
+_devnull = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_devnull, 0)
+sys.stdout = os.fdopen(1, "w", buffering=1)
+
+
+def send(message):
+    _PROTO_OUT.write(json.dumps(message, allow_nan=False) + "\n")
+    _PROTO_OUT.flush()
+
+
+def receive():
+    line = _PROTO_IN.readline()
+    if not line:
+        raise SystemExit("prism-runner: orchestrator closed the channel")
+    return json.loads(line)
+
+
+def fail(kind, message, code=3):
+    send({"type": "error", "kind": kind, "message": message})
+    raise SystemExit(code)
+
+
+payload = receive()
+mode = payload["mode"]
+
+if mode == "corpus":
+    import pydoc_data.topics
+
+    send({"type": "corpus", "topics": dict(pydoc_data.topics.topics)})
+    raise SystemExit(0)
+
+context_data = payload["context"]
+forced_seed = int(context_data["seed"])
+random.seed(forced_seed)
+
+import torch  # noqa: E402  (seeded before, miner code after)
+
+torch.set_num_threads(max(1, int(payload.get("threads", 1))))
+
+
+def force_init(seed):
+    random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    try:
+        torch.use_deterministic_algorithms(True)
+    except Exception:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if hasattr(torch.backends, "cudnn"):
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+force_init(forced_seed)
+device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+max_parameters = int(context_data["max_parameters"])
+try:
+    _netns = os.readlink("/proc/self/ns/net")
+except OSError:
+    _netns = None
+send({"type": "hello", "torch": torch.__version__, "device": str(device), "seed": forced_seed, "netns": _netns})
+
+
+def count_params(model):
+    try:
+        from torch.nn.parameter import UninitializedParameter as uninit
+    except Exception:
+        uninit = ()
+    total = 0
+    for param in model.parameters():
+        if uninit and isinstance(param, uninit):
+            continue
+        try:
+            total += int(param.numel())
+        except (ValueError, RuntimeError):
+            continue
+    return total
+
+
+def logits_of(output):
+    if isinstance(output, torch.Tensor):
+        logits = output
+    elif isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        logits = output[0]
+    elif hasattr(output, "logits"):
+        logits = output.logits
+    else:
+        raise RuntimeError("the model's forward did not return a logits tensor")
+    return logits.unsqueeze(0) if logits.dim() == 2 else logits
+
+
+def mean_loss(model, tokens):
+    # PRISM's instrument: mean next-token cross-entropy in nats, targets mod the logit width.
+    with torch.no_grad():
+        logits = logits_of(model(tokens))
+    vocab = logits.shape[-1]
+    predictions = logits[:, :-1, :].reshape(-1, vocab)
+    targets = tokens[:, 1:].reshape(-1) % vocab
+    value = float(torch.nn.functional.cross_entropy(predictions.float(), targets).item())
+    return value if math.isfinite(value) else None
+
+
+def model_device(model):
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return device
+
+
+def tensor_of(batch, model):
+    tokens = torch.tensor(batch["tokens"], dtype=torch.long).view(batch["rows"], batch["cols"])
+    return tokens.to(model_device(model))
+
+
+@dataclasses.dataclass
+class PrismBatch:
+    tokens: object
+    targets: object = None
+    metadata: object = None
+
+
+interface = types.ModuleType("prism_challenge.evaluator.interface")
+interface._MINER_BUILD_MODEL = None
+interface._CAPTURE_STARTED = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PrismContext:
+    vocab_size: int = 4096
+    sequence_length: int = 128
+    max_layers: int = 96
+    max_parameters: int = 150_000_000
+    seed: int = 1337
+    data_dir: object = None
+    artifacts_dir: object = None
+    reference_tokenizer_dir: object = None
+    token_budget: object = None
+    step_budget: object = None
+    budget_seconds: object = None
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    distributed_backend: object = None
+    device: str = "cpu"
+    checkpoint_dir: object = None
+    resume_checkpoint_dir: object = None
+    is_resume: bool = False
+    attempt: int = 1
+
+    @property
+    def max_seq_len(self):
+        return self.sequence_length
+
+    @property
+    def max_params(self):
+        return self.max_parameters
+
+    def build_model(self, *args, **kwargs):
+        force_init(self.seed)
+        return interface._MINER_BUILD_MODEL(self, *args, **kwargs)
+
+    def iter_train_batches(self, model, *, batch_size=8, seq_len=None, tokenizer=None):
+        return iterate_capture(model, batch_size, seq_len or self.sequence_length, tokenizer)
+
+    def reference_tokenizer(self, name):
+        # No tokenizer files are staged: the instrument stays byte-level (PRISM's default).
+        send({"type": "note", "message": "reference_tokenizer(" + repr(name) + ") is not staged; byte-level tokens are used"})
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingRecipe:
+    learning_rate: float = 3e-4
+    batch_size: int = 4
+    optimizer: str = "adamw"
+    scheduler: str = "cosine"
+    weight_decay: float = 0.01
+
+
+interface.PrismContext = PrismContext
+interface.PrismBatch = PrismBatch
+interface.TrainingRecipe = TrainingRecipe
+for name in ("prism_challenge", "prism_challenge.evaluator"):
+    package = types.ModuleType(name)
+    package.__path__ = []
+    sys.modules[name] = package
+sys.modules["prism_challenge"].evaluator = sys.modules["prism_challenge.evaluator"]
+sys.modules["prism_challenge.evaluator"].interface = interface
+sys.modules["prism_challenge.evaluator.interface"] = interface
+
+ctx = PrismContext(
+    vocab_size=int(context_data["vocab_size"]),
+    sequence_length=int(context_data["sequence_length"]),
+    max_parameters=max_parameters,
+    seed=forced_seed,
+    data_dir=context_data.get("data_dir"),
+    artifacts_dir=context_data.get("artifacts_dir"),
+    token_budget=context_data.get("token_budget"),
+    step_budget=context_data.get("step_budget"),
+    budget_seconds=context_data.get("budget_seconds"),
+    device=str(device),
+)
+
+trained_model = None
+
+
+def check_cap(model, stage):
+    params = count_params(model)
+    send({"type": "params", "stage": stage, "count": params})
+    if params > max_parameters:
+        fail("param_cap", "model has " + str(params) + " parameters, over the cap of " + str(max_parameters), 4)
+
+
+def iterate_capture(model, batch_size, seq_len, tokenizer):
+    global trained_model
+    if interface._CAPTURE_STARTED:
+        return
+    interface._CAPTURE_STARTED = True
+    trained_model = model
+    check_cap(model, "scored_model")
+    send({"type": "begin", "batch_size": int(batch_size), "seq_len": int(seq_len), "tokenizer": tokenizer is not None})
+    first = True
+    while True:
+        send({"type": "next"})
+        message = receive()
+        if message["type"] == "stop":
+            return
+        tokens = tensor_of(message, model)
+        loss = mean_loss(model, tokens)
+        if first:
+            first = False
+            check_cap(model, "after_first_forward")
+        send({"type": "loss", "loss": loss})
+        yield PrismBatch(tokens=tokens)
+
+
+def import_file(path, module_name):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        fail("import", "cannot import " + path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bundle_dir = payload["bundle_dir"]
+arch_path = os.path.join(bundle_dir, payload["architecture_entrypoint"])
+for directory in (bundle_dir, os.path.dirname(arch_path), os.path.dirname(os.path.join(bundle_dir, payload["training_entrypoint"]))):
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+arch_module = import_file(arch_path, os.path.splitext(os.path.basename(arch_path))[0])
+miner_build_model = getattr(arch_module, payload["build_model_symbol"], None)
+if not callable(miner_build_model):
+    fail("contract", payload["architecture_entrypoint"] + " has no callable " + payload["build_model_symbol"])
+interface._MINER_BUILD_MODEL = miner_build_model
+
+
+def forced_build_model(*args, **kwargs):
+    force_init(forced_seed)
+    return miner_build_model(*args, **kwargs)
+
+
+# Training code that does `from architecture import build_model` binds to the forced wrapper.
+setattr(arch_module, payload["build_model_symbol"], forced_build_model)
+
+
+def build_checked():
+    model = forced_build_model(ctx)
+    if not isinstance(model, torch.nn.Module):
+        fail("build_model_return_type", "build_model returned " + type(model).__name__ + ", not a torch.nn.Module")
+    return model
+
+
+def run_instantiate():
+    model = build_checked()
+    before = count_params(model)
+    with torch.no_grad():
+        model(torch.zeros(1, ctx.sequence_length, dtype=torch.long, device=model_device(model)))
+    send({"type": "instantiated", "params_before_forward": before, "params": count_params(model)})
+
+
+def run_train():
+    train_path = os.path.join(bundle_dir, payload["training_entrypoint"])
+    train_module = import_file(train_path, os.path.splitext(os.path.basename(train_path))[0])
+    miner_train = getattr(train_module, payload["train_symbol"], None)
+    if not callable(miner_train):
+        fail("contract", payload["training_entrypoint"] + " has no callable " + payload["train_symbol"])
+    state_path = os.path.join(ctx.artifacts_dir, "trained_state.pt")
+    force_init(forced_seed)
+    miner_train(ctx)
+    # Only the runner writes the trained state: anything planted under that name goes first.
+    if os.path.lexists(state_path):
+        os.unlink(state_path)
+    saved = None
+    if trained_model is not None:
+        state = {key: value.detach().to("cpu") for key, value in trained_model.state_dict().items()}
+        torch.save(state, state_path)
+        saved = state_path
+    peak_rss = None
+    try:
+        import resource
+
+        peak_rss = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except Exception:
+        pass
+    send({"type": "done", "trained_state": saved, "peak_rss_bytes": peak_rss})
+
+
+def strip_module_prefix(state):
+    return {(key[len("module."):] if key.startswith("module.") else key): value for key, value in state.items()}
+
+
+def chunk_losses(model, chunks):
+    model.eval()
+    return [mean_loss(model, tensor_of(chunk, model)) for chunk in chunks]
+
+
+def run_heldout():
+    request = receive()
+    torch.manual_seed(forced_seed)
+    twin = build_checked()
+    twin_val = chunk_losses(twin, request["val"])
+    del twin
+    torch.manual_seed(forced_seed)
+    trained = build_checked()
+    state = torch.load(payload["trained_state"], map_location="cpu", weights_only=True)
+    trained.load_state_dict(strip_module_prefix(state), strict=False)
+    send({
+        "type": "heldout",
+        "twin_val": twin_val,
+        "trained_val": chunk_losses(trained, request["val"]),
+        "trained_train": chunk_losses(trained, request["train"]),
+    })
+
+
+try:
+    {"instantiate": run_instantiate, "train": run_train, "heldout": run_heldout}[mode]()
+except SystemExit:
+    raise
+except BaseException as exc:  # report any miner failure to the orchestrator, then exit non-zero
+    import traceback
+
+    traceback.print_exc()
+    fail("miner_exception", type(exc).__name__ + ": " + str(exc)[:2000])

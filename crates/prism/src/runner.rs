@@ -1,0 +1,791 @@
+//! The orchestrator around the trusted Python runner: it writes the runner and the bundle to a
+//! private temp dir, starts the interpreter under [`crate::limits`], streams the locked train
+//! split batch by batch, records the losses the runner sends back, enforces the budgets (graceful
+//! stop, watchdog, hard cap, artifacts quota) and then runs the held-out step.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::bundle::{Bundle, Contract};
+use crate::data::{self, DataError, Documents};
+use crate::limits::{self, AppliedLimits, ProcessLimits};
+use crate::score::{self, Batch, Budgets, Heldout, Prequential, StopReason, TrainStream};
+
+/// The trusted runner, embedded so the binary carries it.
+pub const RUNNER_SOURCE: &str = include_str!("../runner/prism_runner.py");
+
+/// Environment variable naming the Python interpreter (one with torch).
+pub const PYTHON_ENV: &str = "ASSAY_PRISM_PYTHON";
+
+/// How a run is configured. Defaults follow PRISM's settings (C.4, C.15) except the budgets,
+/// which are unbounded as in PRISM's host context.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Python interpreter with torch.
+    pub python: PathBuf,
+    /// Forced seed.
+    pub seed: u64,
+    /// Vocabulary size in the context (byte ids are reduced mod this).
+    pub vocab_size: u32,
+    /// Default sequence length in the context.
+    pub sequence_length: usize,
+    /// Parameter cap.
+    pub max_parameters: u64,
+    /// Stream budgets.
+    pub budgets: Budgets,
+    /// Watchdog: the run is killed `budget_seconds + grace` after it starts.
+    pub watchdog_grace_seconds: f64,
+    /// Hard cap on the training process; `None` = `max(1800, budget + grace + 60)`.
+    pub hard_cap_seconds: Option<f64>,
+    /// Bound on the static instantiation child.
+    pub instantiate_timeout_seconds: f64,
+    /// Bound on the held-out child.
+    pub heldout_timeout_seconds: f64,
+    /// Quota of the artifacts folder in bytes.
+    pub artifacts_quota_bytes: u64,
+    /// Bytes of val (and train) used by the held-out step.
+    pub heldout_byte_budget: usize,
+    /// Torch threads in the runner.
+    pub threads: usize,
+    /// OS limits of the runner process.
+    pub limits: ProcessLimits,
+}
+
+impl RunConfig {
+    /// Defaults with the given interpreter.
+    pub fn new(python: PathBuf) -> Self {
+        Self {
+            python,
+            seed: 1337,
+            vocab_size: 4096,
+            sequence_length: 128,
+            max_parameters: 150_000_000,
+            budgets: Budgets::default(),
+            watchdog_grace_seconds: 120.0,
+            hard_cap_seconds: None,
+            instantiate_timeout_seconds: 30.0,
+            heldout_timeout_seconds: 600.0,
+            artifacts_quota_bytes: 2 << 30,
+            heldout_byte_budget: score::HELDOUT_BYTE_BUDGET,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            limits: ProcessLimits::default(),
+        }
+    }
+
+    fn hard_cap(&self) -> f64 {
+        self.hard_cap_seconds.unwrap_or_else(|| {
+            let budget = self.budgets.budget_seconds.unwrap_or(0.0);
+            (budget + self.watchdog_grace_seconds + 60.0).max(1800.0)
+        })
+    }
+
+    fn train_deadline(&self) -> (f64, &'static str) {
+        let hard = self.hard_cap();
+        match self.budgets.budget_seconds {
+            Some(b) if b + self.watchdog_grace_seconds < hard => {
+                (b + self.watchdog_grace_seconds, "watchdog (budget + grace)")
+            }
+            _ => (hard, "hard cap"),
+        }
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The data could not be read.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The interpreter could not be started or talked to.
+    #[error("runner I/O: {0}")]
+    Io(String),
+    /// The runner broke the protocol.
+    #[error("runner protocol: {0}")]
+    Protocol(String),
+    /// The runner reported a failure (miner exception, contract, cap...).
+    #[error("runner failed in {stage} ({kind}): {message}\n--- runner log tail ---\n{log_tail}")]
+    Runner {
+        /// instantiate / train / heldout.
+        stage: &'static str,
+        /// Runner's failure kind, e.g. `miner_exception`, `param_cap`.
+        kind: String,
+        /// Its message.
+        message: String,
+        /// Last lines of its stderr.
+        log_tail: String,
+    },
+    /// A stage ran past its time bound and was killed.
+    #[error("{stage} killed by the {which} after {seconds:.0} s")]
+    Timeout {
+        /// Stage.
+        stage: &'static str,
+        /// Which bound fired.
+        which: &'static str,
+        /// The bound.
+        seconds: f64,
+    },
+    /// A model over the parameter cap.
+    #[error("{stage}: model has {count} parameters, over the cap of {cap}")]
+    ParamCap {
+        /// Where it was counted.
+        stage: String,
+        /// Count.
+        count: u64,
+        /// Cap.
+        cap: u64,
+    },
+    /// The artifacts folder grew past its quota.
+    #[error("artifacts folder exceeded its quota of {0} bytes")]
+    ArtifactsQuota(u64),
+}
+
+/// Messages from the runner.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum FromRunner {
+    Hello {
+        torch: String,
+        device: String,
+        netns: Option<String>,
+    },
+    Note {
+        message: String,
+    },
+    Params {
+        stage: String,
+        count: u64,
+    },
+    Begin {
+        batch_size: usize,
+        seq_len: usize,
+        tokenizer: bool,
+    },
+    Next,
+    Loss {
+        loss: Option<f64>,
+    },
+    Done {
+        trained_state: Option<String>,
+        peak_rss_bytes: Option<u64>,
+    },
+    Instantiated {
+        params: u64,
+    },
+    Heldout {
+        twin_val: Vec<Option<f64>>,
+        trained_val: Vec<Option<f64>>,
+        trained_train: Vec<Option<f64>>,
+    },
+    Corpus {
+        topics: BTreeMap<String, String>,
+    },
+    Error {
+        kind: String,
+        message: String,
+    },
+}
+
+/// What the training stage produced.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrainOutcome {
+    /// The prequential record.
+    pub prequential: Prequential,
+    /// Why the stream stopped.
+    pub stopped_reason: Option<StopReason>,
+    /// Tokens (bytes) taken from the split.
+    pub consumed_tokens: u64,
+    /// Documents opened.
+    pub consumed_documents: u64,
+    /// Batch shape the miner asked for.
+    pub batch_shape: Option<(usize, usize)>,
+    /// Parameter counts of the scored model, by stage.
+    pub scored_model_params: BTreeMap<String, u64>,
+    /// Where the runner saved the trained state.
+    pub trained_state: Option<PathBuf>,
+    /// Peak resident memory of the runner.
+    pub peak_rss_bytes: Option<u64>,
+    /// torch version and device.
+    pub torch: Option<(String, String)>,
+    /// Things worth knowing (ignored tokenizer, tokenizer requests...).
+    pub notes: Vec<String>,
+    /// Limits the runner ran under.
+    pub limits: AppliedLimits,
+    /// Seconds the training stage took.
+    pub wall_seconds: f64,
+}
+
+/// Progress of a run, for the CLI's bars.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// A stage begins.
+    Stage(&'static str),
+    /// A batch's loss was recorded.
+    Batch {
+        /// Batches so far.
+        index: u64,
+        /// Its loss in nats.
+        loss: f64,
+        /// Bytes covered so far.
+        covered_bytes: u64,
+    },
+}
+
+/// A private folder holding the runner, the bundle copy and the artifacts.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// Writes the runner and the bundle's files.
+    pub fn new(bundle: &Bundle) -> Result<Self, RunError> {
+        let dir = tempfile::Builder::new()
+            .prefix("assay-prism-")
+            .tempdir()
+            .map_err(io_err)?;
+        std::fs::write(dir.path().join("prism_runner.py"), RUNNER_SOURCE).map_err(io_err)?;
+        for (path, text) in &bundle.files {
+            let dest = dir.path().join("bundle").join(path);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(io_err)?;
+            }
+            std::fs::write(dest, text).map_err(io_err)?;
+        }
+        std::fs::create_dir_all(dir.path().join("artifacts")).map_err(io_err)?;
+        Ok(Self { dir })
+    }
+
+    /// The workspace root.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn artifacts(&self) -> PathBuf {
+        self.path().join("artifacts")
+    }
+}
+
+fn io_err(e: impl std::fmt::Display) -> RunError {
+    RunError::Io(e.to_string())
+}
+
+struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<std::io::Result<String>>,
+    log: PathBuf,
+    stage: &'static str,
+    started: Instant,
+    deadline: (f64, &'static str),
+    limits: AppliedLimits,
+    /// Dropping this stops the kill timer.
+    _timer: std::sync::mpsc::Sender<()>,
+}
+
+impl Session {
+    fn start(
+        ws: &Workspace,
+        config: &RunConfig,
+        stage: &'static str,
+        payload: serde_json::Value,
+        deadline: (f64, &'static str),
+    ) -> Result<Self, RunError> {
+        let log = ws.path().join(format!("{stage}.log"));
+        let log_file = std::fs::File::create(&log).map_err(io_err)?;
+        let mut command = Command::new(&config.python);
+        command
+            .arg("-s")
+            .arg("-B")
+            .arg(ws.path().join("prism_runner.py"))
+            .current_dir(ws.artifacts())
+            .env_clear()
+            .envs(runner_env(config, ws))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file));
+        let limits = limits::apply(&mut command, &config.limits, deadline.0);
+        let mut child = command.spawn().map_err(|e| {
+            RunError::Io(format!(
+                "cannot start {}: {e} (set --python or {PYTHON_ENV})",
+                config.python.display()
+            ))
+        })?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| RunError::Io("no stdin".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| RunError::Io("no stdout".into()))?;
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let timer = kill_timer(child.id(), deadline.0);
+        let mut session = Self {
+            child,
+            stdin: Some(stdin),
+            lines: rx,
+            log,
+            stage,
+            started: Instant::now(),
+            deadline,
+            limits,
+            _timer: timer,
+        };
+        session.send(&payload)?;
+        Ok(session)
+    }
+
+    fn send(&mut self, value: &serde_json::Value) -> Result<(), RunError> {
+        let mut line = serde_json::to_vec(value).map_err(io_err)?;
+        line.push(b'\n');
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(RunError::Protocol("write after close".into()));
+        };
+        let written = stdin.write_all(&line).and_then(|_| stdin.flush());
+        written.map_err(|e| self.died(format!("write failed: {e}")))
+    }
+
+    fn died(&mut self, why: String) -> RunError {
+        if self.started.elapsed().as_secs_f64() >= self.deadline.0 {
+            let _ = self.child.wait();
+            return RunError::Timeout {
+                stage: self.stage,
+                which: self.deadline.1,
+                seconds: self.deadline.0,
+            };
+        }
+        let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
+        RunError::Runner {
+            stage: self.stage,
+            kind: "exited".into(),
+            message: format!("{why} ({status})"),
+            log_tail: log_tail(&self.log),
+        }
+    }
+
+    fn recv(
+        &mut self,
+        poll: &mut dyn FnMut() -> Result<(), RunError>,
+    ) -> Result<FromRunner, RunError> {
+        loop {
+            let elapsed = self.started.elapsed().as_secs_f64();
+            if elapsed >= self.deadline.0 {
+                self.kill();
+                return Err(RunError::Timeout {
+                    stage: self.stage,
+                    which: self.deadline.1,
+                    seconds: self.deadline.0,
+                });
+            }
+            let wait = (self.deadline.0 - elapsed).clamp(0.001, 0.5);
+            match self.lines.recv_timeout(Duration::from_secs_f64(wait)) {
+                Ok(Ok(line)) => return self.parse(&line),
+                Ok(Err(e)) => return Err(self.died(format!("read failed: {e}"))),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(self.died("the runner exited without finishing".into()));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = poll() {
+                        self.kill();
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn parse(&mut self, line: &str) -> Result<FromRunner, RunError> {
+        let message: FromRunner = serde_json::from_str(line)
+            .map_err(|e| RunError::Protocol(format!("{e} in {line:.200}")))?;
+        match message {
+            FromRunner::Error { kind, message } => {
+                let _ = self.child.wait();
+                Err(RunError::Runner {
+                    stage: self.stage,
+                    kind,
+                    message,
+                    log_tail: log_tail(&self.log),
+                })
+            }
+            FromRunner::Hello { ref netns, .. } => {
+                self.limits.network_isolated = netns
+                    .as_ref()
+                    .map(|n| Some(n.clone()) != limits::own_network_namespace());
+                Ok(message)
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn kill(&mut self) {
+        limits::kill_group(self.child.id());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn finish(mut self) -> Result<AppliedLimits, RunError> {
+        self.stdin = None;
+        let grace = Instant::now();
+        loop {
+            match self.child.try_wait().map_err(io_err)? {
+                Some(status) if status.success() => break,
+                Some(status) => {
+                    return Err(RunError::Runner {
+                        stage: self.stage,
+                        kind: "exit".into(),
+                        message: status.to_string(),
+                        log_tail: log_tail(&self.log),
+                    });
+                }
+                None if grace.elapsed() > Duration::from_secs(10) => {
+                    self.kill();
+                    break;
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let mut limits = self.limits.clone();
+        if limits.network_isolated == Some(false) {
+            limits
+                .not_enforced
+                .push("network: no network namespace could be created on this machine".into());
+        }
+        Ok(limits)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
+/// Kills the runner's group at the deadline even while the orchestrator is blocked writing to
+/// it; dropping the returned sender disarms it.
+fn kill_timer(pid: u32, seconds: f64) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs_f64(seconds)) {
+            limits::kill_group(pid);
+        }
+    });
+    tx
+}
+
+fn runner_env(config: &RunConfig, ws: &Workspace) -> Vec<(String, String)> {
+    let threads = config.threads.max(1).to_string();
+    vec![
+        ("PATH".into(), "/usr/bin:/bin".into()),
+        ("HOME".into(), ws.artifacts().display().to_string()),
+        ("PYTHONHASHSEED".into(), config.seed.to_string()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ("CUBLAS_WORKSPACE_CONFIG".into(), ":4096:8".into()),
+        ("OMP_NUM_THREADS".into(), threads.clone()),
+        ("MKL_NUM_THREADS".into(), threads),
+        ("HF_HUB_OFFLINE".into(), "1".into()),
+        ("TRANSFORMERS_OFFLINE".into(), "1".into()),
+        (
+            "TORCH_HOME".into(),
+            ws.artifacts().join(".torch").display().to_string(),
+        ),
+    ]
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+fn base_payload(
+    config: &RunConfig,
+    ws: &Workspace,
+    contract: &Contract,
+    mode: &str,
+) -> serde_json::Value {
+    json!({
+        "mode": mode,
+        "threads": config.threads,
+        "bundle_dir": ws.path().join("bundle"),
+        "architecture_entrypoint": contract.architecture_entrypoint,
+        "training_entrypoint": contract.training_entrypoint,
+        "build_model_symbol": contract.build_model_symbol,
+        "train_symbol": contract.train_symbol,
+        "context": {
+            "seed": config.seed,
+            "vocab_size": config.vocab_size,
+            "sequence_length": config.sequence_length,
+            "max_parameters": config.max_parameters,
+            "artifacts_dir": ws.artifacts(),
+            "data_dir": serde_json::Value::Null,
+            "token_budget": config.budgets.token_budget,
+            "step_budget": config.budgets.step_budget,
+            "budget_seconds": config.budgets.budget_seconds,
+        },
+    })
+}
+
+fn no_poll() -> Result<(), RunError> {
+    Ok(())
+}
+
+fn unexpected(stage: &str, message: &FromRunner) -> RunError {
+    RunError::Protocol(format!("unexpected message during {stage}: {message:?}"))
+}
+
+/// Static instantiation gate: forced-seed `build_model` in a bounded child, one dummy forward to
+/// materialise lazy parameters, then the cap.
+pub fn instantiate(
+    ws: &Workspace,
+    contract: &Contract,
+    config: &RunConfig,
+) -> Result<u64, RunError> {
+    let payload = base_payload(config, ws, contract, "instantiate");
+    let deadline = (config.instantiate_timeout_seconds, "instantiation timeout");
+    let mut session = Session::start(ws, config, "instantiate", payload, deadline)?;
+    loop {
+        match session.recv(&mut no_poll)? {
+            FromRunner::Hello { .. } | FromRunner::Note { .. } => {}
+            FromRunner::Instantiated { params } => {
+                session.finish()?;
+                if params > config.max_parameters {
+                    return Err(RunError::ParamCap {
+                        stage: "build_model".into(),
+                        count: params,
+                        cap: config.max_parameters,
+                    });
+                }
+                return Ok(params);
+            }
+            other => return Err(unexpected("instantiation", &other)),
+        }
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Runs `train(ctx)`, streaming the train split of `data_dir` and recording the losses.
+pub fn train(
+    ws: &Workspace,
+    contract: &Contract,
+    config: &RunConfig,
+    data_dir: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TrainOutcome, RunError> {
+    let docs = Documents::new(data::train_shards(data_dir)?);
+    let mut stream = TrainStream::new(docs, config.vocab_size, config.budgets);
+    let payload = base_payload(config, ws, contract, "train");
+    let mut session = Session::start(ws, config, "train", payload, config.train_deadline())?;
+    let artifacts = ws.artifacts();
+    let quota = config.artifacts_quota_bytes;
+    let mut poll = move || {
+        if dir_bytes(&artifacts) > quota {
+            Err(RunError::ArtifactsQuota(quota))
+        } else {
+            Ok(())
+        }
+    };
+    let mut out = TrainOutcome {
+        prequential: Prequential::new(config.vocab_size),
+        ..TrainOutcome::default()
+    };
+    let mut pending: Option<Batch> = None;
+    loop {
+        match session.recv(&mut poll)? {
+            FromRunner::Hello { torch, device, .. } => out.torch = Some((torch, device)),
+            FromRunner::Note { message } => out.notes.push(message),
+            FromRunner::Params { stage, count } => {
+                if count > config.max_parameters {
+                    return Err(RunError::ParamCap {
+                        stage,
+                        count,
+                        cap: config.max_parameters,
+                    });
+                }
+                out.scored_model_params.insert(stage, count);
+            }
+            FromRunner::Begin {
+                batch_size,
+                seq_len,
+                tokenizer,
+            } => {
+                if tokenizer {
+                    out.notes.push("the miner passed a tokenizer to iter_train_batches; it is ignored and the stream stays byte-level".into());
+                }
+                out.batch_shape = Some((batch_size.max(1), seq_len.max(2)));
+            }
+            FromRunner::Next => {
+                let (rows, cols) = out
+                    .batch_shape
+                    .ok_or_else(|| RunError::Protocol("`next` before `begin`".into()))?;
+                match stream.next_batch(rows, cols)? {
+                    Some(batch) => {
+                        session.send(&json!({"type": "batch", "rows": batch.rows, "cols": batch.cols, "tokens": batch.tokens}))?;
+                        pending = Some(batch);
+                    }
+                    None => {
+                        session.send(&json!({"type": "stop", "reason": stream.stopped_reason}))?
+                    }
+                }
+            }
+            FromRunner::Loss { loss } => {
+                let batch = pending
+                    .take()
+                    .ok_or_else(|| RunError::Protocol("`loss` without a batch".into()))?;
+                out.prequential.record(batch.rows, batch.cols, loss);
+                progress(Progress::Batch {
+                    index: out.prequential.online_loss.len() as u64,
+                    loss: *out.prequential.online_loss.last().unwrap_or(&f64::NAN),
+                    covered_bytes: out.prequential.covered_bytes_int(),
+                });
+            }
+            FromRunner::Done {
+                trained_state,
+                peak_rss_bytes,
+            } => {
+                out.trained_state = trained_state.map(PathBuf::from);
+                out.peak_rss_bytes = peak_rss_bytes;
+                break;
+            }
+            other => return Err(unexpected("training", &other)),
+        }
+    }
+    out.wall_seconds = session.started.elapsed().as_secs_f64();
+    out.limits = session.finish()?;
+    out.stopped_reason = stream.stopped_reason;
+    out.consumed_tokens = stream.consumed_tokens;
+    out.consumed_documents = stream.consumed_documents;
+    Ok(out)
+}
+
+fn chunks_json(chunks: &[Batch]) -> serde_json::Value {
+    chunks
+        .iter()
+        .map(|c| json!({"rows": c.rows, "cols": c.cols, "tokens": c.tokens}))
+        .collect()
+}
+
+/// Held-out step: the random-init twin and the trained model on a fixed val prefix, and the
+/// trained model on a train prefix (converged train bpb). `Ok(None)` when it must be skipped.
+pub fn heldout(
+    ws: &Workspace,
+    contract: &Contract,
+    config: &RunConfig,
+    data_dir: &Path,
+    trained: &TrainOutcome,
+) -> Result<Option<Heldout>, RunError> {
+    let Some(state) = &trained.trained_state else {
+        return Ok(None);
+    };
+    let Ok(val) = data::val_shards(data_dir) else {
+        return Ok(None);
+    };
+    let val_texts = data::prefix_texts(val, config.heldout_byte_budget)?;
+    let train_texts =
+        data::prefix_texts(data::train_shards(data_dir)?, config.heldout_byte_budget)?;
+    let (v, t, b) = (
+        config.vocab_size,
+        config.sequence_length,
+        score::HELDOUT_BATCH_SIZE,
+    );
+    let val_chunks = score::heldout_chunks(&val_texts, v, t, b);
+    let train_chunks = score::heldout_chunks(&train_texts, v, t, b);
+    let mut payload = base_payload(config, ws, contract, "heldout");
+    payload["trained_state"] = json!(state);
+    let deadline = (config.heldout_timeout_seconds, "held-out timeout");
+    let mut session = Session::start(ws, config, "heldout", payload, deadline)?;
+    session.send(&json!({"val": chunks_json(&val_chunks), "train": chunks_json(&train_chunks)}))?;
+    loop {
+        match session.recv(&mut no_poll)? {
+            FromRunner::Hello { .. } | FromRunner::Note { .. } => {}
+            FromRunner::Heldout {
+                twin_val,
+                trained_val,
+                trained_train,
+            } => {
+                session.finish()?;
+                let twin = score::fixed_model_bpb(&val_chunks, &twin_val, v);
+                let trained_bpb = score::fixed_model_bpb(&val_chunks, &trained_val, v);
+                let converged = score::fixed_model_bpb(&train_chunks, &trained_train, v);
+                let covered = val_texts.iter().map(|t| t.len() as u64).sum();
+                return Ok(match (twin, trained_bpb) {
+                    (Some(twin), Some(tr)) => Some(Heldout::new(
+                        twin,
+                        tr,
+                        converged,
+                        trained.prequential.bpb(),
+                        covered,
+                    )),
+                    _ => None,
+                });
+            }
+            other => return Err(unexpected("held-out", &other)),
+        }
+    }
+}
+
+/// `pydoc_data.topics` of the interpreter, for the default corpus.
+pub fn pydoc_topics(python: &Path) -> Result<BTreeMap<String, String>, RunError> {
+    let ws = Workspace::new(&Bundle::default())?;
+    let mut config = RunConfig::new(python.to_path_buf());
+    config.limits.isolate_network = true;
+    let mut session = Session::start(
+        &ws,
+        &config,
+        "corpus",
+        json!({"mode": "corpus"}),
+        (60.0, "corpus timeout"),
+    )?;
+    match session.recv(&mut no_poll)? {
+        FromRunner::Corpus { topics } => {
+            session.finish()?;
+            Ok(topics)
+        }
+        other => Err(unexpected("corpus", &other)),
+    }
+}
+
+/// Finds an interpreter: the explicit one, then `$ASSAY_PRISM_PYTHON`, then `python3` on PATH.
+pub fn resolve_python(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(PYTHON_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// True when `python` can import torch (used to skip end-to-end tests with a message).
+pub fn has_torch(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import torch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

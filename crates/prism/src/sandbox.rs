@@ -1,0 +1,415 @@
+//! PRISM's static sandbox (evaluator/sandbox.py), in Rust over the ruff AST.
+//!
+//! Differences from the reference, on purpose:
+//! - every violation is reported (PRISM stops at the first), each with `file:line:col`;
+//! - a few escapes PRISM lets through are rejected too, marked `extension` in the finding:
+//!   a bare `__builtins__` name, `torch.from_file`, `torch.jit.load`, `torch.package`,
+//!   `load_library` (native code through `torch.ops` / `torch.classes`).
+
+use std::collections::BTreeSet;
+
+use ruff_python_ast::{AnyNodeRef, Expr, ExprCall, ExprContext};
+use serde::{Deserialize, Serialize};
+
+use crate::pyast::{PyFile, const_str, dotted_name, start_of};
+
+/// Import roots every bundle may use.
+pub const ALLOWED_IMPORT_ROOTS: &[&str] = &[
+    "__future__",
+    "collections",
+    "dataclasses",
+    "math",
+    "prism_challenge",
+    "torch",
+    "typing",
+];
+const NETWORK_ROOTS: &[&str] = &[
+    "aiohttp", "ftplib", "http", "httpx", "requests", "socket", "smtplib", "urllib",
+];
+const FILESYSTEM_ROOTS: &[&str] = &["glob", "pathlib", "shutil", "tempfile"];
+const PROCESS_ROOTS: &[&str] = &[
+    "multiprocessing",
+    "os",
+    "pty",
+    "signal",
+    "subprocess",
+    "sys",
+];
+const FFI_ROOTS: &[&str] = &["_ctypes", "cffi", "ctypes"];
+const DYNAMIC_IMPORT_ROOTS: &[&str] = &["importlib"];
+const DESERIALIZATION_ROOTS: &[&str] = &[
+    "_pickle",
+    "cloudpickle",
+    "cpickle",
+    "dill",
+    "joblib",
+    "marshal",
+    "pickle",
+    "shelve",
+];
+const FORBIDDEN_CALLS: &[(&str, &str)] = &[
+    ("__import__", "prism:no-dynamic-import"),
+    ("compile", "prism:no-dynamic-code"),
+    ("eval", "prism:no-dynamic-code"),
+    ("exec", "prism:no-dynamic-code"),
+    ("input", "prism:no-process"),
+    ("open", "prism:no-filesystem"),
+];
+const INDIRECTION_CALLS: &[&str] = &["getattr", "setattr", "delattr"];
+const NAMESPACE_CALLS: &[&str] = &["globals", "locals", "vars"];
+const TRUSTED_PATH_ROOTS: &[&str] = &["artifacts_dir", "checkpoint_dir", "resume_checkpoint_dir"];
+const BLOCKED_TORCH_PREFIXES: &[&str] = &["torch.hub", "torch.utils.cpp_extension"];
+const DESERIALIZATION_CALL_ATTRS: &[&str] = &["Unpickler", "load", "loads"];
+const FORBIDDEN_ATTRS: &[(&str, &str)] = &[
+    ("__bases__", "prism:no-attribute-escape"),
+    ("__base__", "prism:no-attribute-escape"),
+    ("__builtins__", "prism:no-dynamic-code"),
+    ("__class__", "prism:no-dynamic-code"),
+    ("__closure__", "prism:no-attribute-escape"),
+    ("__code__", "prism:no-attribute-escape"),
+    ("__dict__", "prism:no-dynamic-code"),
+    ("__getattribute__", "prism:no-attribute-escape"),
+    ("__globals__", "prism:no-dynamic-code"),
+    ("__import__", "prism:no-forbidden-import"),
+    ("__mro__", "prism:no-dynamic-code"),
+    ("__reduce__", "prism:no-attribute-escape"),
+    ("__reduce_ex__", "prism:no-attribute-escape"),
+    ("__subclasses__", "prism:no-dynamic-code"),
+    ("__subclasshook__", "prism:no-attribute-escape"),
+    ("fork", "prism:no-process"),
+    ("popen", "prism:no-process"),
+    ("remove", "prism:no-filesystem"),
+    ("rmdir", "prism:no-filesystem"),
+    ("spawn", "prism:no-process"),
+    ("system", "prism:no-process"),
+    ("unlink", "prism:no-filesystem"),
+];
+const EXTRA_BLOCKED_INDIRECTION: &[&str] = &[
+    "Unpickler",
+    "attrgetter",
+    "cpp_extension",
+    "hub",
+    "import_module",
+    "itemgetter",
+    "load",
+    "loads",
+    "methodcaller",
+    "save",
+];
+/// Assay extensions: dotted calls PRISM does not block that read files, deserialize or load
+/// native code through the otherwise-allowed torch namespace.
+const EXTENSION_CALLS: &[(&str, &str)] = &[
+    ("torch.from_file", "prism:no-filesystem"),
+    ("torch.jit.load", "prism:no-deserialization"),
+    ("torch.ops.load_library", "prism:no-ffi"),
+    ("torch.classes.load_library", "prism:no-ffi"),
+];
+
+/// One rule violation, located.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Finding {
+    /// File inside the bundle.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (characters).
+    pub col: usize,
+    /// PRISM rule id, e.g. `prism:no-network`.
+    pub rule: String,
+    /// What was found and why it is refused.
+    pub message: String,
+    /// True for the checks assay adds on top of PRISM's rules.
+    pub extension: bool,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {} {}",
+            self.path, self.line, self.col, self.rule, self.message
+        )
+    }
+}
+
+/// Checks one parsed file. `local_roots` are the stems of the bundle's own `.py` files, which
+/// count as allowed imports.
+pub fn check_file(file: &PyFile, local_roots: &BTreeSet<String>) -> Vec<Finding> {
+    let nodes = file.nodes();
+    let mut checker = Checker {
+        file,
+        trusted: trusted_roots(&nodes),
+        local_roots,
+        findings: BTreeSet::new(),
+    };
+    for node in &nodes {
+        checker.visit(*node);
+    }
+    checker.findings.into_iter().collect()
+}
+
+/// The import rule for a refused root, by category.
+pub fn import_rule(root: &str) -> &'static str {
+    let categories: [(&[&str], &str); 6] = [
+        (NETWORK_ROOTS, "prism:no-network"),
+        (FILESYSTEM_ROOTS, "prism:no-filesystem"),
+        (PROCESS_ROOTS, "prism:no-process"),
+        (FFI_ROOTS, "prism:no-ffi"),
+        (DYNAMIC_IMPORT_ROOTS, "prism:no-dynamic-import"),
+        (DESERIALIZATION_ROOTS, "prism:no-deserialization"),
+    ];
+    categories
+        .iter()
+        .find(|(roots, _)| roots.contains(&root))
+        .map_or("prism:no-forbidden-import", |(_, rule)| rule)
+}
+
+struct Checker<'a> {
+    file: &'a PyFile,
+    trusted: BTreeSet<&'static str>,
+    local_roots: &'a BTreeSet<String>,
+    findings: BTreeSet<Finding>,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, node: AnyNodeRef<'_>, rule: &str, message: String, extension: bool) {
+        let (line, col) = self.file.line_col(start_of(node));
+        self.findings.insert(Finding {
+            path: self.file.path.clone(),
+            line,
+            col,
+            rule: rule.to_string(),
+            message,
+            extension,
+        });
+    }
+
+    fn visit(&mut self, node: AnyNodeRef<'_>) {
+        match node {
+            AnyNodeRef::StmtImport(import) => {
+                for alias in &import.names {
+                    self.check_import_root(node, alias.name.as_str());
+                    self.check_imported_escape(node, alias.name.as_str());
+                }
+            }
+            AnyNodeRef::StmtImportFrom(import) => {
+                if let Some(module) = &import.module {
+                    self.check_import_root(node, module.as_str());
+                    for alias in &import.names {
+                        self.check_imported_escape(node, &format!("{module}.{}", alias.name));
+                    }
+                }
+            }
+            AnyNodeRef::ExprCall(call) => self.check_call(node, call),
+            AnyNodeRef::ExprAttribute(attr) => {
+                let name = attr.attr.as_str();
+                if let Some((_, rule)) = FORBIDDEN_ATTRS.iter().find(|(a, _)| *a == name) {
+                    self.report(
+                        node,
+                        rule,
+                        format!("attribute `{name}` is not allowed"),
+                        false,
+                    );
+                }
+                let dotted = dotted_name(&Expr::Attribute(attr.clone()));
+                self.check_torch_escape(node, &dotted);
+            }
+            AnyNodeRef::ExprName(name) if name.id.as_str() == "__builtins__" => self.report(
+                node,
+                "prism:no-dynamic-code",
+                "the name `__builtins__` reaches every builtin by string".into(),
+                true,
+            ),
+            _ => {}
+        }
+    }
+
+    fn check_import_root(&mut self, node: AnyNodeRef<'_>, module: &str) {
+        let root = module.split('.').next().unwrap_or(module);
+        if ALLOWED_IMPORT_ROOTS.contains(&root) || self.local_roots.contains(root) {
+            return;
+        }
+        let rule = import_rule(root);
+        let message = format!(
+            "import root `{root}` is not allowed (allowed: torch, math, typing, collections, dataclasses, __future__, prism_challenge and the bundle's own modules)"
+        );
+        self.report(node, rule, message, false);
+    }
+
+    /// Assay extension: `import torch.hub` / `from torch.utils.cpp_extension import load` reach
+    /// the same escapes as the dotted names PRISM blocks, without ever spelling them.
+    fn check_imported_escape(&mut self, node: AnyNodeRef<'_>, dotted: &str) {
+        let escapes = BLOCKED_TORCH_PREFIXES
+            .iter()
+            .any(|p| dotted == *p || dotted.starts_with(&format!("{p}.")));
+        if escapes {
+            let message = format!("importing `{dotted}` reaches the network or native code");
+            self.report(node, "prism:no-torch-escape", message, true);
+        }
+    }
+
+    fn check_torch_escape(&mut self, node: AnyNodeRef<'_>, dotted: &str) {
+        let escapes = BLOCKED_TORCH_PREFIXES
+            .iter()
+            .any(|p| dotted == *p || dotted.starts_with(&format!("{p}.")));
+        if escapes {
+            let message = format!("`{dotted}` reaches the network or native code through torch");
+            self.report(node, "prism:no-torch-escape", message, false);
+        }
+    }
+
+    fn check_call(&mut self, node: AnyNodeRef<'_>, call: &ExprCall) {
+        if let Expr::Name(func) = call.func.as_ref() {
+            let name = func.id.as_str();
+            if let Some((_, rule)) = FORBIDDEN_CALLS.iter().find(|(c, _)| *c == name) {
+                self.report(node, rule, format!("call `{name}()` is not allowed"), false);
+            }
+            self.check_indirection(node, name, call);
+        } else {
+            self.check_dotted_call(node, call);
+        }
+    }
+
+    fn check_indirection(&mut self, node: AnyNodeRef<'_>, name: &str, call: &ExprCall) {
+        if NAMESPACE_CALLS.contains(&name) {
+            let message = format!("`{name}()` namespace introspection is not allowed");
+            self.report(node, "prism:no-dynamic-attr", message, false);
+        }
+        if !INDIRECTION_CALLS.contains(&name) {
+            return;
+        }
+        let args = &call.arguments.args;
+        if args.first().is_some_and(references_builtins) {
+            let message = format!("`{name}` on the builtins namespace");
+            self.report(node, "prism:no-dynamic-attr", message, false);
+        }
+        if let Some(attr_arg) = args.get(1) {
+            match const_str(attr_arg) {
+                None => self.report(
+                    node,
+                    "prism:no-dynamic-attr",
+                    format!("`{name}` with a computed attribute name; use a string literal"),
+                    false,
+                ),
+                Some(attr) if blocked_indirection(&attr) => self.report(
+                    node,
+                    "prism:no-dynamic-attr",
+                    format!("`{name}` reaches the blocked symbol `{attr}`"),
+                    false,
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn check_dotted_call(&mut self, node: AnyNodeRef<'_>, call: &ExprCall) {
+        let dotted = dotted_name(&call.func);
+        if !dotted.contains('.') {
+            return;
+        }
+        let root = dotted.split('.').next().unwrap_or_default();
+        let last = dotted.rsplit('.').next().unwrap_or_default();
+        self.check_torch_escape(node, &dotted);
+        if DYNAMIC_IMPORT_ROOTS.contains(&root) {
+            let message = format!("`{dotted}` performs a dynamic import");
+            self.report(node, "prism:no-dynamic-import", message, false);
+        }
+        if root == "operator" && ["attrgetter", "itemgetter", "methodcaller"].contains(&last) {
+            let message = format!("`{dotted}` is a string-built attribute indirection");
+            self.report(node, "prism:no-dynamic-attr", message, false);
+        }
+        if DESERIALIZATION_ROOTS.contains(&root) && DESERIALIZATION_CALL_ATTRS.contains(&last) {
+            let message = format!("`{dotted}` deserializes untrusted data");
+            self.report(node, "prism:no-deserialization", message, false);
+        }
+        self.check_torch_load_save(node, call, &dotted);
+        if let Some(rule) = extension_rule(&dotted) {
+            let message = format!("`{dotted}` reads files or loads code outside the sandbox");
+            self.report(node, rule, message, true);
+        }
+    }
+
+    fn check_torch_load_save(&mut self, node: AnyNodeRef<'_>, call: &ExprCall, dotted: &str) {
+        let (index, rule, what) = match dotted {
+            "torch.load" => (0, "prism:no-deserialization", "torch.load may only read"),
+            "torch.save" => (1, "prism:no-filesystem", "torch.save may only write"),
+            _ => return,
+        };
+        let trusted = call
+            .arguments
+            .args
+            .get(index)
+            .is_some_and(|path| path_is_trusted(path, &self.trusted));
+        if !trusted {
+            let message = format!(
+                "{what} under ctx.artifacts_dir / checkpoint_dir / resume_checkpoint_dir \
+                 (the path must start at one of them, and they must never be reassigned)"
+            );
+            self.report(node, rule, message, false);
+        }
+    }
+}
+
+fn extension_rule(dotted: &str) -> Option<&'static str> {
+    if dotted == "torch.package" || dotted.starts_with("torch.package.") {
+        return Some("prism:no-deserialization");
+    }
+    EXTENSION_CALLS
+        .iter()
+        .find(|(call, _)| *call == dotted)
+        .map(|(_, rule)| *rule)
+}
+
+fn blocked_indirection(attr: &str) -> bool {
+    FORBIDDEN_ATTRS.iter().any(|(a, _)| *a == attr)
+        || FORBIDDEN_CALLS.iter().any(|(c, _)| *c == attr)
+        || EXTRA_BLOCKED_INDIRECTION.contains(&attr)
+}
+
+fn references_builtins(expr: &Expr) -> bool {
+    match expr {
+        Expr::Name(n) => matches!(n.id.as_str(), "__builtins__" | "builtins"),
+        Expr::Attribute(a) => matches!(a.attr.as_str(), "__builtins__" | "builtins"),
+        _ => false,
+    }
+}
+
+/// Trusted path roots minus those the file rebinds (a store, or `setattr`/`delattr` by name):
+/// a rebound name no longer points at the harness directory.
+fn trusted_roots(nodes: &[AnyNodeRef<'_>]) -> BTreeSet<&'static str> {
+    let mut trusted: BTreeSet<&'static str> = TRUSTED_PATH_ROOTS.iter().copied().collect();
+    for node in nodes {
+        let rebound = match node {
+            AnyNodeRef::ExprName(n) if n.ctx == ExprContext::Store => Some(n.id.to_string()),
+            AnyNodeRef::ExprAttribute(a) if a.ctx == ExprContext::Store => Some(a.attr.to_string()),
+            AnyNodeRef::ExprCall(call) => setattr_target(call),
+            _ => None,
+        };
+        if let Some(name) = rebound {
+            trusted.retain(|root| *root != name);
+        }
+    }
+    trusted
+}
+
+fn setattr_target(call: &ExprCall) -> Option<String> {
+    let Expr::Name(func) = call.func.as_ref() else {
+        return None;
+    };
+    if !matches!(func.id.as_str(), "setattr" | "delattr") {
+        return None;
+    }
+    call.arguments.args.get(1).and_then(const_str)
+}
+
+/// A path is trusted only when its leftmost base (through `/`, `+` and subscripts) is a trusted
+/// root name or attribute.
+fn path_is_trusted(expr: &Expr, trusted: &BTreeSet<&'static str>) -> bool {
+    match expr {
+        Expr::Name(n) => trusted.contains(n.id.as_str()),
+        Expr::Attribute(a) => trusted.contains(a.attr.as_str()),
+        Expr::BinOp(b) => path_is_trusted(&b.left, trusted),
+        Expr::Subscript(s) => path_is_trusted(&s.value, trusted),
+        _ => false,
+    }
+}

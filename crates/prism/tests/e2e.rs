@@ -1,0 +1,187 @@
+//! End to end: the example bundle trains on the pydoc corpus and is scored. Needs a Python with
+//! torch (`ASSAY_PRISM_PYTHON`, else /work/pyref/bin/python, else python3); skips with a message
+//! when there is none.
+
+use std::path::PathBuf;
+
+use assay_prism::cli::example_bundle;
+use assay_prism::runner::{self, RunConfig};
+use assay_prism::score::{Budgets, StopReason};
+use assay_prism::{corpus, run_bundle};
+
+fn python_with_torch() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os(runner::PYTHON_ENV).map(PathBuf::from),
+        Some(PathBuf::from("/work/pyref/bin/python")),
+        Some(PathBuf::from("python3")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| runner::has_torch(p))
+}
+
+#[test]
+fn example_bundle_trains_and_scores() {
+    let Some(python) = python_with_torch() else {
+        eprintln!(
+            "SKIPPED example_bundle_trains_and_scores: no Python with torch (set ASSAY_PRISM_PYTHON)"
+        );
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let topics = runner::pydoc_topics(&python).unwrap();
+    corpus::write_corpus(&topics, "test", data.path()).unwrap();
+    let mut config = RunConfig::new(python);
+    config.budgets = Budgets {
+        step_budget: Some(12),
+        ..Budgets::default()
+    };
+    config.heldout_byte_budget = 8_192;
+    config.threads = 2;
+    let report = run_bundle(&example_bundle(), data.path(), &config, [], &mut |_| {}).unwrap();
+    let preq = &report.train.prequential;
+    assert_eq!(preq.online_loss.len(), 12);
+    assert_eq!(report.train.stopped_reason, Some(StopReason::StepBudget));
+    assert_eq!(preq.covered_bytes_int(), 12 * 8 * 128);
+    // Random init over 4096 ids starts near ln 4096 and the model learns something.
+    assert!(
+        (preq.online_loss[0] - 4096f64.ln()).abs() < 0.5,
+        "{:?}",
+        preq.online_loss
+    );
+    assert!(
+        preq.online_loss[11] < preq.online_loss[0] - 1.0,
+        "{:?}",
+        preq.online_loss
+    );
+    // bpb recomputed by hand from the recorded losses and byte counts.
+    let hand: f64 = preq
+        .online_loss
+        .iter()
+        .map(|l| l * (8.0 * 127.0))
+        .sum::<f64>()
+        / std::f64::consts::LN_2
+        / (12.0 * 1024.0);
+    assert!((report.score.bpb - hand).abs() < 1e-12);
+    let heldout = report.heldout.expect("val split present");
+    assert!(heldout.heldout_delta > 0.0, "{heldout:?}");
+    assert!(report.score.final_score > 0.0);
+    assert!(report.train.limits.memory_bytes > 0);
+    assert!(
+        report.train.limits.network_isolated.is_some(),
+        "the runner reports its namespace"
+    );
+    println!("limits: {:?}", report.train.limits);
+    println!("{}", serde_json::to_string_pretty(&report.score).unwrap());
+}
+
+fn with_training(training: &str) -> assay_prism::bundle::Bundle {
+    let mut bundle = example_bundle();
+    bundle.files.insert("training.py".into(), training.into());
+    bundle
+}
+
+fn tiny_corpus() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("train")).unwrap();
+    let line =
+        serde_json::json!({"text": "the quick brown fox jumps over the lazy dog. ".repeat(200)});
+    std::fs::write(dir.path().join("train/train-0.jsonl"), format!("{line}\n")).unwrap();
+    dir
+}
+
+fn failure_of(
+    bundle: &assay_prism::bundle::Bundle,
+    tweak: impl FnOnce(&mut RunConfig),
+) -> Option<assay_prism::PipelineError> {
+    let python = python_with_torch()?;
+    let data = tiny_corpus();
+    let mut config = RunConfig::new(python);
+    config.threads = 1;
+    tweak(&mut config);
+    Some(run_bundle(bundle, data.path(), &config, [], &mut |_| {}).expect_err("the run must fail"))
+}
+
+#[test]
+fn over_cap_models_are_refused_at_build_and_when_trained_inline() {
+    use assay_prism::PipelineError;
+    use assay_prism::runner::RunError;
+    let Some(err) = failure_of(&example_bundle(), |c| c.max_parameters = 100_000) else {
+        eprintln!("SKIPPED over_cap_models: no Python with torch (set ASSAY_PRISM_PYTHON)");
+        return;
+    };
+    assert!(
+        matches!(&err, PipelineError::Run(RunError::ParamCap { stage, .. }) if stage == "build_model"),
+        "{err}"
+    );
+    let evasion = "import torch\n\ndef train(ctx):\n    big = torch.nn.Sequential(torch.nn.Embedding(ctx.vocab_size, 256), torch.nn.Linear(256, ctx.vocab_size))\n    for batch in ctx.iter_train_batches(big):\n        pass\n";
+    let err = failure_of(&with_training(evasion), |c| c.max_parameters = 500_000).unwrap();
+    assert!(
+        matches!(&err, PipelineError::Run(RunError::ParamCap { stage, .. }) if stage == "scored_model"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_loop_that_never_iterates_is_not_scored_and_a_hang_is_killed() {
+    use assay_prism::PipelineError;
+    use assay_prism::runner::RunError;
+    use assay_prism::score::ScoreError;
+    let idle =
+        "from architecture import build_model\n\ndef train(ctx):\n    model = build_model(ctx)\n";
+    let Some(err) = failure_of(&with_training(idle), |_| {}) else {
+        eprintln!("SKIPPED never_iterates/hang: no Python with torch (set ASSAY_PRISM_PYTHON)");
+        return;
+    };
+    assert!(
+        matches!(err, PipelineError::Score(ScoreError::ZeroForward)),
+        "{err}"
+    );
+    let hang = "def train(ctx):\n    while True:\n        pass\n";
+    let err = failure_of(&with_training(hang), |c| {
+        c.budgets.budget_seconds = Some(1.0);
+        c.watchdog_grace_seconds = 2.0;
+    })
+    .unwrap();
+    assert!(
+        matches!(
+            err,
+            PipelineError::Run(RunError::Timeout { stage: "train", .. })
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn same_seed_same_losses_and_a_graceful_wall_clock_stop_still_scores() {
+    let Some(python) = python_with_torch() else {
+        eprintln!(
+            "SKIPPED determinism/graceful stop: no Python with torch (set ASSAY_PRISM_PYTHON)"
+        );
+        return;
+    };
+    let data = tiny_corpus();
+    let mut config = RunConfig::new(python);
+    config.threads = 1;
+    config.budgets.step_budget = Some(3);
+    let run = || run_bundle(&example_bundle(), data.path(), &config, [], &mut |_| {}).unwrap();
+    let (a, b) = (run(), run());
+    assert_eq!(a.train.prequential, b.train.prequential);
+    assert!(a.heldout.is_none(), "no val split in this corpus");
+    let mut graceful = config.clone();
+    // The first batch is cut in microseconds; a training step takes far longer than 50 ms, so
+    // the graceful stop binds after a few of the 8 batches the corpus holds.
+    graceful.budgets = Budgets {
+        budget_seconds: Some(0.05),
+        ..Budgets::default()
+    };
+    let report = run_bundle(&example_bundle(), data.path(), &graceful, [], &mut |_| {}).unwrap();
+    assert_eq!(report.train.stopped_reason, Some(StopReason::WallClock));
+    let batches = report.train.prequential.online_loss.len();
+    assert!((1..8).contains(&batches), "{batches}");
+    // A zero budget binds before the first token, as in PRISM: nothing to score.
+    graceful.budgets.budget_seconds = Some(0.0);
+    let err = run_bundle(&example_bundle(), data.path(), &graceful, [], &mut |_| {}).unwrap_err();
+    assert!(matches!(err, assay_prism::PipelineError::Score(_)), "{err}");
+}
