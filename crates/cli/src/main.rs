@@ -3,6 +3,7 @@
 mod common;
 mod generate;
 mod score;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,11 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Score completions: log-probabilities, loss and bits per byte of given text, JSONL out.
     Score(score::ScoreArgs),
+    /// Fine-tune a model (LoRA by default, or all parameters) on prompt/completion or chat rows.
+    Train(Box<train::TrainArgs>),
+    /// PRISM: check, run and score sandboxed Python training bundles; the leaderboard.
+    #[command(subcommand)]
+    Prism(assay_prism::cli::PrismCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +43,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Generate(args) => generate::run(args),
         Command::Score(args) => score::run(args),
+        Command::Train(args) => train::run(*args),
+        Command::Prism(command) => assay_prism::cli::run_prism(command),
     }
 }
