@@ -1,0 +1,162 @@
+//! Best-of-N selection over (answers, scores), as search-and-learn's `sal/utils/math.py` does it.
+//!
+//! Answers are grouped by a key: the reference uses `memoized_canonical_form` (latex2sympy +
+//! `simplify`, falling back to `strip_string`); here the caller passes the key function, and
+//! [`canonical_key`] is the reference's fallback, `strip_string`. Grouping is equality of keys, not
+//! [`math_equal`](super::math_equal): `0.5` and `\frac{1}{2}` are different groups.
+//!
+//! Each rule returns the index of the chosen answer; the reference then reports the answer wrapped as
+//! `\boxed{answer}` (see [`boxed`]).
+//!
+//! Differences from the reference, both about input it does not guard against: mismatched lengths are
+//! an error (the reference silently truncates with `zip`), and so are non-finite scores (Python's `max`
+//! and `sorted` give order-dependent results with NaN).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use thiserror::Error;
+
+use super::normalize::strip_string;
+
+/// Why a selection cannot be made.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SelectError {
+    /// No answers were given.
+    #[error("no answers to select from; pass at least one completion")]
+    Empty,
+    /// Answers and scores differ in length.
+    #[error("{answers} answers but {scores} scores; pass one score per answer")]
+    LengthMismatch {
+        /// Number of answers.
+        answers: usize,
+        /// Number of scores.
+        scores: usize,
+    },
+    /// A score is NaN or infinite.
+    #[error("score {value} at index {index} is not finite; scores must be finite numbers")]
+    NonFiniteScore {
+        /// Index of the score.
+        index: usize,
+        /// The score.
+        value: f64,
+    },
+}
+
+/// The reference's fallback canonical form: [`strip_string`] with units removed.
+pub fn canonical_key(answer: &str) -> String {
+    strip_string(answer, false)
+}
+
+/// `\boxed{answer}`, the form in which the reference reports a selected answer.
+pub fn boxed(answer: &str) -> String {
+    format!("\\boxed{{{answer}}}")
+}
+
+/// Weighted best-of-N (`find_answer_with_largest_sum`): scores are summed per group, in order; the group
+/// with the largest sum wins, ties going to the group seen first; the result is the group's first answer.
+pub fn weighted_best_of_n<K: Eq + Hash>(
+    answers: &[impl AsRef<str>],
+    scores: &[f64],
+    key: impl Fn(&str) -> K,
+) -> Result<usize, SelectError> {
+    check_inputs(answers.len(), scores)?;
+    let groups = group_by_key(answers, key);
+    let sums: Vec<f64> = groups
+        .iter()
+        .map(|members| members.iter().fold(0.0, |acc, &i| acc + scores[i]))
+        .collect();
+    Ok(groups[first_max(&sums)][0])
+}
+
+/// Majority vote (`find_majority_answer`): the largest group wins, ties going to the group seen first;
+/// the result is the group's first answer.
+pub fn majority_vote<K: Eq + Hash>(
+    answers: &[impl AsRef<str>],
+    key: impl Fn(&str) -> K,
+) -> Result<usize, SelectError> {
+    if answers.is_empty() {
+        return Err(SelectError::Empty);
+    }
+    let groups = group_by_key(answers, key);
+    let sizes: Vec<f64> = groups.iter().map(|g| g.len() as f64).collect();
+    Ok(groups[first_max(&sizes)][0])
+}
+
+/// Naive best-of-N (`compute_naive_pred`): the highest score; a stable descending sort gives ties to
+/// the earliest answer.
+pub fn naive_best_of_n(scores: &[f64]) -> Result<usize, SelectError> {
+    check_inputs(scores.len(), scores)?;
+    Ok(first_max(scores))
+}
+
+fn check_inputs(answers: usize, scores: &[f64]) -> Result<(), SelectError> {
+    if answers == 0 || scores.is_empty() {
+        return Err(SelectError::Empty);
+    }
+    if answers != scores.len() {
+        return Err(SelectError::LengthMismatch {
+            answers,
+            scores: scores.len(),
+        });
+    }
+    match scores.iter().position(|s| !s.is_finite()) {
+        Some(index) => Err(SelectError::NonFiniteScore {
+            index,
+            value: scores[index],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Indices of the answers per group, groups in order of first appearance.
+fn group_by_key<K: Eq + Hash>(
+    answers: &[impl AsRef<str>],
+    key: impl Fn(&str) -> K,
+) -> Vec<Vec<usize>> {
+    let mut slot_of: HashMap<K, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, answer) in answers.iter().enumerate() {
+        let slot = *slot_of.entry(key(answer.as_ref())).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[slot].push(i);
+    }
+    groups
+}
+
+/// Index of the first maximum (strictly greater replaces), as Python's `max` keeps the first.
+fn first_max(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_checked_rules() {
+        let answers = ["5", "7", "5.0", "7", "9"];
+        let scores = [0.2, 0.3, 0.2, 0.1, 0.5];
+        // groups: 5 -> 0.4, 7 -> 0.4 (tie, 5 first), 9 -> 0.5
+        assert_eq!(weighted_best_of_n(&answers, &scores, canonical_key), Ok(4));
+        assert_eq!(majority_vote(&answers, canonical_key), Ok(0));
+        assert_eq!(naive_best_of_n(&[0.5, 0.9, 0.9]), Ok(1));
+        assert_eq!(naive_best_of_n(&[]), Err(SelectError::Empty));
+        assert!(matches!(
+            weighted_best_of_n(&answers, &[0.1], canonical_key),
+            Err(SelectError::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            naive_best_of_n(&[f64::NAN]),
+            Err(SelectError::NonFiniteScore { .. })
+        ));
+    }
+}
