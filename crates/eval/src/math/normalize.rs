@@ -167,10 +167,33 @@ const UNIT_TEXTS: &[&str] = &[
     "inch",
 ];
 
+/// One unit pattern: its characters (`.` is a wildcard) and its longest literal run, which must occur
+/// in a string for the pattern to match there (a cheap test that skips most patterns).
+struct UnitPattern {
+    chars: Vec<char>,
+    literal: String,
+}
+
+impl UnitPattern {
+    fn new(text: &str) -> Self {
+        let literal = text
+            .split('.')
+            .max_by_key(|run| run.len())
+            .unwrap_or_default()
+            .to_string();
+        Self {
+            chars: text.chars().collect(),
+            literal,
+        }
+    }
+}
+
 /// All unit patterns in the reference's order: the list, then the list again with `s` appended.
-static UNIT_PATTERNS: LazyLock<Vec<Vec<char>>> = LazyLock::new(|| {
-    let singular = UNIT_TEXTS.iter().map(|u| u.chars().collect::<Vec<_>>());
-    let plural = UNIT_TEXTS.iter().map(|u| format!("{u}s").chars().collect());
+static UNIT_PATTERNS: LazyLock<Vec<UnitPattern>> = LazyLock::new(|| {
+    let singular = UNIT_TEXTS.iter().map(|u| UnitPattern::new(u));
+    let plural = UNIT_TEXTS
+        .iter()
+        .map(|u| UnitPattern::new(&format!("{u}s")));
     singular.chain(plural).collect()
 });
 
@@ -266,27 +289,45 @@ fn drop_trailing_text(s: &str) -> String {
 /// Two passes over the unit list; a removal is kept only if it leaves something.
 fn remove_units(s: &str) -> String {
     let mut s = s.to_string();
+    let mut chars: Vec<char> = s.chars().collect();
+    let mut bytes = byte_set(&s);
     for _ in 0..2 {
         for unit in UNIT_PATTERNS.iter() {
-            let removed = remove_unit(&s, unit);
-            if !removed.is_empty() {
-                s = removed;
+            let possible = unit.literal.bytes().all(|b| bytes[usize::from(b)]);
+            if !possible || !s.contains(unit.literal.as_str()) {
+                continue;
+            }
+            if let Some(removed) = remove_unit(&chars, &unit.chars) {
+                if !removed.is_empty() {
+                    chars = removed.chars().collect();
+                    bytes = byte_set(&removed);
+                    s = removed;
+                }
             }
         }
     }
     s
 }
 
+/// Which byte values occur in `s`: a quick test before searching for a unit.
+fn byte_set(s: &str) -> [bool; 256] {
+    let mut set = [false; 256];
+    for b in s.bytes() {
+        set[usize::from(b)] = true;
+    }
+    set
+}
+
 /// `re.sub(r"(^|\W)" + unit + r"($|\W)", r"\1\2", s)`: deletes the unit where it stands between
 /// non-word characters or the ends. The boundary characters are consumed by a match, so of two units
 /// separated by one space only the first goes in one pass. `.` in a unit matches any character.
-fn remove_unit(s: &str, unit: &[char]) -> String {
-    let chars: Vec<char> = s.chars().collect();
-    let mut out = String::with_capacity(s.len());
+/// `None` when nothing matches.
+fn remove_unit(chars: &[char], unit: &[char]) -> Option<String> {
+    let mut out = String::new();
     let mut copied = 0;
     let mut pos = 0;
     while pos < chars.len() {
-        match match_unit_at(&chars, pos, unit) {
+        match match_unit_at(chars, pos, unit) {
             Some((unit_start, unit_end, match_end)) => {
                 out.extend(&chars[copied..unit_start]);
                 out.extend(&chars[unit_end..match_end]);
@@ -296,8 +337,11 @@ fn remove_unit(s: &str, unit: &[char]) -> String {
             None => pos += 1,
         }
     }
+    if copied == 0 {
+        return None;
+    }
     out.extend(&chars[copied..]);
-    out
+    Some(out)
 }
 
 /// Tries the pattern at `pos`: `(^|\W)` then the unit then `($|\W)`, alternatives in regex order.
@@ -406,10 +450,16 @@ mod tests {
 
     #[test]
     fn unit_boundaries_are_consumed() {
-        assert_eq!(remove_unit("m m", &['m']), " m");
-        assert_eq!(remove_unit("5 m", &['m']), "5 ");
-        assert_eq!(remove_unit("mm", &['m']), "mm");
-        assert_eq!(remove_unit("q x 5", &['q', ' ', '.']), " 5");
+        let remove = |s: &str, unit: &str| {
+            let chars: Vec<char> = s.chars().collect();
+            let unit: Vec<char> = unit.chars().collect();
+            remove_unit(&chars, &unit).unwrap_or_else(|| s.to_string())
+        };
+        assert_eq!(remove("m m", "m"), " m");
+        assert_eq!(remove("5 m", "m"), "5 ");
+        assert_eq!(remove("mm", "m"), "mm");
+        assert_eq!(remove("q x 5", "q ."), " 5");
+        assert_eq!(remove("m", "m"), "");
     }
 
     #[test]
