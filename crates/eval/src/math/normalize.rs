@@ -297,12 +297,12 @@ fn remove_units(s: &str) -> String {
             if !possible || !s.contains(unit.literal.as_str()) {
                 continue;
             }
-            if let Some(removed) = remove_unit(&chars, &unit.chars) {
-                if !removed.is_empty() {
-                    chars = removed.chars().collect();
-                    bytes = byte_set(&removed);
-                    s = removed;
-                }
+            if let Some(removed) = remove_unit(&chars, &unit.chars)
+                && !removed.is_empty()
+            {
+                chars = removed.chars().collect();
+                bytes = byte_set(&removed);
+                s = removed;
             }
         }
     }

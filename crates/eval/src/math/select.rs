@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::normalize::strip_string;
@@ -41,6 +42,42 @@ pub enum SelectError {
         /// The score.
         value: f64,
     },
+}
+
+/// How per-step PRM scores become one score per completion (`sal/utils/score.py::aggregate_scores`).
+/// The reference's `score()` always uses [`Aggregation::Last`] for selection; the configured strategy
+/// only picks the stored `pred`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Aggregation {
+    /// The final step's score.
+    Last,
+    /// The smallest step score.
+    Min,
+    /// The product of the step scores.
+    Prod,
+}
+
+/// One score from per-step scores; `None` for an empty list (the reference raises).
+pub fn aggregate_scores(step_scores: &[f64], how: Aggregation) -> Option<f64> {
+    let last = *step_scores.last()?;
+    Some(match how {
+        Aggregation::Last => last,
+        Aggregation::Min => step_scores.iter().copied().fold(f64::INFINITY, f64::min),
+        Aggregation::Prod => step_scores.iter().product(),
+    })
+}
+
+/// Unbiased pass@k (Codex paper): `1 - prod_{i=n-c+1..n} (1 - k/i)`, and 1 when `n - c < k`.
+/// `None` when `c > n`.
+pub fn pass_at_k(n: u64, c: u64, k: u64) -> Option<f64> {
+    if c > n {
+        return None;
+    }
+    if n - c < k {
+        return Some(1.0);
+    }
+    let miss: f64 = (n - c + 1..=n).map(|i| 1.0 - k as f64 / i as f64).product();
+    Some(1.0 - miss)
 }
 
 /// The reference's fallback canonical form: [`strip_string`] with units removed.
@@ -158,5 +195,20 @@ mod tests {
             naive_best_of_n(&[f64::NAN]),
             Err(SelectError::NonFiniteScore { .. })
         ));
+    }
+
+    #[test]
+    fn aggregation_and_pass_at_k() {
+        let steps = [0.9, 0.5, 0.8];
+        assert_eq!(aggregate_scores(&steps, Aggregation::Last), Some(0.8));
+        assert_eq!(aggregate_scores(&steps, Aggregation::Min), Some(0.5));
+        assert!((aggregate_scores(&steps, Aggregation::Prod).unwrap() - 0.36).abs() < 1e-12);
+        assert_eq!(aggregate_scores(&[], Aggregation::Last), None);
+        // pass@1 is the fraction correct: 1 - (3/4)(4/5) = 0.4 = 2/5.
+        assert!((pass_at_k(5, 2, 1).unwrap() - 0.4).abs() < 1e-12);
+        // pass@2 with 1 of 4 correct: 1 - C(3,2)/C(4,2) = 1 - 3/6.
+        assert!((pass_at_k(4, 1, 2).unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(pass_at_k(4, 3, 2), Some(1.0));
+        assert_eq!(pass_at_k(2, 3, 1), None);
     }
 }
