@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::expr::{self, Expr, Parsed};
+use super::extract::extract_answer;
 use super::pystr::{py_float, py_strip};
 
 /// Relative tolerance of the reference's `numeric_equal` (`math.isclose(ref, pred, rel_tol=1e-4)`).
@@ -39,6 +40,13 @@ static MATRIX_LIKE: LazyLock<Regex> =
 /// - The reference evaluates symbolic equality with a 3 s timeout counted as "unequal"; we have none.
 pub fn math_equal(prediction: &str, reference: &str) -> bool {
     equal_at_depth(prediction, reference, 0)
+}
+
+/// Grades a completion against a gold solution as the search-and-learn blog did: the final answer of
+/// each is extracted and normalised ([`extract_answer`]), then compared with [`math_equal`]. The gold
+/// answer is taken from the solution text (its last `\boxed{}`), not from a separate answer column.
+pub fn grade_completion(completion: &str, gold_solution: &str) -> bool {
+    math_equal(&extract_answer(completion), &extract_answer(gold_solution))
 }
 
 fn equal_at_depth(prediction: &str, reference: &str, depth: usize) -> bool {
@@ -304,6 +312,19 @@ mod tests {
         assert!(math_equal("50", "0.5"));
         assert!(math_equal("12\\%", "0.12"));
         assert!(!math_equal("3", "4"));
+    }
+
+    #[test]
+    fn grading_extracts_both_sides() {
+        let gold = "Adding gives $\\boxed{\\dfrac{1}{2}}$.";
+        assert!(grade_completion(
+            "so the answer is: $\\boxed{0.5}$. I hope",
+            gold
+        ));
+        assert!(grade_completion("The answer is 1/2.", gold));
+        // strip_string deletes `%` before comparison, so 50% becomes 50 (the reference does the same).
+        assert!(!grade_completion("The answer is 50%", gold));
+        assert!(!grade_completion("The answer is 3", gold));
     }
 
     #[test]

@@ -15,6 +15,6 @@ mod pystr;
 pub mod select;
 mod words;
 
-pub use equiv::{choice_answer_clean, math_equal};
+pub use equiv::{choice_answer_clean, grade_completion, math_equal};
 pub use extract::{ExtractOptions, extract_answer, extract_answer_with, extract_raw_answer};
 pub use normalize::strip_string;
