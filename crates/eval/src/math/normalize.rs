@@ -3,9 +3,9 @@
 //!
 //! The rules are crude string rewrites, and several of them damage real answers. They are kept as they
 //! are because graded results are only comparable when the normalisation is identical. Hazards:
-//! - Unit removal deletes ~140 words and their plural forms wherever they stand alone, among them the
-//!   single letters `t a h c s d m g l o`: `"a + b"` keeps only `"+b"`. The list contains `.` which, as in
-//!   the reference's regular expression, matches any character (`"q ."` removes `"q x"` too).
+//! - Unit removal deletes 132 words and their plural forms wherever they stand alone, among them the
+//!   single letters `t a h c s d m g l o`. A `.` in the list matches any character, as in the
+//!   reference's regular expression, so `"a ."` deletes `"a +"`: `"a + b"` becomes `"b"`.
 //! - Every substring `and` is deleted (`"band"` becomes `"b"`), and `j` becomes `i` when no `i` occurs.
 //! - The spelled-number conversion keeps only number words and ignores the rest (`"x plus one"` -> `"1"`).
 //! - `x=`, `y=`, `z=` are deleted anywhere, also inside longer equations.
