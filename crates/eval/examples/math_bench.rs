@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p assay-eval --example math_bench -- [N] [--write PATH]
 //! ```
+//! `--distinct PATH` instead times `math_equal` on the distinct pairs of `fixtures/math/equal.jsonl`.
 //! `--write PATH` also writes the pairs with our verdicts as JSONL, for the Python reference timing
 //! (`fixtures/math/bench_math_reference.py`), which reports its own speed and any disagreement.
 
@@ -67,13 +68,48 @@ fn make_cases(n: usize, seed: u64) -> Vec<Case> {
         .collect()
 }
 
+/// `math_equal` over every (pred, reference) pair of the equivalence fixture, repeated 100 times.
+fn time_distinct_pairs(path: &str) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let pairs: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            (
+                v["pred"].as_str().unwrap_or("").to_string(),
+                v["reference"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let rounds = 100;
+    let start = Instant::now();
+    let mut equal = 0;
+    for _ in 0..rounds {
+        equal += pairs.iter().filter(|(p, r)| math_equal(p, r)).count();
+    }
+    let s = start.elapsed().as_secs_f64();
+    let n = pairs.len() * rounds;
+    println!(
+        "math_equal on {} distinct pairs x {rounds}: {s:.3} s ({:.0} pairs/s); equal {}",
+        pairs.len(),
+        n as f64 / s,
+        equal / rounds
+    );
+    Ok(())
+}
+
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let write_path = args
-        .iter()
-        .position(|a| a == "--write")
-        .and_then(|i| args.get(i + 1));
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
+    if let Some(path) = flag("--distinct") {
+        return time_distinct_pairs(path);
+    }
+    let write_path = flag("--write");
     let cases = make_cases(n, 20261122);
 
     let start = Instant::now();
