@@ -34,9 +34,8 @@ static MATRIX_LIKE: LazyLock<Regex> =
 ///   (constants within 1e-4 relative, expressions with symbols at fixed points within 1e-9), never
 ///   by simplification, and never with a timeout. Forms sympy cannot parse but we can, or the reverse,
 ///   are judged differently.
-/// - `^` is always a power (so `10^3` equals `1000`). The reference first tries sympy's `parse_expr`, which reads `2^10` as
-///   Python's XOR (= 8), so it judges `2^10` unequal to `1024`.
-/// - Sets compare element by element in order, where sympy compares them as sets.
+/// - `^` is always a power, so `10^3` equals `1000`. The reference first tries sympy's `parse_expr`,
+///   which reads a plain `2^10` as Python's XOR (= 8), so it judges `2^10` unequal to `1024`.
 /// - The reference evaluates symbolic equality with a 3 s timeout counted as "unequal"; we have none.
 pub fn math_equal(prediction: &str, reference: &str) -> bool {
     equal_at_depth(prediction, reference, 0)
@@ -263,12 +262,17 @@ fn symbolic_equal(a: &str, b: &str) -> bool {
             let abs = |e: Expr| Expr::Call(expr::Func::Abs, Box::new(e));
             values_equal(&abs(diff(xl, xr)), &abs(diff(yl, yr)))
         }
-        (Ok(Parsed::Tuple(xs)), Ok(Parsed::Tuple(ys)))
-        | (Ok(Parsed::Set(xs)), Ok(Parsed::Set(ys))) => {
+        (Ok(Parsed::Tuple(xs)), Ok(Parsed::Tuple(ys))) => {
             xs.len() == ys.len() && xs.iter().zip(&ys).all(|(x, y)| values_equal(x, y))
         }
+        (Ok(Parsed::Set(xs)), Ok(Parsed::Set(ys))) => set_covers(&xs, &ys) && set_covers(&ys, &xs),
         _ => false,
     }
+}
+
+/// Every element of `from` equals some element of `to` (Python set equality, duplicates ignored).
+fn set_covers(from: &[Expr], to: &[Expr]) -> bool {
+    from.iter().all(|x| to.iter().any(|y| values_equal(x, y)))
 }
 
 /// Constants: equal within the numeric tolerance. With symbols: equal at every sample point where both

@@ -238,12 +238,6 @@ fn tokenize(text: &str, mode: Mode) -> Result<Vec<Tok>, ExprError> {
             '{' | '[' if mode == Mode::Latex => tokens.push(Tok::Open(c)),
             '}' | ']' if mode == Mode::Latex => tokens.push(Tok::Close(c)),
             '|' if mode == Mode::Latex => tokens.push(Tok::Op('|')),
-            'π' if mode == Mode::Latex => tokens.push(Tok::Cmd("pi".into())),
-            '√' if mode == Mode::Latex => tokens.push(Tok::Cmd("sqrt".into())),
-            '∞' if mode == Mode::Latex => tokens.push(Tok::Cmd("infty".into())),
-            '×' | '·' | '⋅' if mode == Mode::Latex => tokens.push(Tok::Op('*')),
-            '÷' if mode == Mode::Latex => tokens.push(Tok::Op('/')),
-            '−' if mode == Mode::Latex => tokens.push(Tok::Op('-')),
             _ => return Err(ExprError::UnexpectedChar { ch: c, at: start }),
         }
     }
@@ -307,13 +301,50 @@ fn read_command(chars: &[char], i: &mut usize, start: usize) -> Result<Option<To
     while *i < chars.len() && chars[*i].is_ascii_alphabetic() {
         *i += 1;
     }
-    let name: String = chars[name_start..*i].iter().collect();
+    let mut name: String = chars[name_start..*i].iter().collect();
+    if !is_known_command(&name) {
+        // latex2sympy's lexer splits `\lne` into `\ln` and `e`: take the longest known command and
+        // leave the remaining letters to be read as symbols.
+        if let Some(len) = (1..name.len())
+            .rev()
+            .find(|&n| is_known_command(&name[..n]))
+        {
+            *i = name_start + len;
+            name.truncate(len);
+        }
+    }
     Ok(match name.as_str() {
         "left" | "right" | "displaystyle" => None,
         "cdot" | "times" | "ast" => Some(Tok::Op('*')),
         "div" => Some(Tok::Op('/')),
         _ => Some(Tok::Cmd(name)),
     })
+}
+
+/// Commands the parser understands (besides spacing, which the tokenizer drops).
+fn is_known_command(name: &str) -> bool {
+    const OTHERS: &[&str] = &[
+        "left",
+        "right",
+        "displaystyle",
+        "cdot",
+        "times",
+        "ast",
+        "div",
+        "pi",
+        "infty",
+        "frac",
+        "dfrac",
+        "tfrac",
+        "cfrac",
+        "binom",
+        "dbinom",
+        "tbinom",
+        "sqrt",
+        "log",
+        "lg",
+    ];
+    OTHERS.contains(&name) || latex_function(name).is_some()
 }
 
 struct Parser {
@@ -697,19 +728,16 @@ fn apply(op: BinOp, a: f64, b: f64) -> f64 {
         BinOp::Add => a + b,
         BinOp::Sub => a - b,
         BinOp::Mul => a * b,
+        // sympy's 1/0 is complex infinity, equal to no number; NaN compares unequal the same way.
+        BinOp::Div if b == 0.0 => f64::NAN,
         BinOp::Div => a / b,
         BinOp::Pow => real_power(a, b),
     }
 }
 
-/// Real powers, including odd roots of negative numbers (`(-8)^(1/3) = -2`).
+/// Powers over the reals. A negative base with a fractional exponent has no real principal value
+/// (sympy gives a complex number, so `(-8)^{1/3}` is not `-2`), and is NaN here.
 fn real_power(a: f64, b: f64) -> f64 {
-    if a < 0.0 && b.fract() != 0.0 {
-        let inv = 1.0 / b;
-        if inv.fract() == 0.0 && inv.rem_euclid(2.0) == 1.0 {
-            return -(-a).powf(b);
-        }
-    }
     a.powf(b)
 }
 
@@ -771,7 +799,9 @@ mod tests {
         assert_eq!(value("2^{10}"), 1024.0);
         assert_eq!(value("\\binom{10}{3}"), 120.0);
         assert!((value("\\log_2 8") - 3.0).abs() < 1e-12);
-        assert!((value("\\sqrt[3]{-8}") + 2.0).abs() < 1e-12);
+        assert!((value("\\sqrt[3]{8}") - 2.0).abs() < 1e-12);
+        assert!(value("\\sqrt[3]{-8}").is_nan());
+        assert!(value("\\frac{1}{0}").is_nan());
         assert_eq!(value("6!"), 720.0);
         assert_eq!(value("1.2e1"), 12.0);
     }

@@ -100,12 +100,18 @@ pub(crate) fn py_float_repr(x: f64) -> String {
     }
 }
 
-/// Python's `float(s)` for the forms answers take: optional whitespace and sign, digits with single
-/// `_` between them, optional fraction and exponent, `inf`/`infinity`/`nan` in any case.
-///
-/// Hazard: non-ASCII decimal digits, which Python accepts, are rejected here.
+/// Python's `float(s)` for the forms answers take: optional whitespace and sign, digits (any Unicode
+/// decimal digit, as Python accepts) with single `_` between them, optional fraction and exponent,
+/// `inf`/`infinity`/`nan` in any case.
 pub(crate) fn py_float(s: &str) -> Option<f64> {
-    let t = py_strip(s);
+    let ascii: String = py_strip(s)
+        .chars()
+        .map(|c| match decimal_value(c) {
+            Some(d) if !c.is_ascii() => char::from_digit(d, 10).unwrap_or(c),
+            _ => c,
+        })
+        .collect();
+    let t = ascii.as_str();
     if t.is_empty() || !t.is_ascii() {
         return None;
     }
@@ -163,6 +169,7 @@ mod tests {
         assert_eq!(py_float("1e3"), Some(1000.0));
         assert_eq!(py_float("e3"), None);
         assert_eq!(py_float("0x10"), None);
+        assert_eq!(py_float("١٢.٥"), Some(12.5));
     }
 
     #[test]
