@@ -146,6 +146,19 @@ fn problems_are_diverse() {
 }
 
 #[test]
+fn datacomp_item_splits_reasoning_from_answer() {
+    let p = generate(9, 4);
+    let item = p.cot_item();
+    assert_eq!(item.prompt, p.question);
+    assert_eq!(item.final_answer, p.answer.to_string());
+    assert!(!item.chain_of_thought.contains("####"));
+    assert_eq!(
+        format!("{}\n#### {}", item.chain_of_thought, item.final_answer),
+        p.solution
+    );
+}
+
+#[test]
 fn final_answer_parsing() {
     assert_eq!(parse_final_answer("so 3 + 4 = 7\n#### 7"), Some(7));
     assert_eq!(parse_final_answer("#### 1,234"), Some(1234));

@@ -83,6 +83,32 @@ pub struct GsmProblem {
     pub steps: Vec<Step>,
 }
 
+/// The data item of the Datacomp challenge (CrucibleAILabs technical interview): three strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CotItem {
+    /// The question.
+    pub prompt: String,
+    /// The reasoning, without the `#### N` line.
+    pub chain_of_thought: String,
+    /// The answer as text.
+    pub final_answer: String,
+}
+
+impl GsmProblem {
+    /// This problem as a Datacomp `{prompt, chain_of_thought, final_answer}` item.
+    pub fn cot_item(&self) -> CotItem {
+        let reasoning = self
+            .solution
+            .rsplit_once("\n####")
+            .map_or(self.solution.as_str(), |(r, _)| r);
+        CotItem {
+            prompt: self.question.clone(),
+            chain_of_thought: reasoning.to_string(),
+            final_answer: self.answer.to_string(),
+        }
+    }
+}
+
 /// Problem `index` of the sequence defined by `seed`.
 pub fn generate(seed: u64, index: u64) -> GsmProblem {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
