@@ -2,7 +2,7 @@
 //! (`fixtures/math/make_math_fixtures.py`, search-and-learn at 6f81cac, sympy 1.12, latex2sympy2 1.9.1).
 
 use assay_eval::math::select::{
-    boxed, canonical_key, majority_vote, naive_best_of_n, weighted_best_of_n,
+    boxed, canonical_key, majority_vote, naive_best_of_n, symbolic_key, weighted_best_of_n,
 };
 use assay_eval::math::{extract_answer, math_equal, strip_string};
 use serde_json::Value;
@@ -147,4 +147,106 @@ fn equivalence_matches_reference_except_listed() {
         }
     }
     report(&failures, cases.len(), "math_equal");
+}
+
+/// Pairs of answers that the reference's real canonical form (latex2sympy + simplify) and
+/// `symbolic_key` group differently, with the reason.
+const GROUPING_DEVIATIONS: &[(&str, &str, &str)] = &[
+    (
+        "0",
+        "0..5",
+        "latex2sympy reads the malformed number 0..5 as 0; we reject it",
+    ),
+    (
+        "-0",
+        "0..5",
+        "latex2sympy reads the malformed number 0..5 as 0; we reject it",
+    ),
+    (
+        "1\\,000",
+        "0..5",
+        "latex2sympy reads the malformed number 0..5 as 0; we reject it",
+    ),
+    (
+        "0..5",
+        "0.",
+        "latex2sympy reads the malformed number 0..5 as 0; we reject it",
+    ),
+    (
+        "x\\to0",
+        "x",
+        "latex2sympy drops the arrow in x\\to0 and keeps x; we do not parse \\to",
+    ),
+    (
+        "x\\to0",
+        "{x}",
+        "latex2sympy drops the arrow in x\\to0 and keeps x; we do not parse \\to",
+    ),
+    (
+        "x\\to0",
+        "1x",
+        "latex2sympy drops the arrow in x\\to0 and keeps x; we do not parse \\to",
+    ),
+    (
+        "x\\to0",
+        "x+0",
+        "latex2sympy drops the arrow in x\\to0 and keeps x; we do not parse \\to",
+    ),
+    (
+        "x\\to0",
+        "2x-x",
+        "latex2sympy drops the arrow in x\\to0 and keeps x; we do not parse \\to",
+    ),
+    (
+        "x^2+2x+1",
+        "(x+1)^2",
+        "simplify keeps expanded and factored polynomials apart; we compare values",
+    ),
+    (
+        "x^2+2x+1",
+        "(x+1)(x+1)",
+        "simplify keeps expanded and factored polynomials apart; we compare values",
+    ),
+    (
+        "(x+1)^2",
+        "x^{2}+2x+1",
+        "simplify keeps expanded and factored polynomials apart; we compare values",
+    ),
+    (
+        "x^{2}+2x+1",
+        "(x+1)(x+1)",
+        "simplify keeps expanded and factored polynomials apart; we compare values",
+    ),
+    (
+        "\\sqrt{x}",
+        "\\sqrtx",
+        "latex2sympy lexes \\sqrtx as \\sqrt x; we reject it (strip_string never produces it)",
+    ),
+];
+
+#[test]
+fn symbolic_key_groups_like_the_reference_canonical_form() {
+    let rows = load("canonical.jsonl");
+    let keyed: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            let answer = text(r, "answer");
+            (symbolic_key(&answer), text(r, "canonical"), answer)
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (i, (key_a, canon_a, a)) in keyed.iter().enumerate() {
+        for (key_b, canon_b, b) in &keyed[i + 1..] {
+            let (ours, theirs) = (key_a == key_b, canon_a == canon_b);
+            let listed = GROUPING_DEVIATIONS
+                .iter()
+                .any(|(x, y, _)| (x, y) == (&a.as_str(), &b.as_str()));
+            if (ours != theirs) != listed {
+                failures.push(format!(
+                    "{a:?} / {b:?}: ours {ours}, reference {theirs} ({canon_a:?} / {canon_b:?})"
+                ));
+            }
+        }
+    }
+    report(&failures, keyed.len() * (keyed.len() - 1) / 2, "grouping");
 }

@@ -230,6 +230,8 @@ fn tokenize(text: &str, mode: Mode) -> Result<Vec<Tok>, ExprError> {
                 tokens.push(Tok::Op('^'));
             }
             '+' | '-' | '*' | '/' | '!' | '=' | ',' => tokens.push(Tok::Op(c)),
+            // latex2sympy reads a ratio `a:b` as a division.
+            ':' if mode == Mode::Latex => tokens.push(Tok::Op('/')),
             '^' | '_' | '%' if mode == Mode::Latex => tokens.push(Tok::Op(c)),
             '(' => tokens.push(Tok::Open(c)),
             ')' => tokens.push(Tok::Close(c)),
@@ -244,8 +246,9 @@ fn tokenize(text: &str, mode: Mode) -> Result<Vec<Tok>, ExprError> {
     Ok(tokens)
 }
 
-/// Digits with an optional fraction; plain mode also takes an exponent (`1.5e3`). A second `.` right
-/// after a number is an error, so `1.2.3` is not read as a product.
+/// Digits with an optional fraction; plain mode also takes an exponent (`1.5e3`), LaTeX mode groups of
+/// three digits after commas (`1,000`, as latex2sympy reads them). A second `.` right after a number
+/// is an error, so `1.2.3` is not read as a product.
 fn read_number(chars: &[char], i: &mut usize, mode: Mode) -> Result<f64, ExprError> {
     let start = *i;
     let digits = |i: &mut usize| {
@@ -254,6 +257,11 @@ fn read_number(chars: &[char], i: &mut usize, mode: Mode) -> Result<f64, ExprErr
         }
     };
     digits(i);
+    if mode == Mode::Latex && (1..=3).contains(&(*i - start)) {
+        while is_thousands_group(chars, *i) {
+            *i += 4;
+        }
+    }
     if chars.get(*i) == Some(&'.') {
         *i += 1;
         digits(i);
@@ -268,7 +276,7 @@ fn read_number(chars: &[char], i: &mut usize, mode: Mode) -> Result<f64, ExprErr
             digits(i);
         }
     }
-    let text: String = chars[start..*i].iter().collect();
+    let text: String = chars[start..*i].iter().filter(|&&c| c != ',').collect();
     let bad = || ExprError::UnexpectedChar {
         ch: chars[start],
         at: start,
@@ -277,6 +285,12 @@ fn read_number(chars: &[char], i: &mut usize, mode: Mode) -> Result<f64, ExprErr
         return Err(bad());
     }
     text.parse().map_err(|_| bad())
+}
+
+/// `,ddd` at `at`, not followed by a further digit.
+fn is_thousands_group(chars: &[char], at: usize) -> bool {
+    let digit = |k: usize| chars.get(k).is_some_and(char::is_ascii_digit);
+    chars.get(at) == Some(&',') && digit(at + 1) && digit(at + 2) && digit(at + 3) && !digit(at + 4)
 }
 
 /// A backslash command. Spacing commands vanish (`None`); `\{`, `\}`, `\%` become their characters.
@@ -804,6 +818,12 @@ mod tests {
         assert!(value("\\frac{1}{0}").is_nan());
         assert_eq!(value("6!"), 720.0);
         assert_eq!(value("1.2e1"), 12.0);
+        // Plain syntax reads `1,000` as a tuple, as sympy's parse_expr does; LaTeX as one number.
+        assert!(matches!(parse("1,000"), Ok(Parsed::Tuple(_))));
+        let latex = parse_in("1,000,000", Mode::Latex);
+        assert!(matches!(latex, Ok(Parsed::Expr(Expr::Num(x))) if x == 1e6));
+        assert_eq!(value("3:30"), 0.1);
+        assert!(parse_in("1,0000", Mode::Latex).is_err());
     }
 
     #[test]

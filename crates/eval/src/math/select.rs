@@ -1,9 +1,11 @@
 //! Best-of-N selection over (answers, scores), as search-and-learn's `sal/utils/math.py` does it.
 //!
 //! Answers are grouped by a key: the reference uses `memoized_canonical_form` (latex2sympy +
-//! `simplify`, falling back to `strip_string`); here the caller passes the key function, and
-//! [`canonical_key`] is the reference's fallback, `strip_string`. Grouping is equality of keys, not
-//! [`math_equal`](super::math_equal): `0.5` and `\frac{1}{2}` are different groups.
+//! `simplify`, falling back to `strip_string`); here the caller passes the key function:
+//! [`symbolic_key`] approximates the reference's canonical form, [`canonical_key`] is its fallback,
+//! `strip_string`. Grouping is equality of keys, not [`math_equal`](super::math_equal): under
+//! [`canonical_key`], `0.5` and `\frac{1}{2}` are different groups; under [`symbolic_key`] they are one,
+//! as in the reference (latex2sympy reads `0.5` as the fraction 1/2).
 //!
 //! Each rule returns the index of the chosen answer; the reference then reports the answer wrapped as
 //! `\boxed{answer}` (see [`boxed`]).
@@ -18,6 +20,7 @@ use std::hash::Hash;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::expr::{self, Mode, Parsed};
 use super::normalize::strip_string;
 
 /// Why a selection cannot be made.
@@ -83,6 +86,45 @@ pub fn pass_at_k(n: u64, c: u64, k: u64) -> Option<f64> {
 /// The reference's fallback canonical form: [`strip_string`] with units removed.
 pub fn canonical_key(answer: &str) -> String {
     strip_string(answer, false)
+}
+
+/// A grouping key closer to the reference's `memoized_canonical_form` (latex2sympy, `simplify`, print
+/// back to LaTeX): answers that read as the same value share a key.
+///
+/// latex2sympy turns decimals into exact fractions, so `0.5` and `\frac{1}{2}` simplify to the same
+/// form, as do `2\sqrt{3}` and `\sqrt{12}`. Here an answer that parses as a LaTeX expression
+/// ([`expr::parse_in`] in [`Mode::Latex`]) is keyed by its value (10 significant digits) or, with
+/// symbols, by its values at fixed sample points; anything else (equations, lists, text, parse errors)
+/// falls back to [`canonical_key`], as the reference falls back to `strip_string`.
+pub fn symbolic_key(answer: &str) -> String {
+    match expr::parse_in(answer, Mode::Latex) {
+        Ok(Parsed::Expr(e)) => {
+            let names: Vec<String> = e.symbols().into_iter().collect();
+            if names.is_empty() {
+                return format!("v:{}", value_text(e.eval(&|_| f64::NAN)));
+            }
+            let values: Vec<String> = (0..3)
+                .map(|point| {
+                    let value_of = |name: &str| {
+                        let index = names.iter().position(|n| n == name).unwrap_or(0);
+                        0.613 + 0.457 * point as f64 + 0.239 * index as f64
+                    };
+                    value_text(e.eval(&value_of))
+                })
+                .collect();
+            format!("p:{}:{}", names.join(","), values.join(","))
+        }
+        _ => format!("s:{}", canonical_key(answer)),
+    }
+}
+
+/// A value rounded to 10 significant digits, so that rounding noise does not split a group.
+fn value_text(x: f64) -> String {
+    if x == 0.0 {
+        "0".to_string()
+    } else {
+        format!("{x:.9e}")
+    }
 }
 
 /// `\boxed{answer}`, the form in which the reference reports a selected answer.
@@ -210,5 +252,20 @@ mod tests {
         assert!((pass_at_k(4, 1, 2).unwrap() - 0.5).abs() < 1e-12);
         assert_eq!(pass_at_k(4, 3, 2), Some(1.0));
         assert_eq!(pass_at_k(2, 3, 1), None);
+    }
+
+    #[test]
+    fn symbolic_key_merges_equal_values() {
+        let answers = ["0.5", "3", "\\frac{1}{2}", "3"];
+        let scores = [0.3, 0.35, 0.3, 0.2];
+        // Under strip_string the 3s win (0.55); by value 0.5 and 1/2 form one group (0.6).
+        assert_eq!(weighted_best_of_n(&answers, &scores, canonical_key), Ok(1));
+        assert_eq!(weighted_best_of_n(&answers, &scores, symbolic_key), Ok(0));
+        assert_eq!(symbolic_key("x+1"), symbolic_key("1+x"));
+        assert_ne!(symbolic_key("x+1"), symbolic_key("y+1"));
+        assert_eq!(
+            symbolic_key("(1,2)"),
+            format!("s:{}", canonical_key("(1,2)"))
+        );
     }
 }
