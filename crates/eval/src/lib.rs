@@ -1,6 +1,10 @@
 //! Evaluation library for assay: tasks, metrics, generators and the task registry.
 #![warn(missing_docs)]
+pub mod bpb;
+pub mod generators;
 pub mod ifeval;
+pub mod intent;
+pub mod math;
 pub mod registry;
 pub mod results;
 pub mod runner;

@@ -1,0 +1,3 @@
+//! Seeded generators of fresh, verifiable evaluation problems.
+
+pub mod gsm;
