@@ -1,5 +1,6 @@
 //! Evaluation library for assay: tasks, metrics, generators and the task registry.
 #![warn(missing_docs)]
+pub mod engine_lm;
 pub mod ifeval;
 pub mod registry;
 pub mod results;
