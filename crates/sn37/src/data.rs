@@ -77,8 +77,11 @@ pub enum DataError {
     WordSorting(String),
 }
 
+/// A data row with its 1-based line number.
+pub type NumberedRow = (usize, Map<String, Value>);
+
 /// Reads a JSON-lines file: one object a line, blank lines skipped.
-pub fn read_jsonl(path: &Path) -> Result<Vec<(usize, Map<String, Value>)>, DataError> {
+pub fn read_jsonl(path: &Path) -> Result<Vec<NumberedRow>, DataError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| DataError::Io {
         path: shown.clone(),
