@@ -121,3 +121,12 @@ fn multiple_choice_takes_the_first_standalone_letter() {
         Some("D")
     );
 }
+
+#[test]
+fn competitions_round_trip_through_toml() {
+    for competition in builtin_competitions() {
+        let text = toml::to_string_pretty(&competition).unwrap();
+        let back = Competition::from_toml(&text, "round-trip").unwrap();
+        assert_eq!(back, competition);
+    }
+}
