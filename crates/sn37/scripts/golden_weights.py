@@ -12,6 +12,7 @@ reference algorithm (run by hand, not in CI):
 
 The reference runs on float32 torch tensors; this script uses Python floats (f64) with the same
 operation order, which is what the Rust code does. Hotkeys stand for UIDs: "hk00" is uid 0.
+check_golden_against_taoverse.py replays these cases through the upstream code itself (float32).
 
 Usage: python3 crates/sn37/scripts/golden_weights.py > crates/sn37/tests/fixtures/weights_golden.json
 """
@@ -183,7 +184,7 @@ def randomized(rng, count):
             uids = rng.sample(range(10), rng.randint(1, 7))
             contenders = [(u, rng.choice(scores) * rng.choice([1.0, 1.0, 0.97, 1.03]), rng.choice([1_000, 4_000, 4_500, 4_990, block])) for u in uids]
             rounds.append({"competition": rng.choice([3, 4]), "block": block, "contenders": contenders})
-        cases.append(run_case(f"random {index}", comps, rounds, threshold=rng.choice([0.18, 0.18, 0.0, 0.1])))
+        cases.append(run_case(f"random {index}", comps, rounds, threshold=rng.choice([0.18, 0.18, 0.0, 0.12])))
     return cases
 
 
