@@ -1,0 +1,354 @@
+//! Pluggable readers for SN37's data sources, over local JSON-lines files (SN37 reads them
+//! from Hugging Face; a round here reads files the operator downloaded). Every reader samples
+//! rows with a seeded ChaCha20 stream, so a round's data depends only on its seed.
+//!
+//! Sampling is uniform over rows without replacement, where SN37 draws random pages of a
+//! dataset server; generated tasks (word sorting, IF-eval) come from `assay-eval`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use assay_eval::ifeval::generate::{IfEvalSample, IfEvalVersion, QuestionAnswer, generate_samples};
+use assay_eval::sn37::word_sorting::{WordSortingConfig, generate_word_sorting};
+use rand::SeedableRng;
+use rand::seq::index;
+use rand_chacha::ChaCha20Rng;
+use serde_json::{Map, Value};
+
+use crate::competition::SourceSpec;
+
+/// SN37's system instruction for SYNTHETIC-1 and Codeforces traces.
+pub const REASONING_SYSTEM_PROMPT: &str = "You are a reflective AI capable of using extended chains of thought to consider the problem thoroughly and deliberate through systematic reasoning to arrive at a correct solution before answering. Enclose your internal monologue in <think> ... </think> tags, then provide your final answer in the format that the user requests.";
+
+/// Largest data line read (longer lines are an error, not an allocation).
+const MAX_LINE_BYTES: usize = 8 << 20;
+
+/// Heuristic characters per token of SN37's Codeforces length filter.
+const CHARS_PER_TOKEN: usize = 4;
+
+/// Codeforces length limit, in heuristic tokens (SN37: the competition's 16,384).
+const CODEFORCES_MAX_TOKENS: usize = 16_384;
+
+/// A task's samples, in the shape its method needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskData {
+    /// (user message, reference) pairs for REFERENCE_LOSS.
+    ReferencePairs(Vec<(String, String)>),
+    /// (question with options, reference letter) pairs for MULTIPLE_CHOICE.
+    MultipleChoice(Vec<(String, String)>),
+    /// IF-eval samples: two prompts sharing rules.
+    IfEval(Vec<IfEvalSample>),
+    /// Whole documents for TEXT_LOSS.
+    Text(Vec<String>),
+}
+
+/// Why a data source could not be read (the task is then dropped for the round, as SN37
+/// drops a task whose loader fails).
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file is missing or unreadable.
+    #[error("{path}: cannot read: {source}; put the file in the --data folder")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not a JSON object or lacks a field.
+    #[error("{path}:{line}: {reason}")]
+    BadRow {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file has no usable rows.
+    #[error("{path}: no usable rows ({reason})")]
+    Empty {
+        /// The file.
+        path: String,
+        /// Which rows were looked for.
+        reason: String,
+    },
+    /// The word-sorting generator rejected its configuration.
+    #[error("word sorting: {0}")]
+    WordSorting(String),
+}
+
+/// A data row with its 1-based line number.
+pub type NumberedRow = (usize, Map<String, Value>);
+
+/// Reads a JSON-lines file: one object a line, blank lines skipped.
+pub fn read_jsonl(path: &Path) -> Result<Vec<NumberedRow>, DataError> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let mut rows = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let bad = |reason: String| DataError::BadRow {
+            path: shown.clone(),
+            line: index + 1,
+            reason,
+        };
+        let line = line.map_err(|error| bad(format!("cannot read line: {error}")))?;
+        if line.len() > MAX_LINE_BYTES {
+            return Err(bad(format!("line longer than {MAX_LINE_BYTES} bytes")));
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(&line) {
+            Ok(Value::Object(map)) => rows.push((index + 1, map)),
+            Ok(_) => return Err(bad("expected a JSON object".into())),
+            Err(error) => return Err(bad(format!("invalid JSON: {error}"))),
+        }
+    }
+    Ok(rows)
+}
+
+/// Picks up to `count` items without replacement, keeping their file order.
+pub fn sample_in_order<T: Clone>(items: &[T], count: usize, seed: u64) -> Vec<T> {
+    if items.len() <= count {
+        return items.to_vec();
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut picked = index::sample(&mut rng, items.len(), count).into_vec();
+    picked.sort_unstable();
+    picked.into_iter().map(|at| items[at].clone()).collect()
+}
+
+fn string_field(row: &Map<String, Value>, field: &str) -> Option<String> {
+    row.get(field).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The (role, content) pairs of a `messages` field, or why not.
+fn messages(row: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
+    let list = row
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or("field `messages`: expected a list of {role, content}")?;
+    list.iter()
+        .enumerate()
+        .map(|(at, message)| {
+            let role = message.get("role").and_then(Value::as_str);
+            let content = message.get("content").and_then(Value::as_str);
+            match (role, content) {
+                (Some(role), Some(content)) => Ok((role.to_owned(), content.to_owned())),
+                _ => Err(format!(
+                    "messages[{at}]: expected string `role` and `content`"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The text captured by the last non-greedy, single-line match of `open(.*?)close`, with the
+/// byte offset of the whole match (Python `re.findall(...)[-1]` without DOTALL).
+fn last_capture<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let mut found = None;
+    let mut from = 0;
+    while let Some(start) = text[from..].find(open).map(|at| from + at) {
+        let body = start + open.len();
+        let line_end = text[body..].find('\n').map_or(text.len(), |at| body + at);
+        match text[body..line_end].find(close) {
+            Some(end) => {
+                found = Some(&text[body..body + end]);
+                from = body + end + close.len();
+            }
+            None => from = body,
+        }
+    }
+    found
+}
+
+/// SN37's `_parse_verifiable_math` and reference: the trace before the last `\boxed{answer}`,
+/// stripped, then ` \boxed{answer}`.
+pub fn math_reference(assistant: &str) -> String {
+    let answer = last_capture(assistant, "\\boxed{", "}").unwrap_or("");
+    let mut trace = assistant;
+    if !answer.is_empty()
+        && let Some(at) = assistant.rfind(&format!("\\boxed{{{answer}}}"))
+    {
+        trace = &assistant[..at];
+    }
+    format!("{} \\boxed{{{answer}}}", trace.trim())
+}
+
+/// SN37's `_parse_code_output_prediction` and reference: the text without the first
+/// occurrence of the last `{"output": "..."}`, stripped, then that fragment.
+pub fn code_output_reference(assistant: &str) -> String {
+    let answer = last_capture(assistant, "{\"output\": \"", "\"}").unwrap_or("");
+    let fragment = format!("{{\"output\": \"{answer}\"}}");
+    let trace = if answer.is_empty() {
+        assistant.to_owned()
+    } else {
+        assistant.replacen(&fragment, "", 1)
+    };
+    format!("{} {fragment}", trace.trim())
+}
+
+/// The user turn SN37 scores after its system prompt. The runner's models take one user
+/// turn, so the system instruction is put in front of the question.
+fn reasoning_context(question: &str) -> String {
+    format!("{REASONING_SYSTEM_PROMPT}\n\n{question}")
+}
+
+fn synthetic1_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
+    let mut pairs = Vec::new();
+    for (line, row) in read_jsonl(path)? {
+        let task_type = string_field(&row, "task_type").unwrap_or_default();
+        if task_type != "verifiable_math" && task_type != "code_output_prediction" {
+            continue;
+        }
+        let turns = messages(&row).map_err(|reason| DataError::BadRow {
+            path: path.display().to_string(),
+            line,
+            reason,
+        })?;
+        let [(_, question), (_, assistant), ..] = turns.as_slice() else {
+            continue;
+        };
+        let reference = if task_type == "verifiable_math" {
+            math_reference(assistant)
+        } else {
+            code_output_reference(assistant)
+        };
+        pairs.push((reasoning_context(question), reference));
+    }
+    non_empty(
+        pairs,
+        path,
+        "task_type verifiable_math or code_output_prediction",
+    )
+}
+
+fn codeforces_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
+    let mut pairs = Vec::new();
+    for (line, row) in read_jsonl(path)? {
+        let turns = messages(&row).map_err(|reason| DataError::BadRow {
+            path: path.display().to_string(),
+            line,
+            reason,
+        })?;
+        let [(_, question), (_, trace)] = turns.as_slice() else {
+            continue;
+        };
+        let estimate = question.len() / CHARS_PER_TOKEN + trace.len() / CHARS_PER_TOKEN + 10;
+        if estimate <= CODEFORCES_MAX_TOKENS {
+            pairs.push((reasoning_context(question), trace.trim().to_owned()));
+        }
+    }
+    non_empty(pairs, path, "exactly two messages within the length limit")
+}
+
+fn field_rows(path: &Path, fields: &[&str]) -> Result<Vec<Vec<String>>, DataError> {
+    let rows: Vec<Vec<String>> = read_jsonl(path)?
+        .into_iter()
+        .filter_map(|(_, row)| {
+            fields
+                .iter()
+                .map(|field| string_field(&row, field))
+                .collect()
+        })
+        .collect();
+    non_empty(rows, path, &format!("string fields {fields:?}"))
+}
+
+fn non_empty<T>(rows: Vec<T>, path: &Path, reason: &str) -> Result<Vec<T>, DataError> {
+    if rows.is_empty() {
+        return Err(DataError::Empty {
+            path: path.display().to_string(),
+            reason: reason.to_owned(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Question/answer rows for IF-eval: `question` + `answer`, or an MMLU row's `challenge`
+/// with the text of the option named by `reference` (SN37 parses it out of the challenge).
+fn question_answers(path: &Path) -> Result<Vec<QuestionAnswer>, DataError> {
+    let rows = read_jsonl(path)?;
+    let parsed: Vec<QuestionAnswer> = rows
+        .iter()
+        .filter_map(|(_, row)| {
+            let question = string_field(row, "question")?;
+            let answer = string_field(row, "answer")?;
+            Some(QuestionAnswer { question, answer })
+        })
+        .collect();
+    non_empty(parsed, path, "string fields question and answer")
+}
+
+/// Loads `samples` samples of `source` from files under `data_dir`, seeded by `seed`.
+pub fn load_task_data(
+    source: &SourceSpec,
+    samples: usize,
+    data_dir: &Path,
+    seed: u64,
+) -> Result<TaskData, DataError> {
+    match source {
+        SourceSpec::WordSorting => {
+            let config = WordSortingConfig {
+                samples,
+                ..WordSortingConfig::default()
+            };
+            let generated = generate_word_sorting(&config, seed)
+                .map_err(|error| DataError::WordSorting(error.to_string()))?;
+            Ok(TaskData::ReferencePairs(
+                generated
+                    .into_iter()
+                    .map(|s| (s.challenge, s.reference))
+                    .collect(),
+            ))
+        }
+        SourceSpec::IfEval { questions, version } => {
+            let rows = question_answers(&data_dir.join(questions))?;
+            let drawn = sample_in_order(&rows, 2 * samples, seed);
+            Ok(TaskData::IfEval(if_eval_samples(
+                &drawn, samples, *version, seed,
+            )))
+        }
+        SourceSpec::Synthetic1 { file } => {
+            let pairs = synthetic1_pairs(&data_dir.join(file))?;
+            Ok(TaskData::ReferencePairs(sample_in_order(
+                &pairs, samples, seed,
+            )))
+        }
+        SourceSpec::CodeforcesCots { file } => {
+            let pairs = codeforces_pairs(&data_dir.join(file))?;
+            Ok(TaskData::ReferencePairs(sample_in_order(
+                &pairs, samples, seed,
+            )))
+        }
+        SourceSpec::Mmlu { file } => {
+            let rows = field_rows(&data_dir.join(file), &["challenge", "reference"])?;
+            let pairs: Vec<(String, String)> = rows
+                .into_iter()
+                .filter(|row| ["A", "B", "C", "D"].contains(&row[1].as_str()))
+                .map(|row| (row[0].clone(), row[1].clone()))
+                .collect();
+            Ok(TaskData::MultipleChoice(sample_in_order(
+                &pairs, samples, seed,
+            )))
+        }
+        SourceSpec::Text { file } => {
+            let rows = field_rows(&data_dir.join(file), &["text"])?;
+            let texts: Vec<String> = rows.into_iter().map(|row| row[0].clone()).collect();
+            Ok(TaskData::Text(sample_in_order(&texts, samples, seed)))
+        }
+    }
+}
+
+fn if_eval_samples(
+    questions: &[QuestionAnswer],
+    samples: usize,
+    version: IfEvalVersion,
+    seed: u64,
+) -> Vec<IfEvalSample> {
+    // SN37 pairs consecutive items (qa_i, qa_i+1); generate_samples does that.
+    generate_samples(questions, samples, version, seed)
+}
