@@ -33,6 +33,9 @@ enum Command {
     /// PRISM: check, run and score sandboxed Python training bundles; the leaderboard.
     #[command(subcommand)]
     Prism(assay_prism::cli::PrismCommand),
+    /// SN37 fine-tuning competitions: evaluate a round of submitted models and set weights.
+    #[command(subcommand)]
+    Sn37(assay_sn37::cli::Sn37Command),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +48,6 @@ fn main() -> anyhow::Result<()> {
         Command::Score(args) => score::run(args),
         Command::Train(args) => train::run(*args),
         Command::Prism(command) => assay_prism::cli::run_prism(command),
+        Command::Sn37(command) => assay_sn37::cli::run_sn37(command),
     }
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use assay_engine::train::{
-    AdamWConfig, LoraConfig, Schedule, TrainConfig, attach_lora, export, lora_parameters, peft, read_rows, tokenize_rows,
-    train,
+    AdamWConfig, LoraConfig, Schedule, TrainConfig, attach_lora, export, lora_parameters, peft,
+    read_rows, tokenize_rows, train,
 };
 use serde_json::json;
 
@@ -55,7 +55,10 @@ pub struct TrainArgs {
     #[arg(long)]
     rslora: bool,
     /// Comma-separated projections to adapt.
-    #[arg(long, default_value = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")]
+    #[arg(
+        long,
+        default_value = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    )]
     targets: String,
     /// Only these layers, e.g. `26-29` or `0,5,7` (default: all).
     #[arg(long)]
@@ -128,20 +131,42 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let mut lm = args.model.load()?;
     let chat = !args.no_chat && lm.tokenizer.chat_template.is_some();
-    let max_len = args.max_len.unwrap_or(lm.model.config().max_position_embeddings);
+    let max_len = args
+        .max_len
+        .unwrap_or(lm.model.config().max_position_embeddings);
     let load_examples = |path: &PathBuf| -> anyhow::Result<_> {
         let rows = read_rows(path)?;
-        Ok(tokenize_rows(&rows, &lm.tokenizer, chat, max_len, &path.display().to_string())?)
+        Ok(tokenize_rows(
+            &rows,
+            &lm.tokenizer,
+            chat,
+            max_len,
+            &path.display().to_string(),
+        )?)
     };
     let train_ex = load_examples(&args.data)?;
-    let val_ex = args.val.as_ref().map(load_examples).transpose()?.unwrap_or_default();
+    let val_ex = args
+        .val
+        .as_ref()
+        .map(load_examples)
+        .transpose()?
+        .unwrap_or_default();
     let lora = LoraConfig {
         rank: args.rank,
         alpha: args.alpha,
         dropout: args.lora_dropout,
         use_rslora: args.rslora,
-        target_modules: args.targets.split(',').map(|s| s.trim().to_string()).collect(),
-        layers: args.lora_layers.as_deref().map(parse_layers).transpose().context("bad --lora-layers")?,
+        target_modules: args
+            .targets
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect(),
+        layers: args
+            .lora_layers
+            .as_deref()
+            .map(parse_layers)
+            .transpose()
+            .context("bad --lora-layers")?,
     };
     let params = if args.full {
         lm.model.make_trainable()?
@@ -150,7 +175,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         lora_parameters(&mut lm.model)
     };
     let config = TrainConfig {
-        optimizer: AdamWConfig { lr: args.lr, weight_decay: args.weight_decay, ..Default::default() },
+        optimizer: AdamWConfig {
+            lr: args.lr,
+            weight_decay: args.weight_decay,
+            ..Default::default()
+        },
         schedule,
         warmup_steps: args.warmup,
         batch_tokens: args.batch_tokens,
@@ -173,11 +202,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let report = train(&lm.model, &params, &train_ex, &val_ex, &config, |s| {
         pb.set_length(s.planned_steps as u64);
         pb.set_position(s.step as u64);
-        pb.set_message(format!("loss {:.4} | lr {:.2e} | {:.0} tok/s", s.loss, s.lr, s.tokens as f64 / s.elapsed_s.max(1e-9)));
+        pb.set_message(format!(
+            "loss {:.4} | lr {:.2e} | {:.0} tok/s",
+            s.loss,
+            s.lr,
+            s.tokens as f64 / s.elapsed_s.max(1e-9)
+        ));
     })?;
     pb.finish_and_clear();
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let base = args.model.model.clone().unwrap_or_else(|| "SmolLM2-135M-Instruct (embedded default)".into());
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let base = args
+        .model
+        .model
+        .clone()
+        .unwrap_or_else(|| "SmolLM2-135M-Instruct (embedded default)".into());
     if args.full {
         export::save_hf_folder(&mut lm.model, &lm.tokenizer, &args.out.join("model"))?;
     } else {
@@ -205,7 +244,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "history": report.history,
     });
     let path = args.out.join("training.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&summary)?).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
         "trained {} steps ({} tokens, stopped by {}) in {:.1}s: train loss {:.4}, val loss {} -> {}; wrote {}",
         report.steps,
@@ -213,7 +253,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         report.stopped_by,
         report.wall_clock_s,
         report.train_loss,
-        report.initial_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+        report
+            .initial_val_loss
+            .map_or("-".into(), |v| format!("{v:.4}")),
         report.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
         args.out.display()
     );

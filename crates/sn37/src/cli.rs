@@ -197,3 +197,23 @@ pub fn run_round(args: RoundArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The `assay sn37` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Sn37Command {
+    /// Evaluate a round of submitted models and turn their scores into weights (EMA state persisted).
+    Round(Box<RoundArgs>),
+    /// List the built-in competitions, or show one.
+    Competitions(CompetitionsArgs),
+    /// Print the content hash of a model folder, for its `sn37.json`.
+    Hash(HashArgs),
+}
+
+/// Runs an `assay sn37` subcommand.
+pub fn run_sn37(command: Sn37Command) -> anyhow::Result<()> {
+    match command {
+        Sn37Command::Round(args) => run_round(*args),
+        Sn37Command::Competitions(args) => run_list(args),
+        Sn37Command::Hash(args) => run_hash(args),
+    }
+}
