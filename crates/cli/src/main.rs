@@ -30,6 +30,9 @@ enum Command {
     Score(score::ScoreArgs),
     /// Fine-tune a model (LoRA by default, or all parameters) on prompt/completion or chat rows.
     Train(Box<train::TrainArgs>),
+    /// Datacomp: score miners' chain-of-thought data by fine-tuning on it (the main job).
+    #[command(subcommand)]
+    Datacomp(assay_datacomp::cli::DatacompCommand),
     /// PRISM: check, run and score sandboxed Python training bundles; the leaderboard.
     #[command(subcommand)]
     Prism(assay_prism::cli::PrismCommand),
@@ -47,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Score(args) => score::run(args),
         Command::Train(args) => train::run(*args),
+        Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
         Command::Prism(command) => assay_prism::cli::run_prism(command),
         Command::Sn37(command) => assay_sn37::cli::run_sn37(command),
     }

@@ -25,6 +25,10 @@ pub struct ContaminationParams {
     /// Evaluation items shorter than `ngram` tokens are matched whole if they have at least this
     /// many tokens; shorter ones are left to the near-duplicate check.
     pub min_short_tokens: usize,
+    /// Share of an item's n-grams a row must contain (0 = any `min_ngram_hits` suffice). Raise it
+    /// when evaluation items come from shared templates, so that reusing a template's phrasing is
+    /// not mistaken for copying an item.
+    pub min_item_coverage: f32,
     /// Near-duplicate parameters for prompt-versus-item matching.
     pub near: MinHashParams,
 }
@@ -35,6 +39,7 @@ impl Default for ContaminationParams {
             ngram: 13,
             min_ngram_hits: 1,
             min_short_tokens: 8,
+            min_item_coverage: 0.0,
             near: MinHashParams {
                 threshold: 0.6,
                 ..MinHashParams::default()
@@ -73,6 +78,8 @@ pub struct ContaminationIndex {
     ngrams: HashMap<u64, u32>,
     /// Token lengths of the short items that were indexed whole.
     short_lengths: Vec<usize>,
+    /// Windows indexed per item, the denominator of coverage.
+    item_windows: Vec<usize>,
     near: NearDupIndex,
     /// Near index id -> evaluation item (items without tokens are not in the near index).
     near_items: Vec<u32>,
@@ -90,6 +97,7 @@ impl ContaminationIndex {
             ids: Vec::with_capacity(items.len()),
             ngrams: HashMap::new(),
             short_lengths: Vec::new(),
+            item_windows: Vec::with_capacity(items.len()),
             near: NearDupIndex::new(&params.near)?,
             near_items: Vec::new(),
         };
@@ -106,6 +114,7 @@ impl ContaminationIndex {
             } else {
                 0
             };
+            index.item_windows.push(if width > 0 { token_hashes.len() - width + 1 } else { 0 });
             if width > 0 {
                 for window in token_hashes.windows(width) {
                     index
@@ -137,12 +146,22 @@ impl ContaminationIndex {
     pub fn check_row(&self, row: &RowContent) -> Option<ContaminationMatch> {
         let mut token_hashes = Vec::new();
         let mut best: Option<ContaminationMatch> = None;
-        for (field, text) in row.text_fields() {
-            hash_tokens(&canonical_form(text), &mut token_hashes);
+        let mut fields: Vec<(String, String)> =
+            row.text_fields().into_iter().map(|(f, t)| (f, t.to_string())).collect();
+        // The whole row too, which catches an item split across fields; reported only when no
+        // single field is enough.
+        fields.push(("row".to_string(), row.joined_text()));
+        for (field, text) in fields {
+            if field == "row" && best.is_some() {
+                break;
+            }
+            hash_tokens(&canonical_form(&text), &mut token_hashes);
             let Some((item, hits)) = self.best_ngram_item(&token_hashes) else {
                 continue;
             };
+            let coverage = hits as f32 / self.item_windows[item].max(1) as f32;
             if hits >= self.params.min_ngram_hits.max(1)
+                && coverage >= self.params.min_item_coverage
                 && best.as_ref().is_none_or(|b| hits > b.ngram_hits)
             {
                 best = Some(ContaminationMatch {
@@ -228,6 +247,23 @@ mod tests {
             item("tiny/2", "What is 2+2?"),
         ];
         ContaminationIndex::new(&items, &ContaminationParams::default()).unwrap()
+    }
+
+    #[test]
+    fn coverage_separates_shared_phrasing_from_copies() {
+        let params = ContaminationParams { min_item_coverage: 0.5, ..Default::default() };
+        let long = [item("gsm8k/0", LONG)];
+        let index = ContaminationIndex::new(&long, &params).unwrap();
+        // A new question that reuses the item's closing phrase shares a few 13-grams only.
+        let reuse = "Omar sold pens to 12 of his friends in June, and then he sold half as many clips \
+                     in May. How many clips did Natalia sell altogether in April and May?";
+        assert!(index.check_row(&row(reuse, "18")).is_none());
+        let loose = ContaminationIndex::new(&long, &ContaminationParams::default()).unwrap();
+        assert!(loose.check_row(&row(reuse, "18")).is_some(), "any shared 13-gram counts by default");
+        // The item split across two fields is still caught through the whole row.
+        let (a, b) = LONG.split_at(LONG.find("How many").unwrap());
+        let split = index.check_row(&row(a, b)).unwrap();
+        assert_eq!((split.eval_id.as_str(), split.field.as_str()), ("gsm8k/0", "row"));
     }
 
     #[test]

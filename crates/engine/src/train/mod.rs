@@ -9,6 +9,6 @@ pub mod peft;
 pub mod trainer;
 
 pub use data::{Example, TrainRow, batches, read_rows, tokenize_rows};
-pub use lora::{LoraConfig, attach_lora, lora_parameters};
+pub use lora::{LoraConfig, attach_lora, detach_lora, lora_parameters};
 pub use optim::{AdamW, AdamWConfig, Schedule};
 pub use trainer::{StepLog, TrainConfig, TrainReport, train};
