@@ -37,6 +37,9 @@ pub enum FtError {
     /// The engine failed (loading, tokenising, training, scoring, generating).
     #[error(transparent)]
     Engine(#[from] assay_engine::EngineError),
+    /// A tensor operation of intent scoring failed.
+    #[error("tensor: {0}")]
+    Tensor(#[from] assay_engine::candle_core::Error),
     /// The LLM judge could not be asked or gave an unusable answer.
     #[error("judge: {0}")]
     Judge(String),

@@ -19,13 +19,10 @@ pub struct PromptFormat<'a> {
 }
 
 impl<'a> PromptFormat<'a> {
-    /// A format whose system message lists `intents`, which helps the base model before training
-    /// and keeps probes answerable by general comprehension.
-    pub fn new(tokenizer: &'a TextTokenizer, intents: &[String]) -> Self {
-        let system = format!(
-            "You are the support assistant of Northstar Workspaces. Classify the customer's ticket as one of these intents: {}. Then write a short, accurate reply.",
-            intents.join(", ")
-        );
+    /// The format for one model. The system message stays short (it is paid on every training
+    /// and scoring pass); the candidate intents are enforced by scoring, not by listing them.
+    pub fn new(tokenizer: &'a TextTokenizer) -> Self {
+        let system = "You are the support assistant of Northstar Workspaces. Give the ticket's intent, then a short, accurate reply.".to_string();
         Self { tokenizer, system }
     }
 

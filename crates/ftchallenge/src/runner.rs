@@ -13,13 +13,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use assay_engine::candle_core::Tensor;
 use assay_engine::train::{
     AdamWConfig, Example, LoraConfig, Schedule, TrainConfig, TrainReport, attach_lora,
     lora_parameters, peft, train,
 };
 use assay_engine::{
-    BatchLimits, GenerateOptions, LoadOptions, Model, ModelSource, SamplingParams, generate, load,
-    score_completions,
+    GenerateOptions, KvCache, LoadOptions, Model, ModelSource, SamplingParams, generate, load,
 };
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -225,7 +225,7 @@ pub fn run(config: &RunConfig, on_event: &mut dyn FnMut(RunEvent)) -> Result<Run
         (config.budget_s * config.train_share - start.elapsed().as_secs_f64()).max(0.0);
     let trainer = trainer_config(config, train_budget_s);
     let report = {
-        let format = PromptFormat::new(&lm.tokenizer, &intents);
+        let format = PromptFormat::new(&lm.tokenizer);
         let ctx = lm.model.config().max_position_embeddings;
         let fit = examples(&format, &train_rows, &fit_idx, ctx, &config.train)?;
         let held = examples(&format, &train_rows, &holdout_idx, ctx, &config.train)?;
@@ -250,7 +250,7 @@ pub fn run(config: &RunConfig, on_event: &mut dyn FnMut(RunEvent)) -> Result<Run
     peft::merge_adapters(&mut lm.model)?;
     seconds.save = t.elapsed().as_secs_f64();
 
-    let format = PromptFormat::new(&lm.tokenizer, &intents);
+    let format = PromptFormat::new(&lm.tokenizer);
     let predictor = Predictor {
         model: &lm.model,
         tokenizer: &lm.tokenizer,
@@ -448,18 +448,9 @@ impl Predictor<'_> {
             .map(|row| {
                 let t = Instant::now();
                 let prompt = self.format.prompt_ids(&row.ticket)?;
-                let pairs: Vec<(Vec<u32>, Vec<u32>)> = candidates
-                    .iter()
-                    .map(|c| (prompt.clone(), c.clone()))
-                    .collect();
-                let scores = score_completions(
-                    self.model,
-                    &pairs,
-                    BatchLimits { max_tokens: 8192 },
-                    |_| {},
-                )?;
-                let intent = best_index(scores.iter().map(|s| s.sum_logprob));
-                let tokens = pairs.iter().map(|(p, c)| (p.len() + c.len()) as u64).sum();
+                let scores = score_labels(self.model, &prompt, &candidates)?;
+                let intent = best_index(scores.into_iter());
+                let tokens = (prompt.len() + candidates.iter().map(Vec::len).sum::<usize>()) as u64;
                 on_event(RunEvent::Advance(1));
                 Ok(ScoredRow {
                     prompt,
@@ -538,6 +529,60 @@ impl Predictor<'_> {
         }
         Ok(out)
     }
+}
+
+/// Log-likelihood of each candidate label after `prompt`. The prompt is run once into a KV cache
+/// that every candidate then extends, one token at a time, all candidates together; rows whose
+/// label is already complete are fed a repeat of their last token, whose output is ignored.
+pub fn score_labels(model: &Model, prompt: &[u32], candidates: &[Vec<u32>]) -> Result<Vec<f64>> {
+    let longest = candidates.iter().map(Vec::len).max().unwrap_or(0);
+    if prompt.is_empty() || candidates.iter().any(Vec::is_empty) {
+        return Err(FtError::Setting(
+            "intent scoring needs a prompt and non-empty labels".into(),
+        ));
+    }
+    let device = model.device();
+    let mut cache = KvCache::new(model.config().num_hidden_layers);
+    cache.add_row(
+        model.config(),
+        prompt.len() + longest,
+        model.dtype(),
+        device,
+    )?;
+    let ids = Tensor::new(prompt, device)?.unsqueeze(0)?;
+    let mut logits = model.forward_cached(&ids, &mut cache)?;
+    for _ in 1..candidates.len() {
+        cache.duplicate_row(0)?;
+    }
+    logits = logits
+        .broadcast_as((candidates.len(), logits.dim(1)?))?
+        .contiguous()?;
+    let mut totals = vec![0.0f64; candidates.len()];
+    for step in 0..longest {
+        let rows = logits.to_vec2::<f32>()?;
+        for (k, label) in candidates.iter().enumerate() {
+            if let Some(&token) = label.get(step) {
+                totals[k] += log_softmax_at(&rows[k], token as usize);
+            }
+        }
+        if step + 1 == longest {
+            break;
+        }
+        let next: Vec<u32> = candidates
+            .iter()
+            .map(|l| l[step.min(l.len() - 1)])
+            .collect();
+        let ids = Tensor::new(next.as_slice(), device)?.unsqueeze(1)?;
+        logits = model.forward_cached(&ids, &mut cache)?;
+    }
+    Ok(totals)
+}
+
+/// `log softmax(logits)[index]`, in f64 for a stable sum.
+fn log_softmax_at(logits: &[f32], index: usize) -> f64 {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
+    let sum: f64 = logits.iter().map(|&x| (x as f64 - max).exp()).sum();
+    logits[index] as f64 - max - sum.ln()
 }
 
 /// Index of the largest value; the first one on ties, so the choice never depends on float noise

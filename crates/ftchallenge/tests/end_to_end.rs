@@ -18,10 +18,11 @@ fn small_run(dir: &Path, base: Option<String>, seed: u64) -> RunConfig {
         base,
         seed,
         budget_s: 240.0,
-        max_steps: 10,
+        max_steps: 8,
         lr: 5e-3,
         lora_layers: 4,
         max_new_tokens: 24,
+        batch_tokens: 512,
         ..RunConfig::new(
             example("train.jsonl"),
             example("val.jsonl"),
@@ -117,25 +118,54 @@ fn without_timings(path: &Path) -> Value {
     v
 }
 
+/// Short tickets: the tiny model's context is 256 tokens and its tokenizer splits finely.
+fn write_short_data(dir: &Path) -> (PathBuf, PathBuf) {
+    let train: String = ["a.x", "a.y", "b.z"]
+        .iter()
+        .enumerate()
+        .flat_map(|(i, intent)| {
+            (0..3).map(move |j| {
+                format!("{{\"id\":\"t{i}{j}\",\"ticket\":\"help {j} {intent}\",\"intent\":\"{intent}\",\"ideal_reply\":\"ok {intent}\"}}\n")
+            })
+        })
+        .collect();
+    let val: String = (0..4)
+        .map(|i| format!("{{\"id\":\"v{i}\",\"ticket\":\"need help {i}\"}}\n"))
+        .collect();
+    let (t, v) = (dir.join("train.jsonl"), dir.join("val.jsonl"));
+    std::fs::write(&t, train).unwrap();
+    std::fs::write(&v, val).unwrap();
+    (t, v)
+}
+
 #[test]
 fn the_same_seed_gives_the_same_results_apart_from_timings() {
+    let data = tempfile::tempdir().unwrap();
+    let (train, val) = write_short_data(data.path());
     let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/fixtures/tiny-qwen2");
     let base = Some(tiny.to_string_lossy().into_owned());
     let runs: Vec<(tempfile::TempDir, RunConfig)> = [5, 5, 6]
         .into_iter()
         .map(|seed| {
             let dir = tempfile::tempdir().unwrap();
-            let config = small_run(dir.path(), base.clone(), seed);
+            let config = RunConfig {
+                train: train.clone(),
+                val: val.clone(),
+                holdout_fraction: 0.2,
+                max_steps: 4,
+                lora_layers: 0,
+                ..small_run(dir.path(), base.clone(), seed)
+            };
             run(&config, &mut |_| {}).unwrap();
             (dir, config)
         })
         .collect();
     let adapter =
         |c: &RunConfig| std::fs::read(c.weights.join("adapter_model.safetensors")).unwrap();
-    assert_eq!(
-        without_timings(&runs[0].1.output),
-        without_timings(&runs[1].1.output)
-    );
+    let first = without_timings(&runs[0].1.output);
+    assert_eq!(first["predictions"].as_array().unwrap().len(), 4);
+    assert_eq!(first["training"]["steps"], 4);
+    assert_eq!(first, without_timings(&runs[1].1.output));
     assert_eq!(
         adapter(&runs[0].1),
         adapter(&runs[1].1),
