@@ -33,6 +33,9 @@ enum Command {
     /// Datacomp: score miners' chain-of-thought data by fine-tuning on it (the main job).
     #[command(subcommand)]
     Datacomp(assay_datacomp::cli::DatacompCommand),
+    /// Fine-tuning challenge: the `run` entrypoint (train + predict) and the grader.
+    #[command(subcommand, name = "ft-challenge")]
+    FtChallenge(assay_ftchallenge::cli::FtChallengeCommand),
     /// PRISM: check, run and score sandboxed Python training bundles; the leaderboard.
     #[command(subcommand)]
     Prism(assay_prism::cli::PrismCommand),
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         Command::Score(args) => score::run(args),
         Command::Train(args) => train::run(*args),
         Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
+        Command::FtChallenge(command) => assay_ftchallenge::run_ft_challenge(command),
         Command::Prism(command) => assay_prism::cli::run_prism(command),
         Command::Sn37(command) => assay_sn37::cli::run_sn37(command),
     }
