@@ -19,7 +19,9 @@ fn row(prompt: &str, cot: &str, answer: &str) -> String {
 fn corrupt(text: &str, salt: usize) -> String {
     text.split(' ')
         .map(|w| match w.trim_end_matches(['.', ',']).parse::<i64>() {
-            Ok(n) if n > 3 => w.replacen(&n.to_string(), &(n + 7 + (salt as i64 % 5)).to_string(), 1),
+            Ok(n) if n > 3 => {
+                w.replacen(&n.to_string(), &(n + 7 + (salt as i64 % 5)).to_string(), 1)
+            }
             _ => w.to_string(),
         })
         .collect::<Vec<_>>()
@@ -40,9 +42,16 @@ fn cosmetic(text: &str, variant: usize) -> String {
 fn main() -> anyhow::Result<()> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/datacomp");
     std::fs::create_dir_all(&dir)?;
-    let write = |name: &str, rows: Vec<String>| std::fs::write(dir.join(name), rows.join("\n") + "\n");
+    let write =
+        |name: &str, rows: Vec<String>| std::fs::write(dir.join(name), rows.join("\n") + "\n");
     let honest = generated_problems(101, 24);
-    write("honest.jsonl", honest.iter().map(|p| row(&p.prompt, &p.chain_of_thought, &p.final_answer)).collect())?;
+    write(
+        "honest.jsonl",
+        honest
+            .iter()
+            .map(|p| row(&p.prompt, &p.chain_of_thought, &p.final_answer))
+            .collect(),
+    )?;
     let sloppy = generated_problems(202, 24);
     write(
         "low_quality.jsonl",
@@ -51,7 +60,11 @@ fn main() -> anyhow::Result<()> {
             .enumerate()
             .map(|(i, p)| {
                 let answer: i64 = p.final_answer.parse().unwrap_or(0);
-                row(&p.prompt, &corrupt(&p.chain_of_thought, i), &(answer + 11 + i as i64).to_string())
+                row(
+                    &p.prompt,
+                    &corrupt(&p.chain_of_thought, i),
+                    &(answer + 11 + i as i64).to_string(),
+                )
             })
             .collect(),
     )?;
@@ -62,13 +75,27 @@ fn main() -> anyhow::Result<()> {
             .map(|i| {
                 let p = &spam[i % 4];
                 let v = i / 4;
-                row(&cosmetic(&p.prompt, v), &cosmetic(&p.chain_of_thought, v), &p.final_answer)
+                row(
+                    &cosmetic(&p.prompt, v),
+                    &cosmetic(&p.chain_of_thought, v),
+                    &p.final_answer,
+                )
             })
             .collect(),
     )?;
     write(
         "copier.jsonl",
-        honest.iter().take(20).map(|p| row(&p.prompt, &p.chain_of_thought.replace("  ", " "), &p.final_answer)).collect(),
+        honest
+            .iter()
+            .take(20)
+            .map(|p| {
+                row(
+                    &p.prompt,
+                    &p.chain_of_thought.replace("  ", " "),
+                    &p.final_answer,
+                )
+            })
+            .collect(),
     )?;
     let eval = generated_problems(EVAL_SEED, EVAL_COUNT);
     let filler = generated_problems(404, 6);
@@ -89,7 +116,10 @@ fn main() -> anyhow::Result<()> {
             {"hotkey": "copier", "file": "copier.jsonl", "block": 1004}
         ]
     });
-    std::fs::write(dir.join("round.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
+    std::fs::write(
+        dir.join("round.json"),
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )?;
     println!("wrote {}", dir.display());
     Ok(())
 }

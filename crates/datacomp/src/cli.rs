@@ -89,26 +89,39 @@ pub fn run_datacomp(command: DatacompCommand) -> anyhow::Result<()> {
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let spinner = ProgressBar::new_spinner().with_message("loading the base model");
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let mut model = load(&ModelSource::resolve(args.base.as_deref())?, &LoadOptions::default())?;
+    let mut model = load(
+        &ModelSource::resolve(args.base.as_deref())?,
+        &LoadOptions::default(),
+    )?;
     spinner.finish_and_clear();
     let (problems, eval_source) = match &args.eval {
         Some(path) => (read_problems(path)?, path.display().to_string()),
-        None => (generated_problems(args.eval_seed, args.eval_count), format!("seed:{}:{}", args.eval_seed, args.eval_count)),
+        None => (
+            generated_problems(args.eval_seed, args.eval_count),
+            format!("seed:{}:{}", args.eval_seed, args.eval_count),
+        ),
     };
     let policy = match &args.policy {
-        Some(p) => serde_json::from_str::<assay_integrity::policy::Policy>(&std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?)
-            .with_context(|| format!("{} is not a valid integrity policy", p.display()))?,
+        Some(p) => serde_json::from_str::<assay_integrity::policy::Policy>(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .with_context(|| format!("{} is not a valid integrity policy", p.display()))?,
         None => crate::round::default_policy(),
     };
     let layers = model.model.config().num_hidden_layers;
     let lora = LoraConfig {
         rank: args.rank,
         alpha: 2.0 * args.rank as f64,
-        layers: (args.top_layers > 0).then(|| (layers.saturating_sub(args.top_layers)..layers).collect()),
+        layers: (args.top_layers > 0)
+            .then(|| (layers.saturating_sub(args.top_layers)..layers).collect()),
         ..Default::default()
     };
     let train = TrainConfig {
-        optimizer: AdamWConfig { lr: args.lr, weight_decay: 0.0, ..Default::default() },
+        optimizer: AdamWConfig {
+            lr: args.lr,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
         schedule: Schedule::Constant,
         batch_tokens: args.batch_tokens,
         token_budget: Some(args.token_budget),
@@ -116,29 +129,55 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let config = RoundConfig {
-        base_model: args.base.clone().unwrap_or_else(|| "SmolLM2-135M-Instruct (embedded default)".into()),
-        plan: TrainingPlan { lora, train, max_len: 1024 },
-        eval: EvalOptions { max_new_tokens: args.max_new_tokens, batch_rows: 16, generate: !args.no_generate },
+        base_model: args
+            .base
+            .clone()
+            .unwrap_or_else(|| "SmolLM2-135M-Instruct (embedded default)".into()),
+        plan: TrainingPlan {
+            lora,
+            train,
+            max_len: 1024,
+        },
+        eval: EvalOptions {
+            max_new_tokens: args.max_new_tokens,
+            batch_rows: 16,
+            generate: !args.no_generate,
+        },
         weights: ScoreWeights::default(),
         policy,
         eval_source,
     };
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} miners trained | {msg}")?);
+    bar.set_style(ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} miners trained | {msg}",
+    )?);
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar.set_message("integrity checks");
     let mut timings = Vec::new();
-    let results = run_round(&mut model, &args.submissions, &problems, &config, Some(&args.out.join("adapters")), &mut timings, |e| match e {
-        RoundEvent::Checked => bar.set_message("evaluating the base model"),
-        RoundEvent::BaseEvaluated => bar.set_message("fine-tuning"),
-        RoundEvent::Training { miner, index, total } => {
-            bar.set_length(total as u64);
-            bar.set_position(index as u64);
-            bar.set_message(format!("fine-tuning and evaluating {miner}"));
-        }
-        RoundEvent::Scored { .. } => {}
-    })?;
+    let results = run_round(
+        &mut model,
+        &args.submissions,
+        &problems,
+        &config,
+        Some(&args.out.join("adapters")),
+        &mut timings,
+        |e| match e {
+            RoundEvent::Checked => bar.set_message("evaluating the base model"),
+            RoundEvent::BaseEvaluated => bar.set_message("fine-tuning"),
+            RoundEvent::Training {
+                miner,
+                index,
+                total,
+            } => {
+                bar.set_length(total as u64);
+                bar.set_position(index as u64);
+                bar.set_message(format!("fine-tuning and evaluating {miner}"));
+            }
+            RoundEvent::Scored { .. } => {}
+        },
+    )?;
     bar.finish_and_clear();
     write_outputs(&args.out, &results, &timings)?;
     print!("{}", leaderboard(&results));
@@ -146,17 +185,32 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_outputs(out: &Path, results: &RoundResults, timings: &[(String, f64)]) -> anyhow::Result<()> {
+fn write_outputs(
+    out: &Path,
+    results: &RoundResults,
+    timings: &[(String, f64)],
+) -> anyhow::Result<()> {
     let write = |name: &str, text: String| -> anyhow::Result<()> {
         let p = out.join(name);
         std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
     };
     write("results.json", serde_json::to_string_pretty(results)?)?;
     write("report.md", report(results))?;
-    let timing: serde_json::Map<String, serde_json::Value> = timings.iter().map(|(k, v)| (k.clone(), (*v).into())).collect();
+    let timing: serde_json::Map<String, serde_json::Value> = timings
+        .iter()
+        .map(|(k, v)| (k.clone(), (*v).into()))
+        .collect();
     write("timings.json", serde_json::to_string_pretty(&timing)?)?;
-    let bars: Vec<(String, f64)> = results.miners.iter().map(|m| (m.hotkey.clone(), m.score)).collect();
-    crate::plot::bar_chart(&bars, "Datacomp: score per miner (improvement x penalty)", &out.join("scores"))?;
+    let bars: Vec<(String, f64)> = results
+        .miners
+        .iter()
+        .map(|m| (m.hotkey.clone(), m.score))
+        .collect();
+    crate::plot::bar_chart(
+        &bars,
+        "Datacomp: score per miner (improvement x penalty)",
+        &out.join("scores"),
+    )?;
     Ok(())
 }
 
@@ -169,7 +223,10 @@ pub fn leaderboard(r: &RoundResults) -> String {
     for (i, m) in r.miners.iter().enumerate() {
         let rejected: Vec<String> = m.rejected.iter().map(|(k, v)| format!("{v} {k}")).collect();
         let (dl, da) = m.trained.as_ref().map_or(("-".into(), "-".into()), |t| {
-            (format!("{:+.4}", t.improvement.reference_loss), format!("{:+.3}", t.improvement.accuracy))
+            (
+                format!("{:+.4}", t.improvement.reference_loss),
+                format!("{:+.3}", t.improvement.accuracy),
+            )
         });
         let _ = writeln!(
             s,
@@ -179,9 +236,17 @@ pub fn leaderboard(r: &RoundResults) -> String {
             m.block,
             m.rows,
             m.kept_rows,
-            if rejected.is_empty() { "-".into() } else { rejected.join(", ") },
+            if rejected.is_empty() {
+                "-".into()
+            } else {
+                rejected.join(", ")
+            },
             m.penalty_multiplier,
-            if m.disqualified { " (disqualified)" } else { "" },
+            if m.disqualified {
+                " (disqualified)"
+            } else {
+                ""
+            },
             m.score,
             m.weight,
             m.weight_u16
@@ -206,6 +271,10 @@ fn report(r: &RoundResults) -> String {
     for m in &r.miners {
         let _ = writeln!(s, "- **{}**: {}", m.hotkey, m.reasons.join("; "));
     }
-    let _ = write!(s, "\n## Integrity, row by row\n\n```\n{}\n```\n", r.integrity.to_table());
+    let _ = write!(
+        s,
+        "\n## Integrity, row by row\n\n```\n{}\n```\n",
+        r.integrity.to_table()
+    );
     s
 }

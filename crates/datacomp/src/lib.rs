@@ -27,6 +27,6 @@ pub mod task;
 pub use error::DatacompError;
 pub use round::{Manifest, MinerResult, RoundConfig, RoundEvent, RoundResults, run_round};
 pub use score::{
-    CotRow, EvalOptions, Improvement, MinerScore, ModelEval, ScoreWeights, TrainingPlan, evaluate, forward_pass,
-    validate_and_score,
+    CotRow, EvalOptions, Improvement, MinerScore, ModelEval, ScoreWeights, TrainingPlan, evaluate,
+    forward_pass, validate_and_score,
 };

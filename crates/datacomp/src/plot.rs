@@ -17,11 +17,21 @@ fn layout(bars: &[Bar]) -> (f64, f64, f64) {
     let span = (max - min).max(1e-12);
     let plot_h = HEIGHT as f64 - 2.0 * MARGIN;
     let zero_y = MARGIN + plot_h * max / span;
-    (zero_y, plot_h / span, (WIDTH as f64 - 2.0 * MARGIN) / bars.len().max(1) as f64)
+    (
+        zero_y,
+        plot_h / span,
+        (WIDTH as f64 - 2.0 * MARGIN) / bars.len().max(1) as f64,
+    )
 }
 
 fn colour(v: f64) -> [u8; 3] {
-    if v > 0.0 { [46, 139, 87] } else if v < 0.0 { [200, 60, 60] } else { [150, 150, 150] }
+    if v > 0.0 {
+        [46, 139, 87]
+    } else if v < 0.0 {
+        [200, 60, 60]
+    } else {
+        [150, 150, 150]
+    }
 }
 
 /// Writes `stem.svg` and `stem.png`.
@@ -87,13 +97,25 @@ fn raster(bars: &[Bar]) -> Vec<u8> {
     for (i, (_, v)) in bars.iter().enumerate() {
         let x = MARGIN + slot * (i as f64 + 0.15);
         let h = (v * scale).abs().max(1.0);
-        let (y0, y1) = if *v >= 0.0 { (zero_y - h, zero_y) } else { (zero_y, zero_y + h) };
+        let (y0, y1) = if *v >= 0.0 {
+            (zero_y - h, zero_y)
+        } else {
+            (zero_y, zero_y + h)
+        };
         fill(x, x + slot * 0.7, y0, y1, colour(*v));
     }
-    fill(MARGIN, WIDTH as f64 - MARGIN, zero_y - 0.5, zero_y + 1.0, [0, 0, 0]);
+    fill(
+        MARGIN,
+        WIDTH as f64 - MARGIN,
+        zero_y - 0.5,
+        zero_y + 1.0,
+        [0, 0, 0],
+    );
     img
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -11,7 +11,10 @@ use assay_integrity::schema::{RowContent, read_submission};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DatacompError;
-use crate::score::{CotRow, EvalOptions, MinerScore, ModelEval, ScoreWeights, TrainingPlan, evaluate, validate_and_score};
+use crate::score::{
+    CotRow, EvalOptions, MinerScore, ModelEval, ScoreWeights, TrainingPlan, evaluate,
+    validate_and_score,
+};
 use crate::task::{Problem, protected_items};
 
 /// `round.json` in the submissions folder: who submitted which file, and when the chain (or the
@@ -51,10 +54,11 @@ impl Manifest {
                 "cannot read the round manifest ({e}); it lists {{\"miners\": [{{\"hotkey\", \"file\", \"block\"}}]}}"
             ),
         })?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| DatacompError::BadInput {
-            what: path.display().to_string(),
-            message: format!("not a valid round manifest: {e}"),
-        })?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| DatacompError::BadInput {
+                what: path.display().to_string(),
+                message: format!("not a valid round manifest: {e}"),
+            })?;
         let mut seen = std::collections::HashSet::new();
         for m in &manifest.miners {
             if !seen.insert(&m.hotkey) {
@@ -63,10 +67,16 @@ impl Manifest {
                     message: format!("hotkey `{}` is listed twice", m.hotkey),
                 });
             }
-            if Path::new(&m.file).components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            if Path::new(&m.file)
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
                 return Err(DatacompError::BadInput {
                     what: path.display().to_string(),
-                    message: format!("file `{}` must be a plain relative path inside the folder", m.file),
+                    message: format!(
+                        "file `{}` must be a plain relative path inside the folder",
+                        m.file
+                    ),
                 });
             }
         }
@@ -210,20 +220,28 @@ pub fn run_round(
         .iter()
         .map(|m| MinerSubmission {
             miner: m.hotkey.clone(),
-            priority: Priority { block: m.block, receipt_ms: m.receipt_ms },
+            priority: Priority {
+                block: m.block,
+                receipt_ms: m.receipt_ms,
+            },
             intake: read_submission(&dir.join(&m.file), &config.policy.limits),
         })
         .collect();
     let index = ContaminationIndex::new(&protected_items(problems), &config.policy.contamination)
         .map_err(|e| DatacompError::Policy(e.to_string()))?;
-    let outcome = check_round(&submissions, Some(&index), &config.policy).map_err(|e| DatacompError::Policy(e.to_string()))?;
+    let outcome = check_round(&submissions, Some(&index), &config.policy)
+        .map_err(|e| DatacompError::Policy(e.to_string()))?;
     progress(RoundEvent::Checked);
     let started = std::time::Instant::now();
     let base = evaluate(model, problems, &config.eval)?;
     timings.push(("base evaluation".into(), started.elapsed().as_secs_f64()));
     progress(RoundEvent::BaseEvaluated);
     let mut results = Vec::new();
-    let trainable = outcome.kept.iter().filter(|k| !cot_rows(&k.rows).is_empty()).count();
+    let trainable = outcome
+        .kept
+        .iter()
+        .filter(|k| !cot_rows(&k.rows).is_empty())
+        .count();
     let mut trained_so_far = 0;
     for (report, kept) in outcome.report.miners.iter().zip(&outcome.kept) {
         let rows = cot_rows(&kept.rows);
@@ -235,16 +253,31 @@ pub fn run_round(
                 "not trained: no usable rows".into()
             });
         } else {
-            progress(RoundEvent::Training { miner: report.miner.clone(), index: trained_so_far, total: trainable });
+            progress(RoundEvent::Training {
+                miner: report.miner.clone(),
+                index: trained_so_far,
+                total: trainable,
+            });
             trained_so_far += 1;
             let started = std::time::Instant::now();
             let save = |m: &mut LoadedModel| save_adapter(m, config, adapters_dir, &report.miner);
-            let score = validate_and_score(model, &rows, problems, &base, &config.plan, &config.eval, &config.weights, save)?;
+            let score = validate_and_score(
+                model,
+                &rows,
+                problems,
+                &base,
+                &config.plan,
+                &config.eval,
+                &config.weights,
+                save,
+            )?;
             timings.push((report.miner.clone(), started.elapsed().as_secs_f64()));
             result.score = score.improvement.combined.max(0.0) * result.penalty_multiplier;
             result.trained = Some(summary(score));
         }
-        progress(RoundEvent::Scored { miner: report.miner.clone() });
+        progress(RoundEvent::Scored {
+            miner: report.miner.clone(),
+        });
         results.push(result);
     }
     assign_weights(&mut results);
@@ -261,7 +294,11 @@ pub fn run_round(
 fn cot_rows(rows: &[assay_integrity::schema::Row]) -> Vec<CotRow> {
     rows.iter()
         .filter_map(|r| match &r.content {
-            RowContent::ChainOfThought { prompt, chain_of_thought, final_answer } => Some(CotRow {
+            RowContent::ChainOfThought {
+                prompt,
+                chain_of_thought,
+                final_answer,
+            } => Some(CotRow {
                 prompt: prompt.clone(),
                 chain_of_thought: chain_of_thought.clone(),
                 final_answer: final_answer.clone(),
@@ -319,11 +356,30 @@ fn summary(score: MinerScore) -> TrainedSummary {
     }
 }
 
-fn save_adapter(model: &mut LoadedModel, config: &RoundConfig, dir: Option<&Path>, miner: &str) -> Result<(), DatacompError> {
+fn save_adapter(
+    model: &mut LoadedModel,
+    config: &RoundConfig,
+    dir: Option<&Path>,
+    miner: &str,
+) -> Result<(), DatacompError> {
     let Some(dir) = dir else { return Ok(()) };
-    let safe: String = miner.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let safe: String = miner
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let out: PathBuf = dir.join(safe);
-    assay_engine::train::peft::save_adapter(&mut model.model, &config.plan.lora, &config.base_model, &out)?;
+    assay_engine::train::peft::save_adapter(
+        &mut model.model,
+        &config.plan.lora,
+        &config.base_model,
+        &out,
+    )?;
     Ok(())
 }
 
@@ -336,5 +392,10 @@ fn assign_weights(results: &mut [MinerResult]) {
         r.weight = w;
         r.weight_u16 = u;
     }
-    results.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.block.cmp(&b.block)).then(a.hotkey.cmp(&b.hotkey)));
+    results.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.block.cmp(&b.block))
+            .then(a.hotkey.cmp(&b.hotkey))
+    });
 }

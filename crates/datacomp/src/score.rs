@@ -2,7 +2,8 @@
 //! [`validate_and_score`] (LoRA fine-tune on a miner's rows, then the held-out improvement).
 
 use assay_engine::train::{
-    LoraConfig, TrainConfig, TrainReport, TrainRow, attach_lora, detach_lora, lora_parameters, tokenize_rows, train,
+    LoraConfig, TrainConfig, TrainReport, TrainRow, attach_lora, detach_lora, lora_parameters,
+    tokenize_rows, train,
 };
 use assay_engine::{BatchLimits, ChatMessage, GenerateOptions, LoadedModel, SamplingParams};
 use assay_eval::text::recall::word_recall;
@@ -24,7 +25,11 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { max_new_tokens: 96, batch_rows: 16, generate: true }
+        Self {
+            max_new_tokens: 96,
+            batch_rows: 16,
+            generate: true,
+        }
     }
 }
 
@@ -60,12 +65,20 @@ pub struct ModelEval {
 
 /// Renders the chat prompt of a question.
 fn chat_prompt(model: &LoadedModel, user: &str) -> Result<String, DatacompError> {
-    let template = model.tokenizer.chat_template.as_ref().ok_or_else(|| DatacompError::BadInput {
-        what: "base model".into(),
-        message: "has no chat template; Datacomp needs an instruction-tuned model".into(),
-    })?;
+    let template =
+        model
+            .tokenizer
+            .chat_template
+            .as_ref()
+            .ok_or_else(|| DatacompError::BadInput {
+                what: "base model".into(),
+                message: "has no chat template; Datacomp needs an instruction-tuned model".into(),
+            })?;
     let mut extra = serde_json::Map::new();
-    for (k, v) in [("bos_token", &model.tokenizer.bos_token), ("eos_token", &model.tokenizer.eos_token)] {
+    for (k, v) in [
+        ("bos_token", &model.tokenizer.bos_token),
+        ("eos_token", &model.tokenizer.eos_token),
+    ] {
         if let Some(v) = v {
             extra.insert(k.into(), v.clone().into());
         }
@@ -84,29 +97,51 @@ pub fn forward_pass(
     let ids = prompts
         .iter()
         .map(|p| {
-            let user = if chain_of_thought { user_turn(p) } else { p.clone() };
+            let user = if chain_of_thought {
+                user_turn(p)
+            } else {
+                p.clone()
+            };
             Ok(model.tokenizer.encode(&chat_prompt(model, &user)?, false)?)
         })
         .collect::<Result<Vec<_>, DatacompError>>()?;
-    let params = SamplingParams { max_new_tokens: options.max_new_tokens, ..Default::default() };
-    let opts = GenerateOptions { seed: 0, max_batch_rows: options.batch_rows };
+    let params = SamplingParams {
+        max_new_tokens: options.max_new_tokens,
+        ..Default::default()
+    };
+    let opts = GenerateOptions {
+        seed: 0,
+        max_batch_rows: options.batch_rows,
+    };
     let out = assay_engine::generate(&model.model, &model.tokenizer, &ids, &params, opts, |_| {})?;
-    Ok(out.into_iter().map(|mut samples| samples.remove(0).text).collect())
+    Ok(out
+        .into_iter()
+        .map(|mut samples| samples.remove(0).text)
+        .collect())
 }
 
 /// Reference loss of every gold solution and, when enabled, greedy accuracy and word recall.
-pub fn evaluate(model: &LoadedModel, problems: &[Problem], options: &EvalOptions) -> Result<ModelEval, DatacompError> {
+pub fn evaluate(
+    model: &LoadedModel,
+    problems: &[Problem],
+    options: &EvalOptions,
+) -> Result<ModelEval, DatacompError> {
     let eos = model.tokenizer.eos_token_ids.first().copied();
     let pairs = problems
         .iter()
         .map(|p| {
-            let prompt = model.tokenizer.encode(&chat_prompt(model, &user_turn(&p.prompt))?, false)?;
-            let mut target = model.tokenizer.encode(&target_text(&p.chain_of_thought, &p.final_answer), false)?;
+            let prompt = model
+                .tokenizer
+                .encode(&chat_prompt(model, &user_turn(&p.prompt))?, false)?;
+            let mut target = model
+                .tokenizer
+                .encode(&target_text(&p.chain_of_thought, &p.final_answer), false)?;
             target.extend(eos);
             Ok((prompt, target))
         })
         .collect::<Result<Vec<_>, DatacompError>>()?;
-    let losses = assay_engine::score_completions(&model.model, &pairs, BatchLimits::default(), |_| {})?;
+    let losses =
+        assay_engine::score_completions(&model.model, &pairs, BatchLimits::default(), |_| {})?;
     let generations = if options.generate {
         let questions: Vec<String> = problems.iter().map(|p| p.prompt.clone()).collect();
         forward_pass(model, &questions, true, options)?
@@ -162,7 +197,11 @@ pub struct ScoreWeights {
 
 impl Default for ScoreWeights {
     fn default() -> Self {
-        Self { reference_loss: 1.0, accuracy: 1.0, word_recall: 0.25 }
+        Self {
+            reference_loss: 1.0,
+            accuracy: 1.0,
+            word_recall: 0.25,
+        }
     }
 }
 
@@ -221,7 +260,13 @@ pub fn validate_and_score(
             completion: target_text(&r.chain_of_thought, &r.final_answer),
         })
         .collect();
-    let examples = tokenize_rows(&train_rows, &model.tokenizer, true, plan.max_len, "kept rows")?;
+    let examples = tokenize_rows(
+        &train_rows,
+        &model.tokenizer,
+        true,
+        plan.max_len,
+        "kept rows",
+    )?;
     attach_lora(&mut model.model, &plan.lora, plan.train.seed)?;
     let result = (|| {
         let params = lora_parameters(&mut model.model);
@@ -233,7 +278,11 @@ pub fn validate_and_score(
     detach_lora(&mut model.model);
     let (training, eval) = result?;
     let improvement = improvement(base, &eval, weights);
-    Ok(MinerScore { training, eval, improvement })
+    Ok(MinerScore {
+        training,
+        eval,
+        improvement,
+    })
 }
 
 fn improvement(base: &ModelEval, tuned: &ModelEval, w: &ScoreWeights) -> Improvement {
@@ -241,7 +290,9 @@ fn improvement(base: &ModelEval, tuned: &ModelEval, w: &ScoreWeights) -> Improve
     let accuracy = tuned.accuracy - base.accuracy;
     let word_recall = tuned.word_recall - base.word_recall;
     Improvement {
-        combined: w.reference_loss * reference_loss + w.accuracy * accuracy + w.word_recall * word_recall,
+        combined: w.reference_loss * reference_loss
+            + w.accuracy * accuracy
+            + w.word_recall * word_recall,
         reference_loss,
         accuracy,
         word_recall,

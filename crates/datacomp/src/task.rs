@@ -24,12 +24,18 @@ pub struct Problem {
 
 /// The instruction that wraps every question, in training and in evaluation alike.
 pub fn user_turn(question: &str) -> String {
-    format!("Solve the problem. Reason step by step, then give the final answer after ####.\n\n{question}")
+    format!(
+        "Solve the problem. Reason step by step, then give the final answer after ####.\n\n{question}"
+    )
 }
 
 /// The text a model should produce for a problem: the reasoning, then `#### answer`.
 pub fn target_text(chain_of_thought: &str, final_answer: &str) -> String {
-    format!("{}\n#### {}", chain_of_thought.trim_end(), final_answer.trim())
+    format!(
+        "{}\n#### {}",
+        chain_of_thought.trim_end(),
+        final_answer.trim()
+    )
 }
 
 /// A fresh evaluation set drawn from `seed`: nobody can have trained on it before the round.
@@ -59,10 +65,16 @@ pub fn read_problems(path: &Path) -> Result<Vec<Problem>, DatacompError> {
     }
     let text = std::fs::read_to_string(path).map_err(|e| DatacompError::io(path, e))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let row: Row = serde_json::from_str(line).map_err(|e| DatacompError::BadInput {
             what: format!("{}:{}", path.display(), i + 1),
-            message: format!("not an evaluation row ({e}); expected prompt, chain_of_thought, final_answer"),
+            message: format!(
+                "not an evaluation row ({e}); expected prompt, chain_of_thought, final_answer"
+            ),
         })?;
         out.push(Problem {
             id: row.id.unwrap_or_else(|| format!("line-{}", i + 1)),
@@ -93,7 +105,9 @@ pub fn protected_items(problems: &[Problem]) -> Vec<EvalItem> {
 
 /// The integer or decimal answer a generation ends with: after the last `####`, else its last number.
 pub fn extract_answer(generation: &str) -> Option<String> {
-    let tail = generation.rsplit_once("####").map_or(generation, |(_, t)| t);
+    let tail = generation
+        .rsplit_once("####")
+        .map_or(generation, |(_, t)| t);
     let number: String = tail
         .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == ','))
         .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
@@ -107,7 +121,10 @@ pub fn extract_answer(generation: &str) -> Option<String> {
 /// Whether a generated answer equals the gold one as a number (or as text when not numeric).
 pub fn answers_match(generated: Option<&str>, gold: &str) -> bool {
     let Some(g) = generated else { return false };
-    match (g.parse::<f64>(), gold.trim().replace(',', "").parse::<f64>()) {
+    match (
+        g.parse::<f64>(),
+        gold.trim().replace(',', "").parse::<f64>(),
+    ) {
         (Ok(a), Ok(b)) => (a - b).abs() < 1e-9,
         _ => g.trim() == gold.trim(),
     }
@@ -120,7 +137,10 @@ mod tests {
     #[test]
     fn extracts_the_final_number() {
         assert_eq!(extract_answer("so 3*4=12\n#### 12").as_deref(), Some("12"));
-        assert_eq!(extract_answer("The answer is 1,250.").as_deref(), Some("1250"));
+        assert_eq!(
+            extract_answer("The answer is 1,250.").as_deref(),
+            Some("1250")
+        );
         assert_eq!(extract_answer("#### -7 apples").as_deref(), Some("-7"));
         assert_eq!(extract_answer("no number here"), None);
         assert!(answers_match(Some("12.0"), "12"));

@@ -114,7 +114,11 @@ impl ContaminationIndex {
             } else {
                 0
             };
-            index.item_windows.push(if width > 0 { token_hashes.len() - width + 1 } else { 0 });
+            index.item_windows.push(if width > 0 {
+                token_hashes.len() - width + 1
+            } else {
+                0
+            });
             if width > 0 {
                 for window in token_hashes.windows(width) {
                     index
@@ -146,8 +150,11 @@ impl ContaminationIndex {
     pub fn check_row(&self, row: &RowContent) -> Option<ContaminationMatch> {
         let mut token_hashes = Vec::new();
         let mut best: Option<ContaminationMatch> = None;
-        let mut fields: Vec<(String, String)> =
-            row.text_fields().into_iter().map(|(f, t)| (f, t.to_string())).collect();
+        let mut fields: Vec<(String, String)> = row
+            .text_fields()
+            .into_iter()
+            .map(|(f, t)| (f, t.to_string()))
+            .collect();
         // The whole row too, which catches an item split across fields; reported only when no
         // single field is enough.
         fields.push(("row".to_string(), row.joined_text()));
@@ -251,7 +258,10 @@ mod tests {
 
     #[test]
     fn coverage_separates_shared_phrasing_from_copies() {
-        let params = ContaminationParams { min_item_coverage: 0.5, ..Default::default() };
+        let params = ContaminationParams {
+            min_item_coverage: 0.5,
+            ..Default::default()
+        };
         let long = [item("gsm8k/0", LONG)];
         let index = ContaminationIndex::new(&long, &params).unwrap();
         // A new question that reuses the item's closing phrase shares a few 13-grams only.
@@ -259,11 +269,17 @@ mod tests {
                      in May. How many clips did Natalia sell altogether in April and May?";
         assert!(index.check_row(&row(reuse, "18")).is_none());
         let loose = ContaminationIndex::new(&long, &ContaminationParams::default()).unwrap();
-        assert!(loose.check_row(&row(reuse, "18")).is_some(), "any shared 13-gram counts by default");
+        assert!(
+            loose.check_row(&row(reuse, "18")).is_some(),
+            "any shared 13-gram counts by default"
+        );
         // The item split across two fields is still caught through the whole row.
         let (a, b) = LONG.split_at(LONG.find("How many").unwrap());
         let split = index.check_row(&row(a, b)).unwrap();
-        assert_eq!((split.eval_id.as_str(), split.field.as_str()), ("gsm8k/0", "row"));
+        assert_eq!(
+            (split.eval_id.as_str(), split.field.as_str()),
+            ("gsm8k/0", "row")
+        );
     }
 
     #[test]

@@ -155,5 +155,9 @@ pub fn lora_parameters(model: &mut Model) -> Vec<(String, Var)> {
 
 /// Removes every adapter, restoring the base model exactly (LoRA never changes base weights).
 pub fn detach_lora(model: &mut Model) -> usize {
-    model.linears_mut().into_iter().filter_map(|(_, l)| l.lora.take()).count()
+    model
+        .linears_mut()
+        .into_iter()
+        .filter_map(|(_, l)| l.lora.take())
+        .count()
 }
