@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::output::{Provenance, write_all};
-use crate::pipeline::{self, BonConfig, Event};
+use crate::pipeline::{self, BonConfig, Event, SYSTEM_PROMPT};
 use crate::prm::{HEAD_FILE, PRM_MANIFEST, PrmManifest, RewardKind, RewardModel};
 use crate::problems::{self, LevelRange, MathProblem};
 use crate::train::{HeadTrainConfig, train_head};
@@ -118,6 +118,9 @@ pub struct BonArgs {
     /// Sampling temperature.
     #[arg(long, default_value_t = 0.8)]
     pub temperature: f32,
+    /// System message (default: search-and-learn's MATH prompt).
+    #[arg(long)]
+    pub system_prompt: Option<String>,
     /// Further temperatures for the sweep, comma separated.
     #[arg(long, value_delimiter = ',')]
     pub temperatures: Vec<f32>,
@@ -182,6 +185,7 @@ pub fn run_bon(args: &BonArgs) -> anyhow::Result<()> {
     let prm = RewardModel::load(&args.prm, args.prm_kind, &options)
         .with_context(|| format!("cannot load the reward model `{}`", args.prm))?;
     let config = BonConfig {
+        system_prompt: args.system_prompt.clone().unwrap_or(SYSTEM_PROMPT.into()),
         n: args.n,
         temperature: args.temperature,
         sweep_temperatures: args.temperatures.clone(),
@@ -249,6 +253,9 @@ pub struct PrmTrainArgs {
     /// Sampling temperature.
     #[arg(long, default_value_t = 0.8)]
     pub temperature: f32,
+    /// System message (default: search-and-learn's MATH prompt).
+    #[arg(long)]
+    pub system_prompt: Option<String>,
     /// Most new tokens per solution.
     #[arg(long, default_value_t = 384)]
     pub max_new_tokens: usize,
@@ -312,6 +319,7 @@ fn run_train(args: &PrmTrainArgs) -> anyhow::Result<()> {
     let source = ModelSource::resolve(args.model.as_deref())?;
     let backbone = load(&source, &options).context("cannot load the backbone")?;
     let config = HeadTrainConfig {
+        system_prompt: args.system_prompt.clone().unwrap_or(SYSTEM_PROMPT.into()),
         n: args.n,
         temperature: args.temperature,
         max_new_tokens: args.max_new_tokens,

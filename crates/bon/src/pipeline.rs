@@ -20,6 +20,8 @@ pub const SYSTEM_PROMPT: &str = "Solve the following math problem efficiently an
 /// Settings of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BonConfig {
+    /// System message (default [`SYSTEM_PROMPT`]).
+    pub system_prompt: String,
     /// Samples per problem (the largest budget).
     pub n: usize,
     /// The main sampling temperature.
@@ -151,8 +153,9 @@ pub fn budgets(n: usize) -> Vec<usize> {
     out
 }
 
-/// The chat prompt of a problem: search-and-learn's system prompt and the problem as the user turn.
-pub fn chat_prompt(model: &LoadedModel, problem: &str) -> Result<Vec<u32>> {
+/// The chat prompt of a problem: the system prompt (search-and-learn's by default) and the problem as
+/// the user turn.
+pub fn chat_prompt(model: &LoadedModel, system: &str, problem: &str) -> Result<Vec<u32>> {
     let template = model.tokenizer.chat_template.as_ref().ok_or_else(|| {
         BonError::Input("the generator has no chat template; a chat model is needed".into())
     })?;
@@ -166,7 +169,7 @@ pub fn chat_prompt(model: &LoadedModel, problem: &str) -> Result<Vec<u32>> {
         }
     }
     let messages = [
-        ChatMessage::new("system", SYSTEM_PROMPT),
+        ChatMessage::new("system", system),
         ChatMessage::new("user", problem),
     ];
     let text = template.render(&messages, true, &extra)?;
@@ -188,7 +191,7 @@ pub fn run(
     }
     let prompts = problems
         .iter()
-        .map(|p| chat_prompt(generator, &p.problem))
+        .map(|p| chat_prompt(generator, &config.system_prompt, &p.problem))
         .collect::<Result<Vec<_>>>()?;
     let gold: Vec<String> = problems
         .iter()
@@ -314,7 +317,7 @@ pub fn sample_graded(
 ) -> Result<Vec<Vec<Sample>>> {
     let prompts = problems
         .iter()
-        .map(|p| chat_prompt(generator, &p.problem))
+        .map(|p| chat_prompt(generator, &config.system_prompt, &p.problem))
         .collect::<Result<Vec<_>>>()?;
     let raw = sample(
         generator,

@@ -21,6 +21,8 @@ use crate::problems::MathProblem;
 /// Settings of a head-training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadTrainConfig {
+    /// System message of the generation prompt.
+    pub system_prompt: String,
     /// Samples per problem.
     pub n: usize,
     /// Sampling temperature.
@@ -136,6 +138,7 @@ fn sample_and_label(
 ) -> Result<Labelled> {
     // The best-of-N pipeline's sampling and grading, with the (still zero) head's scores unused.
     let bon = BonConfig {
+        system_prompt: config.system_prompt.clone(),
         n: config.n,
         temperature: config.temperature,
         sweep_temperatures: vec![],

@@ -22,7 +22,11 @@ fn tiny_prm() -> RewardModel {
 }
 
 fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 #[test]
@@ -43,7 +47,10 @@ fn input_ids_and_step_positions_match_the_reference_recipe() {
         )
         .unwrap();
         assert_eq!(got.input_ids, u32s(&case["input_ids"]), "case {i}: ids");
-        let want: Vec<usize> = u32s(&case["reward_positions"]).iter().map(|&p| p as usize).collect();
+        let want: Vec<usize> = u32s(&case["reward_positions"])
+            .iter()
+            .map(|&p| p as usize)
+            .collect();
         assert_eq!(got.reward_positions, want, "case {i}: positions");
     }
 }
@@ -99,7 +106,9 @@ fn outcome_model_reads_one_reward_at_the_last_token() {
     .unwrap();
     let input = orm.input("1+1?", "2\nso \\boxed{2}").unwrap();
     assert_eq!(input.reward_positions, vec![input.input_ids.len() - 1]);
-    let scores = orm.score("1+1?", &["2\nso \\boxed{2}".to_string()], 1).unwrap();
+    let scores = orm
+        .score("1+1?", &["2\nso \\boxed{2}".to_string()], 1)
+        .unwrap();
     assert_eq!(scores[0].len(), 1);
     assert!(scores[0][0] > 0.0 && scores[0][0] < 1.0);
 }
