@@ -24,6 +24,9 @@ pub struct ProblemArgs {
     /// Instead of a file: seeded verifiable arithmetic word problems from this generator seed.
     #[arg(long)]
     pub arithmetic_seed: Option<u64>,
+    /// Style of generated problems: `word` (multi-step word problems) or `bare` (`What is 23 + 7?`).
+    #[arg(long, default_value = "word")]
+    pub arithmetic_style: String,
     /// Keep only these levels, e.g. `1-3`.
     #[arg(long)]
     pub levels: Option<LevelRange>,
@@ -40,9 +43,17 @@ impl ProblemArgs {
     pub fn load(&self) -> anyhow::Result<(Vec<MathProblem>, String)> {
         let (all, what) = match (&self.problems, self.arithmetic_seed) {
             (Some(path), _) => (problems::read_jsonl(path)?, format!("`{}`", path.display())),
-            (None, Some(seed)) => (
+            (None, Some(seed)) if self.arithmetic_style == "word" => (
                 problems::arithmetic_problems(seed, self.count as u64),
-                format!("the arithmetic generator (assay-eval gsm) with seed {seed}"),
+                format!("the arithmetic word-problem generator (assay-eval gsm) with seed {seed}"),
+            ),
+            (None, Some(seed)) if self.arithmetic_style == "bare" => (
+                problems::bare_arithmetic_problems(seed, self.count as u64),
+                format!("the bare arithmetic generator (assay-bon) with seed {seed}"),
+            ),
+            (None, Some(_)) => bail!(
+                "unknown --arithmetic-style `{}`: use word or bare",
+                self.arithmetic_style
             ),
             (None, None) => bail!("give --problems FILE or --arithmetic-seed S"),
         };
@@ -330,9 +341,12 @@ fn run_train(args: &PrmTrainArgs) -> anyhow::Result<()> {
         validation_fraction: args.validation_fraction,
         batch_rows: args.batch_rows,
         feature_batch: 8,
+        dump_solutions: Some(args.out.join("solutions.jsonl")),
     };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let (bar, mut on_event) = progress_bar();
-    let (prm, report, labelled) = train_head(backbone, &problems, &config, &mut on_event)?;
+    let (prm, report, _) = train_head(backbone, &problems, &config, &mut on_event)?;
     bar.finish_and_clear();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -344,15 +358,6 @@ fn run_train(args: &PrmTrainArgs) -> anyhow::Result<()> {
     };
     write_json(&args.out.join(PRM_MANIFEST), &manifest)?;
     write_json(&args.out.join("training.json"), &report)?;
-    let mut lines = String::new();
-    for (p, samples) in problems.iter().zip(&labelled) {
-        for s in samples {
-            let row = serde_json::json!({"unique_id": p.unique_id, "completion": s.text, "answer": s.pred, "correct": s.correct});
-            lines += &format!("{row}\n");
-        }
-    }
-    let path = args.out.join("solutions.jsonl");
-    std::fs::write(&path, lines).with_context(|| format!("cannot write {}", path.display()))?;
     println!(
         "trained on {} correct / {} incorrect solutions; loss {:.4} -> {:.4}; validation AUC {}",
         report.train_correct,

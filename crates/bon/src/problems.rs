@@ -144,6 +144,53 @@ pub fn arithmetic_problems(seed: u64, count: u64) -> Vec<MathProblem> {
     (0..count).map(|i| arithmetic_problem(seed, i)).collect()
 }
 
+/// A bare arithmetic problem that a 135M model sometimes solves: level 1 `a + b` (1-2 digits),
+/// level 2 `a - b` or `a + b + c` (2 digits), level 3 `a * b` (1 by 2 digits). Deterministic in
+/// (`seed`, `index`).
+pub fn bare_arithmetic_problem(seed: u64, index: u64) -> MathProblem {
+    use rand::Rng;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    let level = rng.random_range(1..=3i64);
+    let (text, answer) = match level {
+        1 => {
+            let (a, b) = (rng.random_range(1..100i64), rng.random_range(1..10i64));
+            (format!("{a} + {b}"), a + b)
+        }
+        2 if rng.random_bool(0.5) => {
+            let (a, b) = (rng.random_range(20..100i64), rng.random_range(10..20i64));
+            (format!("{a} - {b}"), a - b)
+        }
+        2 => {
+            let (a, b, c) = (
+                rng.random_range(10..50i64),
+                rng.random_range(10..50i64),
+                rng.random_range(1..10i64),
+            );
+            (format!("{a} + {b} + {c}"), a + b + c)
+        }
+        _ => {
+            let (a, b) = (rng.random_range(2..10i64), rng.random_range(11..30i64));
+            (format!("{a} \\times {b}"), a * b)
+        }
+    };
+    MathProblem {
+        problem: format!("What is ${text}$?"),
+        solution: format!("${text} = {answer}$, so the answer is $\\boxed{{{answer}}}$."),
+        answer: answer.to_string(),
+        subject: "Arithmetic".into(),
+        level,
+        unique_id: format!("arith-{seed:x}-{index}"),
+    }
+}
+
+/// Problems `0..count` of [`bare_arithmetic_problem`].
+pub fn bare_arithmetic_problems(seed: u64, count: u64) -> Vec<MathProblem> {
+    (0..count)
+        .map(|i| bare_arithmetic_problem(seed, i))
+        .collect()
+}
+
 /// Writes problems as JSONL (the format [`read_jsonl`] reads).
 pub fn write_jsonl(path: &Path, problems: &[MathProblem]) -> Result<()> {
     let mut text = String::new();

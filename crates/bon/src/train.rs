@@ -43,6 +43,8 @@ pub struct HeadTrainConfig {
     pub batch_rows: usize,
     /// Sequences run together through the backbone for features.
     pub feature_batch: usize,
+    /// Where to write the labelled solutions (JSONL) before training, if anywhere.
+    pub dump_solutions: Option<std::path::PathBuf>,
 }
 
 /// What training saw and reached.
@@ -93,6 +95,9 @@ pub fn train_head(
     };
     let mut prm = RewardModel::new(backbone, zero, RewardKind::Process)?;
     let labelled = sample_and_label(&prm, problems, config, progress)?;
+    if let Some(dump) = &config.dump_solutions {
+        write_solutions(dump, problems, &labelled)?;
+    }
     let split = ((problems.len() as f64) * (1.0 - config.validation_fraction)).round() as usize;
     let split = split.clamp(1, problems.len() - 1);
     progress(Event::Stage {
@@ -128,6 +133,22 @@ pub fn train_head(
         validation_mean_incorrect: mean_bad,
     };
     Ok((prm, report, labelled))
+}
+
+/// Writes `{unique_id, completion, answer, correct}` rows.
+fn write_solutions(
+    path: &std::path::Path,
+    problems: &[MathProblem],
+    labelled: &Labelled,
+) -> Result<()> {
+    let mut lines = String::new();
+    for (p, samples) in problems.iter().zip(labelled) {
+        for s in samples {
+            let row = serde_json::json!({"unique_id": p.unique_id, "completion": s.text, "answer": s.pred, "correct": s.correct});
+            lines += &format!("{row}\n");
+        }
+    }
+    std::fs::write(path, lines).map_err(|e| BonError::io(path, e.to_string()))
 }
 
 fn sample_and_label(

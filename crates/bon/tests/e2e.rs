@@ -206,6 +206,7 @@ fn head_training_needs_both_classes() {
         validation_fraction: 0.34,
         batch_rows: 8,
         feature_batch: 4,
+        dump_solutions: None,
     };
     // A random tiny model never answers correctly: the error says what to change.
     let err = train_head(backbone, &problems, &config, &mut |_| {}).unwrap_err();
