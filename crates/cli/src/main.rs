@@ -36,6 +36,11 @@ enum Command {
     /// Fine-tuning challenge: the `run` entrypoint (train + predict) and the grader.
     #[command(subcommand, name = "ft-challenge")]
     FtChallenge(assay_ftchallenge::cli::FtChallengeCommand),
+    /// Best-of-N with a reward model: greedy vs weighted / majority / naive selection, sweeps, dataset.
+    Bon(Box<assay_bon::cli::BonArgs>),
+    /// Process reward models: train a value head on verified samples, or score solutions.
+    #[command(subcommand)]
+    Prm(assay_bon::cli::PrmCommand),
     /// PRISM: check, run and score sandboxed Python training bundles; the leaderboard.
     #[command(subcommand)]
     Prism(assay_prism::cli::PrismCommand),
@@ -55,6 +60,8 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(*args),
         Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
         Command::FtChallenge(command) => assay_ftchallenge::run_ft_challenge(command),
+        Command::Bon(args) => assay_bon::cli::run_bon(&args),
+        Command::Prm(command) => assay_bon::cli::run_prm(&command),
         Command::Prism(command) => assay_prism::cli::run_prism(command),
         Command::Sn37(command) => assay_sn37::cli::run_sn37(command),
     }
