@@ -2,7 +2,7 @@
 # The SmolLM2 experiment: train a value head on SmolLM2-135M-Instruct's own solutions to seeded bare
 # arithmetic problems (seed 1), then best-of-N on held-out problems (seed 2) with that head.
 set -euo pipefail
-BIN=${BIN:-cargo run -q -p assay-bon --example assay-bon --}
+BIN=${BIN:-cargo run -q --release -p assay-cli --}
 OUT=${1:-runs/bon-smollm2}
 SYS='Solve the problem. Put the final number in \boxed{}.'
 $BIN prm train --arithmetic-seed 1 --arithmetic-style bare --count 40 --levels 1-2 --seed 1 \

@@ -156,23 +156,11 @@ pub fn budgets(n: usize) -> Vec<usize> {
 /// The chat prompt of a problem: the system prompt (search-and-learn's by default) and the problem as
 /// the user turn.
 pub fn chat_prompt(model: &LoadedModel, system: &str, problem: &str) -> Result<Vec<u32>> {
-    let template = model.tokenizer.chat_template.as_ref().ok_or_else(|| {
-        BonError::Input("the generator has no chat template; a chat model is needed".into())
-    })?;
-    let mut extra = serde_json::Map::new();
-    for (key, value) in [
-        ("bos_token", &model.tokenizer.bos_token),
-        ("eos_token", &model.tokenizer.eos_token),
-    ] {
-        if let Some(v) = value {
-            extra.insert(key.into(), v.clone().into());
-        }
-    }
     let messages = [
         ChatMessage::new("system", system),
         ChatMessage::new("user", problem),
     ];
-    let text = template.render(&messages, true, &extra)?;
+    let text = model.tokenizer.apply_chat_template(&messages, true)?;
     Ok(model.tokenizer.encode(&text, false)?)
 }
 

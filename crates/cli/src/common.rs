@@ -120,19 +120,7 @@ pub fn render_prompt(
         (None, Some(p)) => return Ok(p.clone()),
         (None, None) => bail!("a row needs `prompt` or `messages`"),
     };
-    let template = model.tokenizer.chat_template.as_ref().context(
-        "this model has no chat template (tokenizer_config.json / chat_template.jinja); drop --chat and `messages`",
-    )?;
-    let mut extra = serde_json::Map::new();
-    for (key, value) in [
-        ("bos_token", &model.tokenizer.bos_token),
-        ("eos_token", &model.tokenizer.eos_token),
-    ] {
-        if let Some(v) = value {
-            extra.insert(key.into(), v.clone().into());
-        }
-    }
-    Ok(template.render(&messages, true, &extra)?)
+    Ok(model.tokenizer.apply_chat_template(&messages, true)?)
 }
 
 /// Where JSONL output goes: a file or stdout.

@@ -261,16 +261,7 @@ pub fn run_round(
             trained_so_far += 1;
             let started = std::time::Instant::now();
             let save = |m: &mut LoadedModel| save_adapter(m, config, adapters_dir, &report.miner);
-            let score = validate_and_score(
-                model,
-                &rows,
-                problems,
-                &base,
-                &config.plan,
-                &config.eval,
-                &config.weights,
-                save,
-            )?;
+            let score = validate_and_score(model, &rows, problems, &base, config, save)?;
             timings.push((report.miner.clone(), started.elapsed().as_secs_f64()));
             result.score = score.improvement.combined.max(0.0) * result.penalty_multiplier;
             result.trained = Some(summary(score));

@@ -10,6 +10,7 @@ use assay_eval::text::recall::word_recall;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DatacompError;
+use crate::round::RoundConfig;
 use crate::task::{Problem, answers_match, extract_answer, target_text, user_turn};
 
 /// How models are evaluated on the held-out problems.
@@ -65,25 +66,9 @@ pub struct ModelEval {
 
 /// Renders the chat prompt of a question.
 fn chat_prompt(model: &LoadedModel, user: &str) -> Result<String, DatacompError> {
-    let template =
-        model
-            .tokenizer
-            .chat_template
-            .as_ref()
-            .ok_or_else(|| DatacompError::BadInput {
-                what: "base model".into(),
-                message: "has no chat template; Datacomp needs an instruction-tuned model".into(),
-            })?;
-    let mut extra = serde_json::Map::new();
-    for (k, v) in [
-        ("bos_token", &model.tokenizer.bos_token),
-        ("eos_token", &model.tokenizer.eos_token),
-    ] {
-        if let Some(v) = v {
-            extra.insert(k.into(), v.clone().into());
-        }
-    }
-    Ok(template.render(&[ChatMessage::new("user", user)], true, &extra)?)
+    Ok(model
+        .tokenizer
+        .apply_chat_template(&[ChatMessage::new("user", user)], true)?)
 }
 
 /// Greedy answers to `prompts`, batched. With `chain_of_thought` each prompt asks the model to
@@ -240,19 +225,18 @@ pub struct TrainingPlan {
     pub max_len: usize,
 }
 
-/// Fine-tunes `model` on `rows` with the plan's adapters, evaluates it on `problems`, compares with
-/// `base`, and removes the adapters again. `after_training` sees the adapted model (to save the
-/// adapter, for instance) before they are removed.
+/// Fine-tunes `model` on `rows` with the round's adapters and budget, evaluates it on `problems`,
+/// compares with `base`, and removes the adapters again. `after_training` sees the adapted model
+/// (to save the adapter, for instance) before they are removed.
 pub fn validate_and_score(
     model: &mut LoadedModel,
     rows: &[CotRow],
     problems: &[Problem],
     base: &ModelEval,
-    plan: &TrainingPlan,
-    options: &EvalOptions,
-    weights: &ScoreWeights,
+    config: &RoundConfig,
     after_training: impl FnOnce(&mut LoadedModel) -> Result<(), DatacompError>,
 ) -> Result<MinerScore, DatacompError> {
+    let (plan, options) = (&config.plan, &config.eval);
     let train_rows: Vec<TrainRow> = rows
         .iter()
         .map(|r| TrainRow::Completion {
@@ -277,7 +261,7 @@ pub fn validate_and_score(
     })();
     detach_lora(&mut model.model);
     let (training, eval) = result?;
-    let improvement = improvement(base, &eval, weights);
+    let improvement = improvement(base, &eval, &config.weights);
     Ok(MinerScore {
         training,
         eval,

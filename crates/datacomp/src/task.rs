@@ -110,8 +110,7 @@ pub fn extract_answer(generation: &str) -> Option<String> {
         .map_or(generation, |(_, t)| t);
     let number: String = tail
         .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == ','))
-        .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
-        .next_back()?
+        .rfind(|t| t.chars().any(|c| c.is_ascii_digit()))?
         .chars()
         .filter(|&c| c != ',')
         .collect();

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde_json::{Value, json};
 
-use crate::chat::ChatTemplate;
+use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{EngineError, Result};
 use crate::gguf::{GgufFile, MetaValue};
 
@@ -172,6 +172,30 @@ impl TextTokenizer {
                 self.eos_token_ids.push(id);
             }
         }
+    }
+
+    /// Renders `messages` with the model's own chat template, passing `bos_token` and `eos_token`
+    /// as transformers' `apply_chat_template` does.
+    pub fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        let template = self.chat_template.as_ref().ok_or_else(|| {
+            EngineError::ChatTemplate(
+                "this model has no chat template (tokenizer_config.json, chat_template.jinja or GGUF metadata)".into(),
+            )
+        })?;
+        let mut extra = serde_json::Map::new();
+        for (key, value) in [
+            ("bos_token", &self.bos_token),
+            ("eos_token", &self.eos_token),
+        ] {
+            if let Some(v) = value {
+                extra.insert(key.into(), v.clone().into());
+            }
+        }
+        template.render(messages, add_generation_prompt, &extra)
     }
 
     /// Token ids of `text`; `add_special_tokens` applies the tokenizer's post-processor (e.g. a BOS).

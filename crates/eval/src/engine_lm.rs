@@ -15,7 +15,6 @@ use assay_engine::{
     BatchLimits, ChatMessage, GenerateOptions, LoadedModel, SamplingParams, generate,
     score_completions,
 };
-use serde_json::{Map, Value};
 
 use crate::runner::{LanguageModel, ModelError};
 use crate::task_def::GenParams;
@@ -57,20 +56,10 @@ impl EngineLm {
     /// `user` as one chat turn with the generation prompt; plain text without a template.
     pub fn chat_prompt(&self, user: &str) -> Result<String, ModelError> {
         let tokenizer = &self.loaded.tokenizer;
-        let Some(template) = &tokenizer.chat_template else {
+        if tokenizer.chat_template.is_none() {
             return Ok(user.to_owned());
-        };
-        let mut extra = Map::new();
-        for (name, token) in [
-            ("bos_token", &tokenizer.bos_token),
-            ("eos_token", &tokenizer.eos_token),
-        ] {
-            extra.insert(
-                name.into(),
-                token.clone().map_or(Value::Null, Value::String),
-            );
         }
-        Ok(template.render(&[ChatMessage::new("user", user)], true, &extra)?)
+        Ok(tokenizer.apply_chat_template(&[ChatMessage::new("user", user)], true)?)
     }
 
     /// Token ids of the chat-templated `user` turn (the template already holds special tokens).

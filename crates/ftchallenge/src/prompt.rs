@@ -29,22 +29,15 @@ impl<'a> PromptFormat<'a> {
     /// The context before the intent: the rendered chat prompt (or a plain layout for models
     /// without a chat template) followed by `Intent:`.
     pub fn prompt_ids(&self, ticket: &str) -> Result<Vec<u32>> {
-        let Some(template) = &self.tokenizer.chat_template else {
+        if self.tokenizer.chat_template.is_none() {
             let text = format!("{}\n\nTicket: {ticket}\nIntent:", self.system);
             return Ok(self.tokenizer.encode(&text, true)?);
-        };
+        }
         let messages = [
             ChatMessage::new("system", self.system.clone()),
             ChatMessage::new("user", ticket.to_string()),
         ];
-        let mut extra = serde_json::Map::new();
-        if let Some(bos) = &self.tokenizer.bos_token {
-            extra.insert("bos_token".into(), bos.clone().into());
-        }
-        if let Some(eos) = &self.tokenizer.eos_token {
-            extra.insert("eos_token".into(), eos.clone().into());
-        }
-        let mut text = template.render(&messages, true, &extra)?;
+        let mut text = self.tokenizer.apply_chat_template(&messages, true)?;
         text.push_str("Intent:");
         Ok(self.tokenizer.encode(&text, false)?)
     }

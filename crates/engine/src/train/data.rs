@@ -150,19 +150,7 @@ fn row_texts(row: &TrainRow, tokenizer: &TextTokenizer, chat: bool) -> Result<(S
 }
 
 fn render(tokenizer: &TextTokenizer, messages: &[ChatMessage]) -> Result<String> {
-    let template = tokenizer.chat_template.as_ref().ok_or_else(|| {
-        EngineError::Request(
-            "chat rows need a model with a chat template (this one has none)".into(),
-        )
-    })?;
-    let mut extra = serde_json::Map::new();
-    if let Some(b) = &tokenizer.bos_token {
-        extra.insert("bos_token".into(), b.clone().into());
-    }
-    if let Some(e) = &tokenizer.eos_token {
-        extra.insert("eos_token".into(), e.clone().into());
-    }
-    template.render(messages, true, &extra)
+    tokenizer.apply_chat_template(messages, true)
 }
 
 /// Groups example indices into batches of at most `batch_tokens` padded tokens, similar lengths
