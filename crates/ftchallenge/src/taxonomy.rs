@@ -1,7 +1,5 @@
 //! The intent taxonomy and its synonym table: how a predicted label is mapped to a canonical intent.
-//!
-//! This is a minimal local version of exact match with synonyms; `assay_eval::intent` (branch
-//! `h/math`) carries the full metric set and should replace [`normalize_label`] once merged.
+//! Labels are compared in `assay_eval::intent`'s normal form, as the intent metrics compare them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -25,15 +23,7 @@ struct TaxonomyFile {
     synonyms: BTreeMap<String, String>,
 }
 
-/// Trims, lower-cases and collapses inner whitespace, so `" Billing.Seat_Question "` equals
-/// `billing.seat_question`.
-pub fn normalize_label(label: &str) -> String {
-    label
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
+pub use assay_eval::intent::normalize_label;
 
 impl Taxonomy {
     /// A taxonomy of `intents` with `(synonym, canonical)` pairs; every canonical side must be one
