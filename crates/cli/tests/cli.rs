@@ -1,0 +1,135 @@
+//! The `assay` binary end to end on the tiny fixture model: generate, score, train.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn assay() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+}
+
+fn tiny() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../engine/fixtures/tiny-qwen2")
+        .display()
+        .to_string()
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn generate_writes_one_jsonl_row_per_sample() {
+    let out = run_ok(assay().args([
+        "generate",
+        "--model",
+        &tiny(),
+        "--chat",
+        "--n",
+        "2",
+        "--temperature",
+        "0.7",
+        "--max-new-tokens",
+        "5",
+        "hello",
+        "two",
+    ]));
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[3]["prompt_index"], 1);
+    assert_eq!(rows[3]["sample_index"], 1);
+    assert!(rows.iter().all(|r| r["num_tokens"].as_u64().unwrap() <= 5));
+}
+
+#[test]
+fn score_reports_loss_and_bits_per_byte_and_names_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.jsonl");
+    std::fs::write(&input, "{\"prompt\": \"The quick\", \"completion\": \" brown fox\"}\n{\"text\": \"Validators score miners\"}\n").unwrap();
+    let out = run_ok(assay().args([
+        "score",
+        "--model",
+        &tiny(),
+        "--input",
+        input.to_str().unwrap(),
+    ]));
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(rows[0]["mean_nll"].as_f64().unwrap() > 0.0);
+    assert!(rows[1]["bits_per_byte"].as_f64().unwrap() > 0.0);
+    std::fs::write(
+        &input,
+        "{\"prompt\": \"ok\", \"completion\": \"fine\"}\n{not json\n",
+    )
+    .unwrap();
+    let out = assay()
+        .args([
+            "score",
+            "--model",
+            &tiny(),
+            "--input",
+            input.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rows.jsonl:2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn train_writes_a_peft_adapter_a_merged_model_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("train.jsonl");
+    std::fs::write(&data, "{\"prompt\": \"The quick\", \"completion\": \" brown fox\"}\n{\"messages\": [{\"role\": \"user\", \"content\": \"3 plus 4\"}, {\"role\": \"assistant\", \"content\": \"is 7\"}]}\n").unwrap();
+    let out = dir.path().join("run");
+    run_ok(assay().args([
+        "train",
+        "--model",
+        &tiny(),
+        "--data",
+        data.to_str().unwrap(),
+        "--val",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--rank",
+        "4",
+        "--merge",
+    ]));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("training.json")).unwrap()).unwrap();
+    assert_eq!(summary["steps"], 2);
+    assert!(summary["val_loss"].as_f64().is_some());
+    assert!(
+        out.join("adapter/adapter_config.json").is_file()
+            && out.join("adapter/adapter_model.safetensors").is_file()
+    );
+    assert!(
+        out.join("merged/config.json").is_file() && out.join("merged/tokenizer.json").is_file()
+    );
+    run_ok(assay().args([
+        "generate",
+        "--model",
+        out.join("merged").to_str().unwrap(),
+        "--max-new-tokens",
+        "3",
+        "hi",
+    ]));
+}
