@@ -1,6 +1,6 @@
 //! End to end: the example bundle trains on the pydoc corpus and is scored. Needs a Python with
-//! torch (`ASSAY_PRISM_PYTHON`, else /work/pyref/bin/python, else python3); skips with a message
-//! when there is none.
+//! torch (`ASSAY_PRISM_PYTHON`, else python3); skips with a message when there is none, which is
+//! the case in CI until CI provides a torch environment.
 
 use std::path::PathBuf;
 
@@ -12,7 +12,6 @@ use assay_prism::{corpus, run_bundle};
 fn python_with_torch() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os(runner::PYTHON_ENV).map(PathBuf::from),
-        Some(PathBuf::from("/work/pyref/bin/python")),
         Some(PathBuf::from("python3")),
     ];
     candidates
