@@ -1,29 +1,13 @@
 //! The engine against golden outputs of transformers (made by `fixtures/make_engine_fixtures.py`).
 
-use std::path::PathBuf;
+mod common;
+use common::{ids, read_json, tiny};
 
 use assay_engine::{
     BatchLimits, ChatMessage, ChatTemplate, GenerateOptions, LoadOptions, ModelSource, Pass,
     SamplingParams, generate, load, score_sequences,
 };
 use candle_core::Tensor;
-use serde_json::Value;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn read_json(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join(name)).unwrap()).unwrap()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
 
 fn assert_close(ours: f32, theirs: f64, rel: f64, what: &str) {
     let diff = (ours as f64 - theirs).abs();
@@ -31,14 +15,6 @@ fn assert_close(ours: f32, theirs: f64, rel: f64, what: &str) {
         diff <= rel * theirs.abs().max(1.0),
         "{what}: ours {ours} vs transformers {theirs}"
     );
-}
-
-fn tiny(name: &str) -> assay_engine::LoadedModel {
-    load(
-        &ModelSource::HfFolder(fixtures().join(name)),
-        &LoadOptions::default(),
-    )
-    .unwrap()
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Training against the references (PEFT adapters both ways, torch AdamW), determinism, memory,
 //! full training from scratch, export, bad data, and real learning on SmolLM2.
 
-use std::path::PathBuf;
+mod common;
+use common::{fixtures, ids, read_json, tiny};
 
 use assay_engine::candle_core::{DType, Device, Tensor, Var};
 use assay_engine::train::optim::{AdamW, AdamWConfig};
@@ -10,32 +11,8 @@ use assay_engine::train::{
     Example, LoraConfig, TrainConfig, TrainRow, attach_lora, export, lora_parameters, peft,
     read_rows, tokenize_rows, train,
 };
-use assay_engine::{LoadOptions, LoadedModel, Model, ModelConfig, ModelSource, Pass, load};
+use assay_engine::{LoadOptions, Model, ModelConfig, ModelSource, Pass, load};
 use serde_json::Value;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn read_json(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join(name)).unwrap()).unwrap()
-}
-
-fn tiny(name: &str) -> LoadedModel {
-    load(
-        &ModelSource::HfFolder(fixtures().join(name)),
-        &LoadOptions::default(),
-    )
-    .unwrap()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
 
 /// Compares the model's logits on each golden sequence with `want[seq][pos][vocab]`, relative to the
 /// largest logit of the position (summation order differs between BLAS libraries, so single small
