@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use assay_engine::candle_core::{DType, Device};
+use assay_engine::candle_core::DType;
 use assay_engine::{LoadOptions, ModelSource, load};
 use assay_eval::math::select::Aggregation;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -82,17 +82,7 @@ pub struct DeviceArgs {
 impl DeviceArgs {
     /// Load options: f32 on the CPU, bf16 on CUDA.
     pub fn options(&self) -> anyhow::Result<LoadOptions> {
-        let device = match self.device.as_str() {
-            "cpu" => Device::Cpu,
-            "cuda" => Device::new_cuda(0).context("cannot open CUDA device 0")?,
-            s if s.starts_with("cuda:") => {
-                let n: usize = s[5..]
-                    .parse()
-                    .with_context(|| format!("bad device `{s}`"))?;
-                Device::new_cuda(n).with_context(|| format!("cannot open CUDA device {n}"))?
-            }
-            other => bail!("unknown --device `{other}`: use cpu, cuda or cuda:N"),
-        };
+        let device = assay_engine::open_device(&self.device)?;
         let dtype = if device.is_cpu() {
             DType::F32
         } else {

@@ -46,17 +46,7 @@ impl ModelArgs {
 }
 
 fn parse_device(spec: &str) -> anyhow::Result<Device> {
-    match spec {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Ok(Device::new_cuda(0).context("cannot open CUDA device 0")?),
-        s if s.starts_with("cuda:") => {
-            let n: usize = s[5..]
-                .parse()
-                .with_context(|| format!("bad device `{s}`: use cuda:N"))?;
-            Ok(Device::new_cuda(n).with_context(|| format!("cannot open CUDA device {n}"))?)
-        }
-        other => bail!("unknown --device `{other}`: use cpu, cuda or cuda:N"),
-    }
+    Ok(assay_engine::open_device(spec)?)
 }
 
 /// One input row: a raw prompt, or chat messages.

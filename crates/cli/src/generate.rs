@@ -48,6 +48,10 @@ pub struct GenerateArgs {
     /// Keep only the k most likely tokens.
     #[arg(long)]
     top_k: Option<usize>,
+    /// Divide (or, when negative, multiply) the logit of every token already seen by this, as
+    /// transformers does; 1.0 is none.
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
     /// Seed of the sampling streams.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -98,6 +102,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         stop_token_ids: vec![],
         stop_strings: args.stop.clone(),
         n: args.n,
+        repetition_penalty: args.repetition_penalty,
     };
     let options = GenerateOptions {
         seed: args.seed,

@@ -1,17 +1,22 @@
 //! Batched generation with a KV cache: ragged prompts, n samples per prompt sharing one prefill,
 //! greedy / temperature / top-k / top-p sampling, stop tokens and stop strings.
 //!
-//! Each sequence keeps its own cache row and positions, and draws its random numbers from a stream
-//! keyed by (seed, prompt index, sample index). A request therefore gives the same text whatever the
-//! batch size or the other requests beside it.
+//! Each prompt is prefilled alone, then the batch decodes together in one left-padded KV cache
+//! (see [`KvCache`]); each sample draws its random numbers from a counter-based stream keyed by
+//! (seed, prompt index, sample index) and the step, so a request gives the same text whatever the
+//! batch size or the other requests beside it (up to float rounding in batched matmuls).
+//!
+//! Plain temperature sampling and greedy decoding run on the device (Gumbel-max over the logits,
+//! [`crate::ops::sample_rows`]); tokens are read back every few steps rather than every step, so
+//! the host never waits on the device in between. Top-k, top-p and the repetition penalty need the
+//! logits on the host and use the same draws there.
 
 use candle_core::{DType, Tensor};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
 use crate::model::{KvCache, Model};
+use crate::ops::gumbel_choice;
 use crate::tokenizer::TextTokenizer;
 
 /// How to pick tokens and when to stop.
@@ -31,6 +36,14 @@ pub struct SamplingParams {
     pub stop_strings: Vec<String>,
     /// Samples per prompt.
     pub n: usize,
+    /// Repetition penalty as in transformers (1.0: none): the logit of every token already in the
+    /// prompt or the sample is divided by it when positive and multiplied by it when negative.
+    #[serde(default = "no_penalty")]
+    pub repetition_penalty: f32,
+}
+
+fn no_penalty() -> f32 {
+    1.0
 }
 
 impl Default for SamplingParams {
@@ -43,6 +56,7 @@ impl Default for SamplingParams {
             stop_token_ids: vec![],
             stop_strings: vec![],
             n: 1,
+            repetition_penalty: 1.0,
         }
     }
 }
@@ -61,6 +75,9 @@ impl SamplingParams {
         }
         if self.n == 0 {
             return bad("n (samples per prompt) must be at least 1");
+        }
+        if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
+            return bad("repetition_penalty must be a finite number > 0 (1.0 for none)");
         }
         Ok(())
     }
@@ -115,7 +132,8 @@ impl Default for GenerateOptions {
 struct Row {
     prompt_index: usize,
     sample_index: usize,
-    rng: ChaCha8Rng,
+    /// Key of the sample's random stream.
+    key: u64,
     generated: Vec<u32>,
     finished: Option<FinishReason>,
 }
@@ -192,6 +210,9 @@ fn stream_seed(seed: u64, prompt: usize, sample: usize) -> u64 {
     mix(mix(mix(seed) ^ prompt as u64).wrapping_add(0x9e37_79b9_7f4a_7c15) ^ sample as u64)
 }
 
+/// Decode steps between reads of the sampled tokens on a GPU (on the CPU every step is read).
+const GPU_CHECK_EVERY: usize = 8;
+
 fn generate_batch(
     model: &Model,
     tokenizer: &TextTokenizer,
@@ -201,86 +222,195 @@ fn generate_batch(
     seed: u64,
     on_token: &mut impl FnMut(usize),
 ) -> Result<Vec<Completion>> {
-    let config = model.config();
     let stop_ids: Vec<u32> = tokenizer
         .eos_token_ids
         .iter()
         .chain(&params.stop_token_ids)
         .copied()
         .collect();
-    let mut cache = KvCache::new(config.num_hidden_layers);
-    let mut rows = Vec::new();
-    let mut next_tokens = Vec::new();
-    for (offset, prompt) in prompts.iter().enumerate() {
-        let prompt_index = first_index + offset;
-        let logits = prefill(model, &mut cache, prompt, params.max_new_tokens)?;
-        let first_row = cache.rows() - 1;
-        for sample_index in 0..params.n {
-            if sample_index > 0 {
-                cache.duplicate_row(first_row)?;
-            }
-            let mut row = Row {
-                prompt_index,
-                sample_index,
-                rng: ChaCha8Rng::seed_from_u64(stream_seed(seed, prompt_index, sample_index)),
-                generated: Vec::new(),
-                finished: None,
-            };
-            let token = sample_token(&logits, params, &mut row.rng);
-            next_tokens.push(token);
-            rows.push(row);
-        }
-    }
+    let device = model.device().clone();
+    let (mut cache, mut logits) = prefill(model, prompts, params)?;
+    let mut rows: Vec<Row> = (0..prompts.len())
+        .flat_map(|p| (0..params.n).map(move |s| (p, s)))
+        .map(|(p, s)| Row {
+            prompt_index: first_index + p,
+            sample_index: s,
+            key: stream_seed(seed, first_index + p, s),
+            generated: Vec::new(),
+            finished: None,
+        })
+        .collect();
+    let mut keys = row_keys(&rows, &device)?;
+    let check_every = if device.is_cpu() { 1 } else { GPU_CHECK_EVERY };
+    let mut pending = Vec::new();
     let mut finished = Vec::new();
-    loop {
-        let mut live = Vec::new();
-        let mut live_tokens = Vec::new();
-        for (i, (row, &token)) in rows.iter_mut().zip(&next_tokens).enumerate() {
-            accept_token(row, token, &stop_ids, params, tokenizer)?;
-            if row.finished.is_none() {
-                live.push(i);
-                live_tokens.push(token);
+    for step in 0..params.max_new_tokens {
+        let tokens = sample_step(&logits, &keys, &rows, prompts, first_index, params, step)?;
+        pending.push(tokens.clone());
+        let last_step = step + 1 == params.max_new_tokens;
+        let mut tokens = tokens;
+        if pending.len() == check_every || last_step {
+            let drawn = Tensor::stack(&pending, 1)?.to_vec2::<u32>()?;
+            pending.clear();
+            let mut accepted = 0;
+            for (row, drawn) in rows.iter_mut().zip(&drawn) {
+                for &token in drawn {
+                    if row.finished.is_none() {
+                        accept_token(row, token, &stop_ids, params, tokenizer)?;
+                        accepted += 1;
+                    }
+                }
+            }
+            on_token(accepted);
+            let live: Vec<usize> = (0..rows.len())
+                .filter(|&i| rows[i].finished.is_none())
+                .collect();
+            if live.is_empty() {
+                finished.append(&mut rows);
+                break;
+            }
+            if live.len() < rows.len() {
+                let (keep, done): (Vec<Row>, Vec<Row>) =
+                    rows.into_iter().partition(|r| r.finished.is_none());
+                finished.extend(done);
+                rows = keep;
+                cache.retain_rows(&live)?;
+                let index = Tensor::from_vec(
+                    live.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                    live.len(),
+                    &device,
+                )?;
+                tokens = tokens.index_select(&index, 0)?;
+                keys = row_keys(&rows, &device)?;
             }
         }
-        on_token(rows.len());
-        let (keep, done): (Vec<Row>, Vec<Row>) =
-            rows.into_iter().partition(|r| r.finished.is_none());
-        finished.extend(done);
-        rows = keep;
-        if rows.is_empty() {
+        if last_step {
             break;
         }
-        cache.retain_rows(&live);
-        let ids = Tensor::from_vec(live_tokens, (rows.len(), 1), model.device())?;
-        let logits = model
-            .forward_cached(&ids, &mut cache)?
-            .to_dtype(DType::F32)?;
-        let logits = logits.to_vec2::<f32>()?;
-        next_tokens = rows
-            .iter_mut()
-            .zip(&logits)
-            .map(|(row, l)| sample_token(l, params, &mut row.rng))
-            .collect();
+        logits = model.forward_cached_raw(&tokens.unsqueeze(1)?, &mut cache)?;
     }
+    finished.append(&mut rows);
     finished
         .into_iter()
         .map(|row| finish(row, params, tokenizer))
         .collect()
 }
 
-/// Runs a prompt through a fresh cache row; returns the logits of its last token.
-fn prefill(model: &Model, cache: &mut KvCache, prompt: &[u32], max_new: usize) -> Result<Vec<f32>> {
-    let mut single = KvCache::new(model.config().num_hidden_layers);
-    single.add_row(
-        model.config(),
-        prompt.len() + max_new,
-        model.dtype(),
-        model.device(),
-    )?;
-    let ids = Tensor::new(prompt, model.device())?.unsqueeze(0)?;
-    let logits = model.forward_cached(&ids, &mut single)?;
-    cache.extend_from(single);
-    Ok(logits.squeeze(0)?.to_vec1::<f32>()?)
+fn row_keys(rows: &[Row], device: &candle_core::Device) -> Result<Tensor> {
+    let keys: Vec<i64> = rows.iter().map(|r| r.key as i64).collect();
+    Ok(Tensor::from_vec(keys, rows.len(), device)?)
+}
+
+/// Most prompt tokens prefilled in one forward pass.
+const PREFILL_TOKENS: usize = 16_384;
+
+/// Prefills the prompts, those of one length together, then stacks their caches left-padded with
+/// each prompt's row repeated `n` times, in prompt order; returns the cache and the logits
+/// `[rows, V]` of every row's last prompt token.
+fn prefill(
+    model: &Model,
+    prompts: &[Vec<u32>],
+    params: &SamplingParams,
+) -> Result<(KvCache, Tensor)> {
+    let mut by_length: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, p) in prompts.iter().enumerate() {
+        by_length.entry(p.len()).or_default().push(i);
+    }
+    let (config, n) = (model.config(), params.n);
+    let mut caches = Vec::new();
+    let mut logits = Vec::new();
+    let mut order = Vec::new();
+    for (len, indices) in by_length {
+        for group in indices.chunks((PREFILL_TOKENS / len).max(1)) {
+            let mut cache =
+                KvCache::with_rows(config, group.len(), len, model.dtype(), model.device())?;
+            let ids: Vec<u32> = group
+                .iter()
+                .flat_map(|&i| prompts[i].iter().copied())
+                .collect();
+            let ids = Tensor::from_vec(ids, (group.len(), len), model.device())?;
+            let last = model.forward_cached_raw(&ids, &mut cache)?; // [g, V]
+            let (g, v) = last.dims2()?;
+            logits.push(
+                last.unsqueeze(1)?
+                    .broadcast_as((g, n, v))?
+                    .reshape((g * n, v))?,
+            );
+            caches.push(cache);
+            order.extend_from_slice(group);
+        }
+    }
+    let parts: Vec<(&KvCache, usize)> = caches.iter().map(|c| (c, n)).collect();
+    let mut cache = KvCache::stack_left_padded(&parts, params.max_new_tokens)?;
+    let mut logits = Tensor::cat(&logits, 0)?;
+    if order.windows(2).any(|w| w[0] > w[1]) {
+        // Rows are in length-group order: put them back in prompt order.
+        let mut slot_of = vec![0; prompts.len()];
+        for (slot, &prompt) in order.iter().enumerate() {
+            slot_of[prompt] = slot;
+        }
+        let perm: Vec<usize> = (0..prompts.len())
+            .flat_map(|p| (0..n).map(move |s| (p, s)))
+            .map(|(p, s)| slot_of[p] * n + s)
+            .collect();
+        cache.retain_rows(&perm)?;
+        let index: Vec<u32> = perm.iter().map(|&r| r as u32).collect();
+        logits = logits.index_select(&Tensor::new(index.as_slice(), model.device())?, 0)?;
+    }
+    Ok((cache, logits.contiguous()?))
+}
+
+/// The next token of every row, as a u32 tensor `[rows]` on the model's device.
+fn sample_step(
+    logits: &Tensor,
+    keys: &Tensor,
+    rows: &[Row],
+    prompts: &[Vec<u32>],
+    first_index: usize,
+    params: &SamplingParams,
+    step: usize,
+) -> Result<Tensor> {
+    let on_host = params.top_k.is_some() || params.top_p < 1.0 || params.repetition_penalty != 1.0;
+    if !on_host {
+        return Ok(crate::ops::sample_rows(
+            logits,
+            keys,
+            step as u32,
+            params.temperature,
+        )?);
+    }
+    let host = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    let tokens: Vec<u32> = rows
+        .iter()
+        .zip(host)
+        .map(|(row, mut l)| {
+            let seen = prompts[row.prompt_index - first_index]
+                .iter()
+                .chain(&row.generated);
+            apply_repetition_penalty(&mut l, seen, params.repetition_penalty);
+            sample_token(&l, params, row.key, step as u32)
+        })
+        .collect();
+    Ok(Tensor::from_vec(tokens, rows.len(), logits.device())?)
+}
+
+/// transformers' `RepetitionPenaltyLogitsProcessor`: each distinct token seen is penalised once.
+pub fn apply_repetition_penalty<'a>(
+    logits: &mut [f32],
+    seen: impl Iterator<Item = &'a u32>,
+    penalty: f32,
+) {
+    if penalty == 1.0 {
+        return;
+    }
+    let mut done = std::collections::HashSet::new();
+    for &t in seen {
+        if let Some(l) = logits.get_mut(t as usize)
+            && done.insert(t)
+        {
+            *l = if *l < 0.0 { *l * penalty } else { *l / penalty };
+        }
+    }
 }
 
 fn accept_token(
@@ -331,73 +461,63 @@ fn finish(row: Row, params: &SamplingParams, tokenizer: &TextTokenizer) -> Resul
     })
 }
 
-/// Picks the next token from f32 logits.
-pub fn sample_token(logits: &[f32], params: &SamplingParams, rng: &mut impl Rng) -> u32 {
-    if params.temperature == 0.0 {
-        return argmax(logits);
+/// Picks the next token from f32 logits with the draws of stream `key` at `step`: greedy at
+/// temperature 0, else Gumbel-max over the tokens that top-k and top-p keep. The device sampler
+/// ([`crate::ops::sample_rows`]) makes the same draws.
+pub fn sample_token(logits: &[f32], params: &SamplingParams, key: u64, step: u32) -> u32 {
+    let inv_t = if params.temperature > 0.0 {
+        1.0 / params.temperature
+    } else {
+        0.0
+    };
+    let filtering = params.temperature > 0.0 && (params.top_k.is_some() || params.top_p < 1.0);
+    if !filtering {
+        let all = logits.iter().enumerate().map(|(i, &l)| (i as u32, l));
+        return gumbel_choice(all, key, step, inv_t);
     }
-    let inv_t = 1.0 / params.temperature;
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let filtering = params.top_k.is_some() || params.top_p < 1.0;
     let mut candidates: Vec<(u32, f32)> = logits
         .iter()
         .enumerate()
         .map(|(i, &l)| (i as u32, ((l - max) * inv_t).exp()))
         .collect();
-    if filtering {
-        // Most likely first; ties broken by token id so the order is total and reproducible.
-        candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        if let Some(k) = params.top_k {
-            candidates.truncate(k);
-        }
-        if params.top_p < 1.0 {
-            let total: f32 = candidates.iter().map(|c| c.1).sum();
-            let mut cumulative = 0.0;
-            let keep = candidates
-                .iter()
-                .position(|c| {
-                    cumulative += c.1 / total;
-                    cumulative >= params.top_p
-                })
-                .map_or(candidates.len(), |p| p + 1);
-            candidates.truncate(keep);
-        }
+    // Most likely first; ties broken by token id so the order is total and reproducible.
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if let Some(k) = params.top_k {
+        candidates.truncate(k);
     }
-    let total: f64 = candidates.iter().map(|c| c.1 as f64).sum();
-    let mut target = rng.random::<f64>() * total;
-    for &(id, weight) in &candidates {
-        target -= weight as f64;
-        if target < 0.0 {
-            return id;
-        }
+    if params.top_p < 1.0 {
+        let total: f32 = candidates.iter().map(|c| c.1).sum();
+        let mut cumulative = 0.0;
+        let keep = candidates
+            .iter()
+            .position(|c| {
+                cumulative += c.1 / total;
+                cumulative >= params.top_p
+            })
+            .map_or(candidates.len(), |p| p + 1);
+        candidates.truncate(keep);
     }
-    candidates.last().map_or(0, |c| c.0)
-}
-
-fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
+    let kept = candidates.iter().map(|&(i, _)| (i, logits[i as usize]));
+    gumbel_choice(kept, key, step, inv_t)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn draw(logits: &[f32], p: &SamplingParams, key: u64, step: u32) -> u32 {
+        sample_token(logits, p, key, step)
+    }
+
     #[test]
     fn greedy_takes_lowest_id_on_ties() {
         let p = SamplingParams::default();
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        assert_eq!(sample_token(&[1.0, 3.0, 3.0], &p, &mut rng), 1);
+        assert_eq!(draw(&[1.0, 3.0, 3.0], &p, 0, 0), 1);
     }
 
     #[test]
     fn top_k_one_is_greedy_and_top_p_keeps_the_head() {
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
         let logits = [0.0, 5.0, 4.9, -3.0];
         let k1 = SamplingParams {
             temperature: 1.0,
@@ -409,25 +529,49 @@ mod tests {
             top_p: 0.5,
             ..Default::default()
         };
-        for _ in 0..200 {
-            assert_eq!(sample_token(&logits, &k1, &mut rng), 1);
-            assert_eq!(sample_token(&logits, &p, &mut rng), 1);
+        for step in 0..200 {
+            assert_eq!(draw(&logits, &k1, 7, step), 1);
+            assert_eq!(draw(&logits, &p, 7, step), 1);
         }
     }
 
     #[test]
     fn sampling_follows_the_distribution() {
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
         let logits = [0.0f32, (3.0f32).ln()]; // p = 0.25, 0.75
         let p = SamplingParams {
             temperature: 1.0,
             ..Default::default()
         };
-        let ones = (0..20_000)
-            .filter(|_| sample_token(&logits, &p, &mut rng) == 1)
+        let ones = (0..20_000u32)
+            .filter(|&step| draw(&logits, &p, 3, step) == 1)
             .count();
         let frac = ones as f64 / 20_000.0;
         assert!((frac - 0.75).abs() < 0.015, "{frac}");
+    }
+
+    #[test]
+    fn temperature_sharpens_and_flattens() {
+        let logits = [0.0f32, 1.0];
+        let share = |t: f32| {
+            let p = SamplingParams {
+                temperature: t,
+                ..Default::default()
+            };
+            (0..20_000u32)
+                .filter(|&s| draw(&logits, &p, 11, s) == 1)
+                .count() as f64
+                / 20_000.0
+        };
+        // softmax([0, 1] / t)[1]: t = 0.5 → 0.881, t = 2 → 0.622.
+        assert!((share(0.5) - 0.881).abs() < 0.015);
+        assert!((share(2.0) - 0.622).abs() < 0.015);
+    }
+
+    #[test]
+    fn repetition_penalty_matches_transformers_rule() {
+        let mut l = vec![2.0, -2.0, 1.0];
+        apply_repetition_penalty(&mut l, [0u32, 1, 0].iter(), 2.0);
+        assert_eq!(l, vec![1.0, -4.0, 1.0]);
     }
 
     #[test]

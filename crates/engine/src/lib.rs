@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod chat;
 pub mod config;
+pub mod device;
 pub mod error;
 pub mod generate;
 pub mod gguf;
@@ -19,6 +20,7 @@ pub mod weights;
 pub use candle_core;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Arch, ModelConfig};
+pub use device::open_device;
 pub use error::{EngineError, Result};
 pub use generate::{Completion, FinishReason, GenerateOptions, SamplingParams, generate};
 pub use model::{KvCache, Model, Pass};

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
-use crate::ops::frozen_matmul;
+use crate::ops::{AttentionMask, frozen_matmul, masked_softmax};
 use crate::weights::WeightMap;
 
 /// Which kernels a forward pass may use.
@@ -176,59 +176,38 @@ impl RmsNorm {
     }
 }
 
-/// Keys and values of one sequence for one layer, preallocated and written in place.
-#[derive(Debug)]
-struct SequenceKv {
-    k: Tensor,
-    v: Tensor,
-    len: usize,
-}
-
-impl SequenceKv {
-    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
-        let new = k.dim(2)?;
-        let cap = self.k.dim(2)?;
-        if self.len + new > cap {
-            return Err(EngineError::Request(format!(
-                "KV cache full: {} + {new} tokens exceed its capacity {cap}",
-                self.len
-            )));
-        }
-        self.k.slice_set(&k.contiguous()?, 2, self.len)?;
-        self.v.slice_set(&v.contiguous()?, 2, self.len)?;
-        self.len += new;
-        Ok((
-            self.k.narrow(2, 0, self.len)?,
-            self.v.narrow(2, 0, self.len)?,
-        ))
-    }
-
-    fn deep_copy(&self) -> Result<Self> {
-        Ok(Self {
-            k: self.k.copy()?,
-            v: self.v.copy()?,
-            len: self.len,
-        })
-    }
-}
-
-/// The KV cache of a batch of independent sequences: each has its own length and positions, so a
-/// sequence's result never depends on which other sequences share its batch.
+/// Keys and values of a batch of sequences, preallocated `[rows, kv_heads, capacity, head_dim]`
+/// per layer and written in place, one slot per token for every row at once.
+///
+/// Rows are left-padded: row `r` holds its first token at slot `pad[r]`, and the slots before it
+/// are hidden from attention by the mask, so a row's result does not depend on its batch-mates.
+/// All rows share the slot count, which lets one decode step append a token to every row with a
+/// single in-place copy per layer, and lets attention run as one batched matmul.
 #[derive(Debug)]
 pub struct KvCache {
-    /// `layers[l][row]`.
-    layers: Vec<Vec<SequenceKv>>,
+    /// `layers[l] = (k, v)`, `None` until the cache has rows.
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    /// Left padding of each row.
+    pad: Vec<u32>,
+    /// `pad` on the device: u32 for the attention mask, f32 for rope positions.
+    pad_device: Option<(Tensor, Tensor)>,
+    /// Slots written so far (the same for every row).
+    len: usize,
 }
 
 impl KvCache {
     /// An empty cache with no rows.
     pub fn new(num_layers: usize) -> Self {
         Self {
-            layers: (0..num_layers).map(|_| Vec::new()).collect(),
+            layers: (0..num_layers).map(|_| None).collect(),
+            pad: Vec::new(),
+            pad_device: None,
+            len: 0,
         }
     }
 
-    /// Adds an empty row able to hold `capacity` tokens; returns its index.
+    /// Adds an empty, unpadded row able to hold `capacity` tokens; returns its index. Rows can be
+    /// added only before the first token is written.
     pub fn add_row(
         &mut self,
         config: &ModelConfig,
@@ -236,57 +215,178 @@ impl KvCache {
         dtype: DType,
         device: &Device,
     ) -> Result<usize> {
+        if self.len > 0 {
+            return Err(EngineError::Request(
+                "rows can be added to a KV cache only before its first token".into(),
+            ));
+        }
+        if self.rows() > 0 && capacity != self.capacity()? {
+            return Err(EngineError::Request(format!(
+                "a KV cache row of capacity {capacity} cannot join rows of capacity {}",
+                self.capacity()?
+            )));
+        }
         let shape = (1, config.num_key_value_heads, capacity, config.head_dim);
         for layer in &mut self.layers {
-            layer.push(SequenceKv {
-                k: Tensor::zeros(shape, dtype, device)?,
-                v: Tensor::zeros(shape, dtype, device)?,
-                len: 0,
+            let k = Tensor::zeros(shape, dtype, device)?;
+            let v = Tensor::zeros(shape, dtype, device)?;
+            *layer = Some(match layer.take() {
+                None => (k, v),
+                Some((ks, vs)) => (Tensor::cat(&[&ks, &k], 0)?, Tensor::cat(&[&vs, &v], 0)?),
             });
         }
+        self.pad.push(0);
+        self.pad_device = None;
         Ok(self.rows() - 1)
+    }
+
+    /// A cache of `rows` empty, unpadded rows able to hold `capacity` tokens each.
+    pub fn with_rows(
+        config: &ModelConfig,
+        rows: usize,
+        capacity: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let shape = (rows, config.num_key_value_heads, capacity, config.head_dim);
+        let mut cache = Self::new(config.num_hidden_layers);
+        for layer in &mut cache.layers {
+            *layer = Some((
+                Tensor::zeros(shape, dtype, device)?,
+                Tensor::zeros(shape, dtype, device)?,
+            ));
+        }
+        cache.pad = vec![0; rows];
+        Ok(cache)
+    }
+
+    /// Builds one batch from caches whose rows each hold one sequence (all rows of a part equally
+    /// padded), every row repeated `copies` times in place, left-padding the shorter parts so that
+    /// every row ends at the same slot, with room for `extra` more tokens.
+    pub fn stack_left_padded(parts: &[(&KvCache, usize)], extra: usize) -> Result<Self> {
+        if parts
+            .iter()
+            .any(|(c, _)| c.pad.iter().any(|&p| p != c.pad[0]))
+        {
+            return Err(EngineError::Request(
+                "stack_left_padded takes caches whose rows are equally padded".into(),
+            ));
+        }
+        let num_layers = parts.first().map_or(0, |(c, _)| c.layers.len());
+        let longest = parts.iter().map(|(c, _)| c.len(0)).max().unwrap_or(0);
+        let width = longest + extra;
+        let mut out = Self::new(num_layers);
+        for (layer, slot) in out.layers.iter_mut().enumerate() {
+            let mut ks = Vec::new();
+            let mut vs = Vec::new();
+            for (part, copies) in parts {
+                let (k, v) = part.layers[layer].as_ref().expect("a row has every layer");
+                let (first, tokens) = (part.pad[0] as usize, part.len(0));
+                let place = |t: &Tensor| -> Result<Tensor> {
+                    let (rows, h, _, d) = t.dims4()?;
+                    let used = t.narrow(2, first, tokens)?.contiguous()?;
+                    let full = Tensor::zeros((rows, h, width, d), t.dtype(), t.device())?;
+                    full.slice_set(&used, 2, longest - tokens)?;
+                    Ok(full
+                        .unsqueeze(1)?
+                        .broadcast_as((rows, *copies, h, width, d))?
+                        .reshape((rows * copies, h, width, d))?)
+                };
+                ks.push(place(k)?);
+                vs.push(place(v)?);
+            }
+            *slot = Some((
+                Tensor::cat(&ks, 0)?.contiguous()?,
+                Tensor::cat(&vs, 0)?.contiguous()?,
+            ));
+        }
+        for (part, copies) in parts {
+            let pad = (longest - part.len(0)) as u32;
+            out.pad
+                .extend(std::iter::repeat_n(pad, part.rows() * copies));
+        }
+        out.len = longest;
+        Ok(out)
     }
 
     /// Appends a copy of row `row` (sharing nothing with it); returns the new row's index.
     pub fn duplicate_row(&mut self, row: usize) -> Result<usize> {
-        for layer in &mut self.layers {
-            let copy = layer[row].deep_copy()?;
-            layer.push(copy);
-        }
+        let mut keep: Vec<u32> = (0..self.rows() as u32).collect();
+        keep.push(row as u32);
+        self.select_rows(&keep)?;
         Ok(self.rows() - 1)
     }
 
-    /// Moves every row of `other` to the end of this cache.
-    pub fn extend_from(&mut self, other: KvCache) {
-        for (layer, rows) in self.layers.iter_mut().zip(other.layers) {
-            layer.extend(rows);
-        }
+    /// Keeps only the rows listed, in that order.
+    pub fn retain_rows(&mut self, keep: &[usize]) -> Result<()> {
+        let keep: Vec<u32> = keep.iter().map(|&r| r as u32).collect();
+        self.select_rows(&keep)
     }
 
-    /// Keeps only the rows listed, in that order.
-    pub fn retain_rows(&mut self, keep: &[usize]) {
-        for layer in &mut self.layers {
-            let mut old: Vec<Option<SequenceKv>> = layer.drain(..).map(Some).collect();
-            *layer = keep
-                .iter()
-                .filter_map(|&r| old.get_mut(r).and_then(Option::take))
-                .collect();
+    fn select_rows(&mut self, keep: &[u32]) -> Result<()> {
+        for (k, v) in self.layers.iter_mut().flatten() {
+            let index = Tensor::new(keep, k.device())?;
+            *k = k.index_select(&index, 0)?;
+            *v = v.index_select(&index, 0)?;
         }
+        self.pad = keep.iter().map(|&r| self.pad[r as usize]).collect();
+        self.pad_device = None;
+        Ok(())
     }
 
     /// Number of rows.
     pub fn rows(&self) -> usize {
-        self.layers.first().map_or(0, Vec::len)
+        self.pad.len()
     }
 
-    /// Tokens already cached in `row`.
+    /// Tokens already cached in `row` (its slots after the padding).
     pub fn len(&self, row: usize) -> usize {
-        self.layers.first().map_or(0, |l| l[row].len)
+        self.len - self.pad[row] as usize
     }
 
     /// Whether the cache has no rows.
     pub fn is_empty(&self) -> bool {
         self.rows() == 0
+    }
+
+    fn capacity(&self) -> Result<usize> {
+        match self.layers.first().and_then(Option::as_ref) {
+            Some((k, _)) => Ok(k.dim(2)?),
+            None => Ok(0),
+        }
+    }
+
+    /// The padding on `device`, uploaded once per batch rather than once per step (an upload from
+    /// host memory waits for the device to finish its queue).
+    fn pad_on(&mut self, device: &Device) -> Result<(Tensor, Tensor)> {
+        if self.pad_device.is_none() {
+            let pad = Tensor::new(self.pad.as_slice(), device)?;
+            let as_f32 = pad.to_dtype(DType::F32)?;
+            self.pad_device = Some((pad, as_f32));
+        }
+        Ok(self.pad_device.clone().expect("just set"))
+    }
+
+    /// Writes `k`, `v` `[rows, kv, t, d]` of `layer` at the next slots; returns the keys and values
+    /// of every slot so far.
+    fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let t = k.dim(2)?;
+        let cap = self.capacity()?;
+        if self.len + t > cap {
+            return Err(EngineError::Request(format!(
+                "KV cache full: {} + {t} tokens exceed its capacity {cap}",
+                self.len
+            )));
+        }
+        let (ks, vs) = self.layers[layer]
+            .as_ref()
+            .ok_or_else(|| EngineError::Request("the KV cache has no rows".into()))?;
+        ks.slice_set(&k.contiguous()?, 2, self.len)?;
+        vs.slice_set(&v.contiguous()?, 2, self.len)?;
+        Ok((
+            ks.narrow(2, 0, self.len + t)?,
+            vs.narrow(2, 0, self.len + t)?,
+        ))
     }
 }
 
@@ -321,17 +421,18 @@ impl Attention {
         proj: &Linear,
         x: &Tensor,
         heads: usize,
-        rope: Option<&Rope>,
+        rope: Option<(&Rope, Pass)>,
         pass: Pass,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let y = proj
             .forward(x, pass)?
             .reshape((b, t, heads, self.head_dim))?
-            .transpose(1, 2)?;
+            .transpose(1, 2)?
+            .contiguous()?;
         match rope {
-            Some(r) => r.apply(&y),
-            None => Ok(y.contiguous()?),
+            Some((r, p)) => r.apply(&y, p),
+            None => Ok(y),
         }
     }
 
@@ -343,26 +444,15 @@ impl Attention {
         pass: Pass,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
-        let q = self.project(&self.q_proj, x, self.n_heads, Some(rope), pass)?;
-        let k = self.project(&self.k_proj, x, self.n_kv_heads, Some(rope), pass)?;
+        let q = self.project(&self.q_proj, x, self.n_heads, Some((rope, pass)), pass)?;
+        let k = self.project(&self.k_proj, x, self.n_kv_heads, Some((rope, pass)), pass)?;
         let v = self.project(&self.v_proj, x, self.n_kv_heads, None, pass)?;
         let out = match ctx {
-            AttnContext::Batch { mask } => self.attend(&q, &k, &v, mask.as_ref(), pass)?,
-            AttnContext::Cached { cache_rows, layer } => {
-                let mut outs = Vec::with_capacity(b);
-                for (r, seq) in cache_rows[*layer].iter_mut().enumerate() {
-                    let past = seq.len;
-                    let (k_all, v_all) = seq.append(&k.narrow(0, r, 1)?, &v.narrow(0, r, 1)?)?;
-                    let mask = causal_mask(t, past, x.device())?;
-                    outs.push(self.attend(
-                        &q.narrow(0, r, 1)?,
-                        &k_all,
-                        &v_all,
-                        mask.as_ref(),
-                        pass,
-                    )?);
-                }
-                Tensor::cat(&outs, 0)?
+            AttnContext::Batch { pad } => self.attend(&q, &k, &v, pad, 0)?,
+            AttnContext::Cached { cache, layer, pad } => {
+                let past = cache.len;
+                let (k_all, v_all) = cache.append(*layer, &k, &v)?;
+                self.attend(&q, &k_all, &v_all, pad, past)?
             }
         };
         let out = out
@@ -371,51 +461,32 @@ impl Attention {
         self.o_proj.forward(&out, pass)
     }
 
-    /// Scaled dot-product attention with grouped key/value heads; softmax in f32.
+    /// Scaled dot-product attention of `q` `[B, heads, T, d]` over `k`, `v` `[B, kv_heads, S, d]`
+    /// whose first `past` slots precede the queries; `pad` `[B]` hides each row's left padding.
+    ///
+    /// The query heads that share a key/value head are stacked as rows of one matrix
+    /// (`[B, kv, groups·T, d]`), so keys and values are never repeated per head.
     fn attend(
         &self,
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
-        mask: Option<&Tensor>,
-        pass: Pass,
+        pad: &Tensor,
+        past: usize,
     ) -> Result<Tensor> {
+        let (b, _, t, d) = q.dims4()?;
         let groups = self.n_heads / self.n_kv_heads;
-        let (k, v) = (repeat_kv(k, groups)?, repeat_kv(v, groups)?);
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
+        let q = q.reshape((b, self.n_kv_heads, groups * t, d))?;
+        let scores = q.matmul(&k.t()?)?;
+        let mask = AttentionMask {
+            queries: t,
+            past,
+            rows_per_batch: self.n_kv_heads * groups * t,
+            scale: 1.0 / (self.head_dim as f32).sqrt(),
         };
-        let probs = match pass {
-            Pass::Inference => candle_nn::ops::softmax_last_dim(&scores)?,
-            Pass::Training => candle_nn::ops::softmax(&scores, D::Minus1)?,
-        };
-        Ok(probs.to_dtype(v.dtype())?.matmul(&v)?)
+        let probs = masked_softmax(&scores, pad, mask)?;
+        Ok(probs.matmul(v)?.reshape((b, self.n_heads, t, d))?)
     }
-}
-
-fn repeat_kv(x: &Tensor, groups: usize) -> Result<Tensor> {
-    if groups == 1 {
-        return Ok(x.clone());
-    }
-    let (b, kv, s, d) = x.dims4()?;
-    Ok(x.unsqueeze(2)?
-        .broadcast_as((b, kv, groups, s, d))?
-        .reshape((b, kv * groups, s, d))?)
-}
-
-/// An additive causal mask `[t, past + t]` for `t` new tokens after `past` cached ones (None when t = 1).
-pub fn causal_mask(t: usize, past: usize, device: &Device) -> Result<Option<Tensor>> {
-    if t <= 1 {
-        return Ok(None);
-    }
-    let s = past + t;
-    let mask: Vec<f32> = (0..t)
-        .flat_map(|i| (0..s).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Ok(Some(Tensor::from_vec(mask, (t, s), device)?))
 }
 
 struct Mlp {
@@ -492,41 +563,51 @@ impl Block {
     }
 }
 
-/// How attention finds its keys: a whole batch at once, or each row through its KV cache.
+/// How attention finds its keys: a whole batch at once, or through the KV cache; `pad` `[B]` u32
+/// is each row's left padding.
 enum AttnContext<'a> {
     Batch {
-        mask: Option<Tensor>,
+        pad: Tensor,
     },
     Cached {
-        cache_rows: &'a mut [Vec<SequenceKv>],
+        cache: &'a mut KvCache,
         layer: usize,
+        pad: Tensor,
     },
 }
 
 /// Rotary position embedding for a batch of positions (rotate-half layout, as transformers).
 struct Rope {
+    /// `[B, T, D/2]` in the model's dtype.
     cos: Tensor,
     sin: Tensor,
 }
 
 impl Rope {
-    /// `positions` is `[B, T]` of u32.
+    /// `positions` is `[B, T]` of f32.
     fn new(inv_freq: &Tensor, positions: &Tensor, dtype: DType) -> Result<Self> {
-        let pos = positions.to_dtype(DType::F32)?.unsqueeze(2)?; // [B, T, 1]
-        let freqs = pos.broadcast_mul(&inv_freq.reshape((1, 1, ()))?)?; // [B, T, D/2]
-        let emb = Tensor::cat(&[&freqs, &freqs], 2)?.unsqueeze(1)?; // [B, 1, T, D]
+        let freqs = positions
+            .unsqueeze(2)?
+            .broadcast_mul(&inv_freq.reshape((1, 1, ()))?)?; // [B, T, D/2]
         Ok(Self {
-            cos: emb.cos()?.to_dtype(dtype)?,
-            sin: emb.sin()?.to_dtype(dtype)?,
+            cos: freqs.cos()?.to_dtype(dtype)?,
+            sin: freqs.sin()?.to_dtype(dtype)?,
         })
     }
 
-    fn apply(&self, x: &Tensor) -> Result<Tensor> {
+    /// Rotates `x` `[B, heads, T, D]` (contiguous): candle's fused kernel for inference, composed
+    /// differentiable ops for training.
+    fn apply(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        if pass == Pass::Inference {
+            return Ok(candle_nn::rotary_emb::rope(x, &self.cos, &self.sin)?);
+        }
         let d = x.dim(D::Minus1)?;
+        let cos = Tensor::cat(&[&self.cos, &self.cos], 2)?.unsqueeze(1)?;
+        let sin = Tensor::cat(&[&self.sin, &self.sin], 2)?.unsqueeze(1)?;
         let x1 = x.narrow(D::Minus1, 0, d / 2)?;
         let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
         let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-        Ok((x.broadcast_mul(&self.cos)? + rotated.broadcast_mul(&self.sin)?)?)
+        Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
     }
 }
 
@@ -604,6 +685,36 @@ impl Model {
                 (0..n).map(|_| std * standard_normal(&mut rng)).collect()
             };
             let t = Tensor::from_vec(values, shape, device)?.to_dtype(dtype)?;
+            weights.insert(name, t, origin);
+        }
+        Self::new(config, &weights)
+    }
+
+    /// A model of `config` with random weights drawn on `device` itself (normal(0, `std`) matrices,
+    /// unit norm scales): fast for billion-parameter shapes, reproducible for a seed on one kind of
+    /// device only. Benchmarks use it; [`Model::random`] is the portable, deterministic one.
+    pub fn random_on_device(
+        config: ModelConfig,
+        std: f32,
+        seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        if device.is_cpu() {
+            return Self::random(config, std, seed, dtype, device);
+        }
+        config.validate()?;
+        device.set_seed(seed)?;
+        let mut weights = WeightMap::new();
+        let origin = std::path::Path::new("<random init on device>");
+        for (name, shape) in parameter_shapes(&config) {
+            let t = if name.ends_with("norm.weight") {
+                Tensor::ones(shape, dtype, device)?
+            } else if name.ends_with(".bias") {
+                Tensor::zeros(shape, dtype, device)?
+            } else {
+                Tensor::randn(0f32, std, shape, device)?.to_dtype(dtype)?
+            };
             weights.insert(name, t, origin);
         }
         Self::new(config, &weights)
@@ -708,12 +819,12 @@ impl Model {
     /// seeing the pads that follow it, and outputs at pad positions are ignored by callers.
     pub fn hidden_states(&self, ids: &Tensor, pass: Pass) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let positions = Tensor::arange(0u32, t as u32, &self.device)?
+        let positions = Tensor::arange(0f32, t as f32, &self.device)?
             .unsqueeze(0)?
             .broadcast_as((b, t))?
             .contiguous()?;
-        let mask = causal_mask(t, 0, &self.device)?;
-        self.run_layers(ids, &positions, AttnContext::Batch { mask }, pass)
+        let pad = Tensor::zeros(b, DType::U32, &self.device)?;
+        self.run_layers(ids, &positions, AttnContext::Batch { pad }, pass)
     }
 
     /// f32 logits `[B, T, V]` for right-padded `ids` (see [`Model::hidden_states`]).
@@ -724,6 +835,12 @@ impl Model {
     /// Runs `ids` `[B, T]` through the cache, row `r` of `ids` extending cache row `r`; returns the
     /// f32 logits of the last new token of each row, `[B, V]`.
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        Ok(self.forward_cached_raw(ids, cache)?.to_dtype(DType::F32)?)
+    }
+
+    /// As [`Model::forward_cached`], with the logits left in the model's dtype (for sampling on the
+    /// device, which reads them in f32 anyway).
+    pub fn forward_cached_raw(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         if b != cache.rows() {
             return Err(EngineError::Request(format!(
@@ -731,26 +848,25 @@ impl Model {
                 cache.rows()
             )));
         }
-        let positions: Vec<u32> = (0..b)
-            .flat_map(|r| {
-                let past = cache.len(r) as u32;
-                (0..t as u32).map(move |i| past + i)
-            })
-            .collect();
-        let positions = Tensor::from_vec(positions, (b, t), &self.device)?;
+        let (pad, pad_f32) = cache.pad_on(&self.device)?;
+        // Row r's token at slot s sits at position s − pad[r].
+        let slots = Tensor::arange(cache.len as f32, (cache.len + t) as f32, &self.device)?;
+        let positions = slots.unsqueeze(0)?.broadcast_sub(&pad_f32.unsqueeze(1)?)?;
         let mut hidden = self.embed(ids)?;
         let rope = Rope::new(&self.inv_freq, &positions, self.dtype)?;
         for (layer, block) in self.layers.iter().enumerate() {
             let mut ctx = AttnContext::Cached {
-                cache_rows: &mut cache.layers[..],
+                cache,
                 layer,
+                pad: pad.clone(),
             };
             hidden = block.forward(&hidden, &rope, &mut ctx, Pass::Inference)?;
         }
+        cache.len += t;
         let last = self
             .norm
             .forward(&hidden.narrow(1, t - 1, 1)?, Pass::Inference)?;
-        Ok(self.logits(&last)?.squeeze(1)?)
+        self.raw_logits(&last)?.squeeze(1).map_err(Into::into)
     }
 
     fn embed(&self, ids: &Tensor) -> Result<Tensor> {
@@ -779,6 +895,11 @@ impl Model {
 
     /// f32 logits of normalised hidden states `[B, T, H]`. A frozen output head gets no gradient.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(self.raw_logits(hidden)?.to_dtype(DType::F32)?)
+    }
+
+    /// Logits `[B, T, V]` in the model's dtype.
+    pub fn raw_logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let (b, t, h) = hidden.dims3()?;
         let flat = hidden.reshape((b * t, h))?;
         let logits = if self.lm_head.is_variable() {
@@ -786,9 +907,7 @@ impl Model {
         } else {
             frozen_matmul(&flat, &self.lm_head)?
         };
-        Ok(logits
-            .reshape((b, t, self.config.vocab_size))?
-            .to_dtype(DType::F32)?)
+        Ok(logits.reshape((b, t, self.config.vocab_size))?)
     }
 }
 

@@ -1,13 +1,19 @@
-//! Scoring: per-token log-probabilities of given text, batched over ragged sequences, with the
-//! log-softmax taken in f32 chunks so that the full `[tokens, vocab]` logits never exist at once.
+//! Scoring: per-token log-probabilities of given text, batched over ragged sequences. Logits are
+//! made a chunk of positions at a time in the model's dtype and reduced to (log-probability,
+//! arg-max) per position by one kernel ([`token_nll`]), so neither the full `[tokens, vocab]`
+//! logits nor any f32 log-softmax ever exist.
 
-use candle_core::{D, Tensor};
+use candle_core::Tensor;
 
 use crate::error::{EngineError, Result};
 use crate::model::{Model, Pass};
+use crate::ops::token_nll;
 
-/// Positions whose logits are materialised together (bounds memory to `CHUNK × vocab × 4` bytes).
-const LOGIT_CHUNK: usize = 256;
+/// Positions whose logits exist together: on the CPU 256 (about 155 MB of f32 for a 151,936-token
+/// vocabulary); on a GPU 8192 (2.5 GB of bf16), large enough to keep the output matmul efficient.
+fn logit_chunk(model: &Model) -> usize {
+    if model.device().is_cpu() { 256 } else { 8192 }
+}
 
 /// Log-probabilities of every token of one sequence given the tokens before it.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,39 +99,46 @@ fn score_batch(model: &Model, seqs: &[&[u32]]) -> Result<Vec<TokenScores>> {
         .iter()
         .flat_map(|s| s.iter().copied().chain(std::iter::repeat_n(0, t - s.len())))
         .collect();
-    let ids = Tensor::from_vec(padded, (seqs.len(), t), model.device())?;
+    let device = model.device();
+    let ids = Tensor::from_vec(padded, (seqs.len(), t), device)?;
     let hidden = model.hidden_states(&ids, Pass::Inference)?;
-    seqs.iter()
-        .enumerate()
-        .map(|(r, s)| score_row(model, &hidden.narrow(0, r, 1)?, s))
-        .collect()
-}
-
-/// Scores one row from its hidden states `[1, T, H]`, chunk by chunk.
-fn score_row(model: &Model, hidden: &Tensor, seq: &[u32]) -> Result<TokenScores> {
-    let n = seq.len() - 1;
-    let mut logprobs = Vec::with_capacity(n);
-    let mut greedy = Vec::with_capacity(n);
-    let mut pos = 0;
-    while pos < n {
-        let len = LOGIT_CHUNK.min(n - pos);
-        let logits = model.logits(&hidden.narrow(1, pos, len)?)?.squeeze(0)?; // [len, V] f32
-        let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let targets = Tensor::new(&seq[pos + 1..pos + 1 + len], model.device())?.unsqueeze(1)?;
-        let picked = log_probs
-            .gather(&targets, 1)?
-            .squeeze(1)?
-            .to_vec1::<f32>()?;
-        let best = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-        logprobs.extend(picked);
-        greedy.extend(
-            best.iter()
-                .zip(&seq[pos + 1..pos + 1 + len])
-                .map(|(b, t)| b == t),
-        );
-        pos += len;
+    let h = hidden.dim(2)?;
+    let hidden = hidden.reshape((seqs.len() * t, h))?;
+    // Every real position but each row's last predicts the token after it.
+    let (mut positions, mut targets) = (Vec::new(), Vec::new());
+    for (r, s) in seqs.iter().enumerate() {
+        for i in 0..s.len() - 1 {
+            positions.push((r * t + i) as u32);
+            targets.push(s[i + 1]);
+        }
     }
-    Ok(TokenScores { logprobs, greedy })
+    let mut results = Vec::with_capacity(positions.len() * 2);
+    for (pos, tgt) in positions
+        .chunks(logit_chunk(model))
+        .zip(targets.chunks(logit_chunk(model)))
+    {
+        let picked = hidden.index_select(&Tensor::new(pos, device)?, 0)?;
+        let logits = model.raw_logits(&picked.unsqueeze(0)?)?.squeeze(0)?;
+        let out = token_nll(&logits, &Tensor::new(tgt, device)?)?;
+        results.extend(out.flatten_all()?.to_vec1::<f32>()?);
+    }
+    let mut at = 0;
+    Ok(seqs
+        .iter()
+        .map(|s| {
+            let n = s.len() - 1;
+            let rows = &results[2 * at..2 * (at + n)];
+            at += n;
+            TokenScores {
+                logprobs: rows.chunks(2).map(|r| -r[0]).collect(),
+                greedy: rows
+                    .chunks(2)
+                    .zip(&s[1..])
+                    .map(|(r, &tok)| r[1] as u32 == tok)
+                    .collect(),
+            }
+        })
+        .collect())
 }
 
 /// Summary of a completion's tokens scored after its prompt.

@@ -85,6 +85,19 @@ fn default_template(v: Option<&Value>) -> Option<String> {
 }
 
 impl TextTokenizer {
+    /// A tokenizer with no special tokens and no chat template around `inner` (for synthetic
+    /// benchmarks and tests; real models load theirs with [`TextTokenizer::from_hf_folder`]).
+    pub fn from_tokenizer(inner: tokenizers::Tokenizer) -> Self {
+        Self {
+            inner,
+            bos_token: None,
+            eos_token: None,
+            eos_token_ids: Vec::new(),
+            pad_token_id: None,
+            chat_template: None,
+        }
+    }
+
     /// Loads `tokenizer.json`, `tokenizer_config.json` and (optionally) `generation_config.json` eos ids
     /// from a model folder. `config_eos` are the eos ids of the model's `config.json`.
     pub fn from_hf_folder(dir: &Path, config_eos: &[u32]) -> Result<Self> {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
 use crate::model::{Model, Pass};
+use crate::ops::token_nll;
 use crate::train::data::{Example, batches};
 use crate::train::optim::{AdamW, AdamWConfig, Schedule, clip_grad_norm};
 
@@ -305,10 +306,10 @@ pub fn batch_loss(
     let picked = hidden
         .reshape((examples.len() * width, h))?
         .index_select(&Tensor::from_vec(positions, n, device)?, 0)?;
-    let logits = model.logits(&picked.unsqueeze(0)?)?.squeeze(0)?;
-    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let targets = Tensor::from_vec(targets, (n, 1), device)?;
-    let nll = log_probs.gather(&targets, 1)?.sum_all()?.neg()?;
+    // Logits stay in the model's dtype; the loss reads them in f32 without a log-softmax copy.
+    let logits = model.raw_logits(&picked.unsqueeze(0)?)?.squeeze(0)?;
+    let targets = Tensor::from_vec(targets, n, device)?;
+    let nll = token_nll(&logits, &targets)?.narrow(1, 0, 1)?.sum_all()?;
     let sum = nll.to_scalar::<f32>()? as f64;
     Ok(((nll / denominator)?, sum))
 }
