@@ -1,5 +1,6 @@
 //! `assay`: a validator engine for decentralized LLM-training competitions.
 
+mod bench;
 mod common;
 mod generate;
 mod score;
@@ -30,6 +31,9 @@ enum Command {
     Score(score::ScoreArgs),
     /// Fine-tune a model (LoRA by default, or all parameters) on prompt/completion or chat rows.
     Train(Box<train::TrainArgs>),
+    /// Speed on the peer baseline's shapes (random weights): generation, forward + loss, LoRA and
+    /// from-scratch training steps; JSON lines out.
+    Bench(bench::BenchArgs),
     /// Datacomp: score miners' chain-of-thought data by fine-tuning on it (the main job).
     #[command(subcommand)]
     Datacomp(assay_datacomp::cli::DatacompCommand),
@@ -58,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Score(args) => score::run(args),
         Command::Train(args) => train::run(*args),
+        Command::Bench(args) => bench::run(args),
         Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
         Command::FtChallenge(command) => assay_ftchallenge::run_ft_challenge(command),
         Command::Bon(args) => assay_bon::cli::run_bon(&args),

@@ -72,12 +72,39 @@ __device__ uint32_t block_argmax(float v, uint32_t i, float *sv, uint32_t *si) {
 template <typename T>
 __device__ void masked_softmax(const T *x, T *y, uint32_t S, uint32_t T_, uint32_t past,
                                uint32_t rows_per_batch, const uint32_t *pad, float scale) {
+  // Rows of up to 16 * BLOCK keys are read once into registers; longer rows are re-read.
+  constexpr int PER = 16;
   __shared__ float shared[BLOCK / 32];
   uint32_t r = blockIdx.x;
   uint32_t lo = pad ? pad[r / rows_per_batch] : 0;
   uint32_t hi = past + (r % T_);  // inclusive
   const T *xr = x + (size_t)r * S;
   T *yr = y + (size_t)r * S;
+  if (S <= PER * BLOCK) {
+    float v[PER];
+    float m = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+      uint32_t j = threadIdx.x + i * BLOCK;
+      v[i] = (j < S && j >= lo && j <= hi) ? to_f32(xr[j]) * scale : -INFINITY;
+      m = fmaxf(m, v[i]);
+    }
+    m = block_max(m, shared);
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+      v[i] = v[i] == -INFINITY ? 0.0f : __expf(v[i] - m);
+      s += v[i];
+    }
+    s = block_sum(s, shared);
+    float inv = s > 0.0f ? 1.0f / s : 0.0f;
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+      uint32_t j = threadIdx.x + i * BLOCK;
+      if (j < S) yr[j] = from_f32<T>(v[i] * inv);
+    }
+    return;
+  }
   float m = -INFINITY;
   for (uint32_t j = threadIdx.x; j < S; j += BLOCK)
     if (j >= lo && j <= hi) m = fmaxf(m, to_f32(xr[j]) * scale);
@@ -180,6 +207,116 @@ __device__ void gumbel_argmax(const T *x, const uint64_t *keys, uint32_t step, f
 }
 
 // ---------------------------------------------------------------------------------------------
+// Elementwise kernels over contiguous tensors, 8 values a thread (16-byte loads for bf16).
+__device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
+
+template <typename T>
+struct __align__(16) Vec8 {
+  T v[8];
+};
+
+__device__ __forceinline__ bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+// Loads 8 values with 16-byte loads when `p` is aligned, else one by one.
+template <typename T>
+__device__ __forceinline__ Vec8<T> load8(const T *p, bool vec) {
+  Vec8<T> r;
+  if (vec) {
+#pragma unroll
+    for (int k = 0; k < (int)(sizeof(Vec8<T>) / 16); k++)
+      reinterpret_cast<uint4 *>(&r)[k] = reinterpret_cast<const uint4 *>(p)[k];
+  } else {
+#pragma unroll
+    for (int i = 0; i < 8; i++) r.v[i] = p[i];
+  }
+  return r;
+}
+
+template <typename T>
+__device__ __forceinline__ void store8(T *p, const Vec8<T> &r, bool vec) {
+  if (vec) {
+#pragma unroll
+    for (int k = 0; k < (int)(sizeof(Vec8<T>) / 16); k++)
+      reinterpret_cast<uint4 *>(p)[k] = reinterpret_cast<const uint4 *>(&r)[k];
+  } else {
+#pragma unroll
+    for (int i = 0; i < 8; i++) p[i] = r.v[i];
+  }
+}
+
+// Thread t handles values [8t, 8t + 8): full groups through `full(base, vec)` (16-byte loads and
+// stores when every pointer is aligned), the tail through `one(i)`.
+template <typename Full, typename One>
+__device__ __forceinline__ void elementwise8(size_t n, bool aligned, Full full, One one) {
+  size_t base = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * 8;
+  if (base + 8 <= n) {
+    full(base, aligned);
+  } else {
+    for (size_t i = base; i < n; i++) one(i);
+  }
+}
+
+// out = silu(g) * u, the SwiGLU gate.
+template <typename T>
+__device__ void silu_mul(const T *g, const T *u, T *out, size_t n) {
+  elementwise8(
+      n, aligned16(g) && aligned16(u) && aligned16(out),
+      [&](size_t base, bool vec) {
+        Vec8<T> a = load8(g + base, vec), b = load8(u + base, vec), o;
+#pragma unroll
+        for (int i = 0; i < 8; i++) o.v[i] = from_f32<T>(silu(to_f32(a.v[i])) * to_f32(b.v[i]));
+        store8(out + base, o, vec);
+      },
+      [&](size_t i) { out[i] = from_f32<T>(silu(to_f32(g[i])) * to_f32(u[i])); });
+}
+
+__device__ __forceinline__ void silu_mul_grad(float g, float u, float d, float &dg, float &du) {
+  float sg = 1.0f / (1.0f + __expf(-g));
+  dg = d * u * sg * (1.0f + g * (1.0f - sg));
+  du = d * g * sg;
+}
+
+// Gradients of silu(g) * u: dg = d * u * silu'(g), du = d * silu(g), written as [dg; du].
+template <typename T>
+__device__ void silu_mul_backward(const T *g, const T *u, const T *d, T *dg, size_t n) {
+  T *du = dg + n;  // one buffer [2, n]: dg then du
+  bool aligned = aligned16(g) && aligned16(u) && aligned16(d) && aligned16(dg) && aligned16(du);
+  elementwise8(
+      n, aligned,
+      [&](size_t base, bool vec) {
+        Vec8<T> a = load8(g + base, vec), b = load8(u + base, vec), c = load8(d + base, vec), x, y;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+          float fx, fy;
+          silu_mul_grad(to_f32(a.v[i]), to_f32(b.v[i]), to_f32(c.v[i]), fx, fy);
+          x.v[i] = from_f32<T>(fx);
+          y.v[i] = from_f32<T>(fy);
+        }
+        store8(dg + base, x, vec);
+        store8(du + base, y, vec);
+      },
+      [&](size_t i) {
+        float fx, fy;
+        silu_mul_grad(to_f32(g[i]), to_f32(u[i]), to_f32(d[i]), fx, fy);
+        dg[i] = from_f32<T>(fx);
+        du[i] = from_f32<T>(fy);
+      });
+}
+
+template <typename T>
+__device__ void add(const T *a, const T *b, T *out, size_t n) {
+  elementwise8(
+      n, aligned16(a) && aligned16(b) && aligned16(out),
+      [&](size_t base, bool vec) {
+        Vec8<T> x = load8(a + base, vec), y = load8(b + base, vec), o;
+#pragma unroll
+        for (int i = 0; i < 8; i++) o.v[i] = from_f32<T>(to_f32(x.v[i]) + to_f32(y.v[i]));
+        store8(out + base, o, vec);
+      },
+      [&](size_t i) { out[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i])); });
+}
+
+// ---------------------------------------------------------------------------------------------
 #define FOR_TYPES(NAME, BODY) \
   BODY(NAME##_f32, float)      \
   BODY(NAME##_bf16, __nv_bfloat16)
@@ -217,3 +354,21 @@ FOR_TYPES(token_nll_backward, TOKEN_NLL_BACKWARD)
     gumbel_argmax<T>(x, keys, step, inv_temp, out, V);                                        \
   }
 FOR_TYPES(gumbel_argmax, GUMBEL_ARGMAX)
+
+#define SILU_MUL(NAME, T)                                                                     \
+  extern "C" __global__ void NAME(const T *g, const T *u, T *out, size_t n) {                \
+    silu_mul<T>(g, u, out, n);                                                                \
+  }
+FOR_TYPES(silu_mul, SILU_MUL)
+
+#define SILU_MUL_BACKWARD(NAME, T)                                                            \
+  extern "C" __global__ void NAME(const T *g, const T *u, const T *d, T *dgu, size_t n) {    \
+    silu_mul_backward<T>(g, u, d, dgu, n);                                                    \
+  }
+FOR_TYPES(silu_mul_backward, SILU_MUL_BACKWARD)
+
+#define ADD(NAME, T)                                                                          \
+  extern "C" __global__ void NAME(const T *a, const T *b, T *out, size_t n) {                \
+    add<T>(a, b, out, n);                                                                     \
+  }
+FOR_TYPES(add, ADD)

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
-use crate::ops::{AttentionMask, frozen_matmul, masked_softmax};
+use crate::ops::{AttentionMask, add, causal_attention, frozen_matmul, masked_softmax, silu_mul};
 use crate::weights::WeightMap;
 
 /// Which kernels a forward pass may use.
@@ -57,8 +57,13 @@ impl LoraAdapter {
         } else {
             x.clone()
         };
-        let low = x.matmul(&self.a.as_tensor().t()?)?;
-        Ok((low.matmul(&self.b.as_tensor().t()?)? * self.scale)?)
+        // The adapter's matrices are kept (and updated) in f32 but applied in the activations'
+        // dtype: casting the two small matrices is cheap, while casting activations to f32 would
+        // double the memory every adapted projection keeps for backward.
+        let a = self.a.as_tensor().to_dtype(x.dtype())?;
+        let b = self.b.as_tensor().to_dtype(x.dtype())?;
+        let low = x.matmul(&a.t()?)?;
+        Ok((low.matmul(&b.t()?)? * self.scale)?)
     }
 
     fn dropout_mask(&self, x: &Tensor) -> Result<Tensor> {
@@ -448,11 +453,11 @@ impl Attention {
         let k = self.project(&self.k_proj, x, self.n_kv_heads, Some((rope, pass)), pass)?;
         let v = self.project(&self.v_proj, x, self.n_kv_heads, None, pass)?;
         let out = match ctx {
-            AttnContext::Batch { pad } => self.attend(&q, &k, &v, pad, 0)?,
+            AttnContext::Batch { pad } => self.attend(&q, &k, &v, pad, 0, pass)?,
             AttnContext::Cached { cache, layer, pad } => {
                 let past = cache.len;
                 let (k_all, v_all) = cache.append(*layer, &k, &v)?;
-                self.attend(&q, &k_all, &v_all, pad, past)?
+                self.attend(&q, &k_all, &v_all, pad, past, pass)?
             }
         };
         let out = out
@@ -473,19 +478,24 @@ impl Attention {
         v: &Tensor,
         pad: &Tensor,
         past: usize,
+        pass: Pass,
     ) -> Result<Tensor> {
         let (b, _, t, d) = q.dims4()?;
         let groups = self.n_heads / self.n_kv_heads;
         let q = q.reshape((b, self.n_kv_heads, groups * t, d))?;
-        let scores = q.matmul(&k.t()?)?;
         let mask = AttentionMask {
             queries: t,
             past,
             rows_per_batch: self.n_kv_heads * groups * t,
             scale: 1.0 / (self.head_dim as f32).sqrt(),
         };
-        let probs = masked_softmax(&scores, pad, mask)?;
-        Ok(probs.matmul(v)?.reshape((b, self.n_heads, t, d))?)
+        let out = if pass == Pass::Training && past == 0 {
+            // One op that keeps no scores for backward (see ops::causal_attention).
+            causal_attention(&q, k, v, mask)?
+        } else {
+            masked_softmax(&q.matmul(&k.t()?)?, pad, mask)?.matmul(v)?
+        };
+        Ok(out.reshape((b, self.n_heads, t, d))?)
     }
 }
 
@@ -506,7 +516,10 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
-        let gated = (self.gate_proj.forward(x, pass)?.silu()? * self.up_proj.forward(x, pass)?)?;
+        let gated = silu_mul(
+            &self.gate_proj.forward(x, pass)?,
+            &self.up_proj.forward(x, pass)?,
+        )?;
         self.down_proj.forward(&gated, pass)
     }
 }
@@ -555,11 +568,11 @@ impl Block {
         let h = self
             .self_attn
             .forward(&self.input_layernorm.forward(x, pass)?, rope, ctx, pass)?;
-        let x = (x + h)?;
+        let x = add(x, &h)?;
         let h = self
             .mlp
             .forward(&self.post_attention_layernorm.forward(&x, pass)?, pass)?;
-        Ok((x + h)?)
+        Ok(add(&x, &h)?)
     }
 }
 

@@ -688,3 +688,508 @@ pub fn sample_rows(
         .contiguous()?
         .apply_op2_no_bwd(&keys.contiguous()?, &GumbelArgmax { step, inv_temp })
 }
+
+// ---------------------------------------------------------------------------------------------
+
+/// Launches an elementwise kernel of `kernels/assay.cu` (8 values a thread) over `n` values.
+#[cfg(feature = "cuda")]
+fn elementwise_config(n: usize) -> candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+    let threads = n.div_ceil(8).max(1) as u32;
+    candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+        grid_dim: (threads.div_ceil(256), 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// `silu(g) · u`, the SwiGLU gate, in one pass; differentiable in both.
+struct SiluMul;
+
+impl CustomOp2 for SiluMul {
+    fn name(&self) -> &'static str {
+        "silu-mul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        g: &CpuStorage,
+        lg: &Layout,
+        u: &CpuStorage,
+        lu: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (g32, u32_) = (cpu_rows_f32(g, lg)?, cpu_rows_f32(u, lu)?);
+        let out = g32
+            .iter()
+            .zip(&u32_)
+            .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
+            .collect();
+        Ok((cpu_from_f32(out, g.dtype())?, lg.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        g: &candle_core::CudaStorage,
+        lg: &Layout,
+        u: &candle_core::CudaStorage,
+        lu: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::WrapErr;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        let n = lg.shape().elem_count();
+        let dev = g.device();
+        let f =
+            dev.get_or_load_custom_func(&cuda::kernel("silu_mul", g.dtype())?, "assay", cuda::PTX)?;
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let (gv, uv) = (cuda::view::<$ty>(g, lg)?, cuda::view::<$ty>(u, lu)?);
+                let out = cuda::alloc::<$ty>(dev, n)?;
+                let mut b = f.builder();
+                b.arg(&gv).arg(&uv).arg(&out).arg(&n);
+                // SAFETY: arguments match the kernel's signature.
+                unsafe { b.launch(elementwise_config(n)) }.w()?;
+                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
+            }};
+        }
+        let out = match g.dtype() {
+            DType::F32 => launch!(f32),
+            DType::BF16 => launch!(half::bf16),
+            other => candle_core::bail!("silu-mul: {other:?}"),
+        };
+        Ok((out, lg.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        g: &Tensor,
+        u: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let both = g.apply_op3_no_bwd(u, &grad.contiguous()?, &SiluMulBackward)?;
+        Ok((Some(both.get(0)?), Some(both.get(1)?)))
+    }
+}
+
+/// `[dg; du]` (shape `[2, ...]`) of `silu(g) · u` for the output gradient `d`.
+struct SiluMulBackward;
+
+impl candle_core::CustomOp3 for SiluMulBackward {
+    fn name(&self) -> &'static str {
+        "silu-mul-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        g: &CpuStorage,
+        lg: &Layout,
+        u: &CpuStorage,
+        lu: &Layout,
+        d: &CpuStorage,
+        ld: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (g32, u32_, d32) = (
+            cpu_rows_f32(g, lg)?,
+            cpu_rows_f32(u, lu)?,
+            cpu_rows_f32(d, ld)?,
+        );
+        let n = g32.len();
+        let mut out = vec![0f32; 2 * n];
+        for i in 0..n {
+            let sg = 1.0 / (1.0 + (-g32[i]).exp());
+            out[i] = d32[i] * u32_[i] * sg * (1.0 + g32[i] * (1.0 - sg));
+            out[n + i] = d32[i] * g32[i] * sg;
+        }
+        let mut dims = vec![2];
+        dims.extend_from_slice(lg.shape().dims());
+        Ok((cpu_from_f32(out, g.dtype())?, Shape::from(dims)))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        g: &candle_core::CudaStorage,
+        lg: &Layout,
+        u: &candle_core::CudaStorage,
+        lu: &Layout,
+        d: &candle_core::CudaStorage,
+        ld: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::WrapErr;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        let n = lg.shape().elem_count();
+        let dev = g.device();
+        let f = dev.get_or_load_custom_func(
+            &cuda::kernel("silu_mul_backward", g.dtype())?,
+            "assay",
+            cuda::PTX,
+        )?;
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let (gv, uv, dv) = (
+                    cuda::view::<$ty>(g, lg)?,
+                    cuda::view::<$ty>(u, lu)?,
+                    cuda::view::<$ty>(d, ld)?,
+                );
+                let out = cuda::alloc::<$ty>(dev, 2 * n)?;
+                let mut b = f.builder();
+                b.arg(&gv).arg(&uv).arg(&dv).arg(&out).arg(&n);
+                // SAFETY: arguments match the kernel's signature; out holds 2n values.
+                unsafe { b.launch(elementwise_config(n)) }.w()?;
+                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
+            }};
+        }
+        let out = match g.dtype() {
+            DType::F32 => launch!(f32),
+            DType::BF16 => launch!(half::bf16),
+            other => candle_core::bail!("silu-mul backward: {other:?}"),
+        };
+        let mut dims = vec![2];
+        dims.extend_from_slice(lg.shape().dims());
+        Ok((out, Shape::from(dims)))
+    }
+}
+
+/// `silu(gate) · up` in one pass (one kernel forward, one backward), as SwiGLU needs.
+pub fn silu_mul(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+    if gate.shape() != up.shape() || gate.dtype() != up.dtype() {
+        candle_core::bail!("silu_mul: {:?} gate and {:?} up", gate.shape(), up.shape());
+    }
+    gate.contiguous()?.apply_op2(&up.contiguous()?, SiluMul)
+}
+
+/// `a + b` for tensors of one shape and dtype, in one vectorised pass on the GPU.
+struct FastAdd;
+
+impl CustomOp2 for FastAdd {
+    fn name(&self) -> &'static str {
+        "fast-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        a: &CpuStorage,
+        la: &Layout,
+        b: &CpuStorage,
+        lb: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, y) = (cpu_rows_f32(a, la)?, cpu_rows_f32(b, lb)?);
+        let out = x.iter().zip(&y).map(|(p, q)| p + q).collect();
+        Ok((cpu_from_f32(out, a.dtype())?, la.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        a: &candle_core::CudaStorage,
+        la: &Layout,
+        b: &candle_core::CudaStorage,
+        lb: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::WrapErr;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        let n = la.shape().elem_count();
+        let dev = a.device();
+        let f =
+            dev.get_or_load_custom_func(&cuda::kernel("add", a.dtype())?, "assay", cuda::PTX)?;
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let (av, bv) = (cuda::view::<$ty>(a, la)?, cuda::view::<$ty>(b, lb)?);
+                let out = cuda::alloc::<$ty>(dev, n)?;
+                let mut bd = f.builder();
+                bd.arg(&av).arg(&bv).arg(&out).arg(&n);
+                // SAFETY: arguments match the kernel's signature.
+                unsafe { bd.launch(elementwise_config(n)) }.w()?;
+                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
+            }};
+        }
+        let out = match a.dtype() {
+            DType::F32 => launch!(f32),
+            DType::BF16 => launch!(half::bf16),
+            other => candle_core::bail!("fast add: {other:?}"),
+        };
+        Ok((out, la.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _a: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.clone()), Some(grad.clone())))
+    }
+}
+
+/// `a + b` (same shape and dtype): one vectorised kernel on the GPU, candle's add elsewhere.
+pub fn add(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    if a.shape() != b.shape() || a.dtype() != b.dtype() || a.device().is_cpu() {
+        return a + b;
+    }
+    a.contiguous()?.apply_op2(&b.contiguous()?, FastAdd)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Causal attention `softmax(scale · q kᵀ + causal) v` as one differentiable op on grouped queries
+/// `q` `[B, kv, groups·T, d]` and `k`, `v` `[B, kv, T, d]`. Only q, k, v and the output are kept
+/// for backward, which recomputes the probabilities: the `[B, heads, T, T]` scores never stay
+/// alive across the forward pass (the memory that dominates training at long sequences).
+struct CausalAttention(AttentionMask);
+
+impl CausalAttention {
+    /// `(batch, rows, keys, d)` of the matmuls.
+    fn dims(lq: &Layout, lk: &Layout) -> candle_core::Result<(usize, usize, usize, usize)> {
+        let (b, h, rows, d) = lq.shape().dims4()?;
+        let (_, _, keys, _) = lk.shape().dims4()?;
+        Ok((b * h, rows, keys, d))
+    }
+
+    fn run<S: BackendStorage>(
+        &self,
+        q: &S,
+        lq: &Layout,
+        k: &S,
+        lk: &Layout,
+        v: &S,
+        lv: &Layout,
+        softmax: impl Fn(&S, &Layout) -> candle_core::Result<S>,
+    ) -> candle_core::Result<(S, Shape)> {
+        let (batch, rows, keys, d) = Self::dims(lq, lk)?;
+        let scores = q.matmul(k, (batch, rows, keys, d), lq, &lk.transpose(2, 3)?)?;
+        let (b, h, _, _) = lq.shape().dims4()?;
+        let scores_layout = Layout::contiguous((b, h, rows, keys));
+        let probs = softmax(&scores, &scores_layout)?;
+        let out = probs.matmul(v, (batch, rows, d, keys), &scores_layout, lv)?;
+        Ok((out, Shape::from((b, h, rows, d))))
+    }
+}
+
+impl candle_core::CustomOp3 for CausalAttention {
+    fn name(&self) -> &'static str {
+        "causal-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        q: &CpuStorage,
+        lq: &Layout,
+        k: &CpuStorage,
+        lk: &Layout,
+        v: &CpuStorage,
+        lv: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let pad = CpuStorage::U32(vec![0; lq.shape().dims()[0]]);
+        let lp = Layout::contiguous(lq.shape().dims()[0]);
+        self.run(q, lq, k, lk, v, lv, |s, l| {
+            Ok(MaskedSoftmax(self.0).cpu_fwd(s, l, &pad, &lp)?.0)
+        })
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        q: &candle_core::CudaStorage,
+        lq: &Layout,
+        k: &candle_core::CudaStorage,
+        lk: &Layout,
+        v: &candle_core::CudaStorage,
+        lv: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let b = lq.shape().dims()[0];
+        let dev = q.device();
+        let zeros = dev.alloc_zeros::<u32>(b)?;
+        let pad = candle_core::CudaStorage::wrap_cuda_slice(zeros, dev.clone());
+        let lp = Layout::contiguous(b);
+        self.run(q, lq, k, lk, v, lv, |s, l| {
+            Ok(MaskedSoftmax(self.0).cuda_fwd(s, l, &pad, &lp)?.0)
+        })
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (q, k, v) = (q.detach(), k.detach(), v.detach());
+        let grad = grad.contiguous()?;
+        let pad = Tensor::zeros(q.dim(0)?, DType::U32, q.device())?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = scores.apply_op2_no_bwd(&pad, &MaskedSoftmax(self.0))?;
+        let dv = probs.t()?.matmul(&grad)?;
+        let dp = grad.matmul(&v.t()?)?;
+        let ds = probs.apply_op2_no_bwd(&dp, &SoftmaxBackward(self.0.scale))?;
+        let dq = ds.matmul(&k)?;
+        let dk = ds.t()?.matmul(&q)?;
+        Ok((Some(dq), Some(dk), Some(dv)))
+    }
+}
+
+/// Causal self-attention of grouped queries `q` `[B, kv, groups·T, d]` over `k`, `v`
+/// `[B, kv, T, d]` (see [`CausalAttention`]); `mask.past` must be 0. Differentiable in all three.
+pub fn causal_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: AttentionMask,
+) -> candle_core::Result<Tensor> {
+    q.contiguous()?
+        .apply_op3(&k.contiguous()?, &v.contiguous()?, CausalAttention(mask))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{D, Device, Var};
+
+    fn randn(shape: &[usize], seed: u64) -> Tensor {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Composed reference of causal attention with an additive mask, differentiable by candle.
+    fn reference_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, t: usize) -> Tensor {
+        let rows = q.dim(2).unwrap();
+        let mask: Vec<f32> = (0..rows)
+            .flat_map(|r| (0..t).map(move |j| if j > r % t { f32::NEG_INFINITY } else { 0.0 }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (rows, t), &Device::Cpu).unwrap();
+        let scores = (q.matmul(&k.t().unwrap()).unwrap() * scale).unwrap();
+        let probs =
+            candle_nn::ops::softmax(&scores.broadcast_add(&mask).unwrap(), D::Minus1).unwrap();
+        probs.matmul(v).unwrap()
+    }
+
+    #[test]
+    fn causal_attention_matches_composed_ops_forward_and_backward() {
+        let (b, kv, groups, t, d) = (2, 2, 3, 5, 4);
+        let q = Var::from_tensor(&randn(&[b, kv, groups * t, d], 1)).unwrap();
+        let k = Var::from_tensor(&randn(&[b, kv, t, d], 2)).unwrap();
+        let v = Var::from_tensor(&randn(&[b, kv, t, d], 3)).unwrap();
+        let scale = 0.5f32;
+        let mask = AttentionMask {
+            queries: t,
+            past: 0,
+            rows_per_batch: kv * groups * t,
+            scale,
+        };
+        let ours = causal_attention(&q, &k, &v, mask).unwrap();
+        let theirs = reference_attention(&q, &k, &v, scale as f64, t);
+        assert!(max_diff(&ours, &theirs) < 1e-5);
+        let w = randn(&[b, kv, groups * t, d], 4);
+        let g1 = (ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (theirs * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for var in [&q, &k, &v] {
+            let (a, b) = (g1.get(var).unwrap(), g2.get(var).unwrap());
+            assert!(
+                max_diff(a, b) < 1e-4,
+                "gradient differs by {}",
+                max_diff(a, b)
+            );
+        }
+    }
+
+    #[test]
+    fn masked_softmax_hides_left_padding_and_future_keys() {
+        let x = randn(&[2, 3, 6], 5); // 2 batch entries, 3 queries, 6 keys, 3 cached before
+        let pad = Tensor::new(&[0u32, 2], &Device::Cpu).unwrap();
+        let mask = AttentionMask {
+            queries: 3,
+            past: 3,
+            rows_per_batch: 3,
+            scale: 1.0,
+        };
+        let p = masked_softmax(&x, &pad, mask)
+            .unwrap()
+            .to_vec3::<f32>()
+            .unwrap();
+        for (b, rows) in p.iter().enumerate() {
+            for (q, row) in rows.iter().enumerate() {
+                let lo = if b == 0 { 0 } else { 2 };
+                for (j, &v) in row.iter().enumerate() {
+                    assert_eq!(v == 0.0, j < lo || j > 3 + q, "b{b} q{q} key {j}: {v}");
+                }
+                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn silu_mul_and_token_nll_match_composed_ops_with_gradients() {
+        let g = Var::from_tensor(&randn(&[3, 7], 6)).unwrap();
+        let u = Var::from_tensor(&randn(&[3, 7], 7)).unwrap();
+        let ours = silu_mul(&g, &u).unwrap();
+        let theirs = (g.silu().unwrap() * u.as_tensor()).unwrap();
+        assert!(max_diff(&ours, &theirs) < 1e-6);
+        let a = ours.sum_all().unwrap().backward().unwrap();
+        let b = theirs.sum_all().unwrap().backward().unwrap();
+        assert!(max_diff(a.get(&g).unwrap(), b.get(&g).unwrap()) < 1e-5);
+        assert!(max_diff(a.get(&u).unwrap(), b.get(&u).unwrap()) < 1e-5);
+
+        let logits = Var::from_tensor(&randn(&[4, 9], 8)).unwrap();
+        let targets = Tensor::new(&[1u32, 8, 0, 4], &Device::Cpu).unwrap();
+        let nll = token_nll(&logits, &targets)
+            .unwrap()
+            .narrow(1, 0, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap();
+        let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
+        let want = lsm
+            .gather(&targets.unsqueeze(1).unwrap(), 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .neg()
+            .unwrap();
+        assert!(max_diff(&nll, &want) < 1e-5);
+        let a = nll.sum_all().unwrap().backward().unwrap();
+        let b = want.sum_all().unwrap().backward().unwrap();
+        assert!(max_diff(a.get(&logits).unwrap(), b.get(&logits).unwrap()) < 1e-5);
+    }
+
+    #[test]
+    fn device_sampler_draws_what_the_host_sampler_draws() {
+        let logits = randn(&[3, 50], 9);
+        let keys = Tensor::new(&[11i64, -5, 42], &Device::Cpu).unwrap();
+        let rows = logits.to_vec2::<f32>().unwrap();
+        for (temperature, step) in [(0.0f32, 0u32), (0.7, 3), (1.3, 9)] {
+            let drawn = sample_rows(&logits, &keys, step, temperature)
+                .unwrap()
+                .to_vec1::<u32>()
+                .unwrap();
+            for (r, key) in [11u64, (-5i64) as u64, 42].into_iter().enumerate() {
+                let inv = if temperature > 0.0 {
+                    1.0 / temperature
+                } else {
+                    0.0
+                };
+                let all = rows[r].iter().enumerate().map(|(i, &l)| (i as u32, l));
+                assert_eq!(drawn[r], gumbel_choice(all, key, step, inv));
+            }
+        }
+    }
+}

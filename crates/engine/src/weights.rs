@@ -34,6 +34,11 @@ impl WeightMap {
         self.tensors.remove(name)
     }
 
+    /// The tensor `name` whatever its shape, if present.
+    pub fn get_any(&self, name: &str) -> Option<Tensor> {
+        self.tensors.get(name).cloned()
+    }
+
     /// Whether a tensor is present.
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
