@@ -1,7 +1,9 @@
 //! End to end: the example bundle trains on the pydoc corpus and is scored. Needs a Python with
-//! torch (`ASSAY_PRISM_PYTHON`, else python3); skips with a message when there is none, which is
-//! the case in CI until CI provides a torch environment.
+//! torch: `ASSAY_PRISM_PYTHON` (CI builds one with `scripts/prism-python.sh`), else `python3`.
+//! Without either the tests print `SKIPPED ...` and pass; a set but broken `ASSAY_PRISM_PYTHON`
+//! fails them, so a CI whose torch setup broke cannot pass silently.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use assay_prism::cli::example_bundle;
@@ -9,23 +11,63 @@ use assay_prism::runner::{self, RunConfig};
 use assay_prism::score::{Budgets, StopReason};
 use assay_prism::{corpus, run_bundle};
 
+/// Picks the interpreter from the value of `ASSAY_PRISM_PYTHON`: the named one, which must import
+/// torch (an error otherwise, never a skip), or when unset `python3` if it has torch.
+fn select_python(env: Option<OsString>) -> Result<Option<PathBuf>, String> {
+    match env {
+        Some(named) => {
+            let named = PathBuf::from(named);
+            if runner::has_torch(&named) {
+                Ok(Some(named))
+            } else {
+                Err(format!(
+                    "{}={} cannot import torch: fix it (scripts/prism-python.sh) or unset it to skip",
+                    runner::PYTHON_ENV,
+                    named.display()
+                ))
+            }
+        }
+        None => {
+            let fallback = PathBuf::from("python3");
+            Ok(runner::has_torch(&fallback).then_some(fallback))
+        }
+    }
+}
+
 fn python_with_torch() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os(runner::PYTHON_ENV).map(PathBuf::from),
-        Some(PathBuf::from("python3")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| runner::has_torch(p))
+    select_python(std::env::var_os(runner::PYTHON_ENV)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Says that a test skipped. Written to the stderr stream itself, not through `eprintln!`, which
+/// the test harness captures: a skip must show in a CI log even though the test passes.
+fn skipped(test: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: no Python with torch (set {}, see scripts/prism-python.sh)",
+        runner::PYTHON_ENV
+    );
+}
+
+#[test]
+fn a_broken_assay_prism_python_fails_instead_of_skipping() {
+    let missing = tempfile::tempdir().unwrap().path().join("no-such-python");
+    let err = select_python(Some(missing.clone().into_os_string())).unwrap_err();
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    // An interpreter that exists but lacks torch is just as broken.
+    let no_torch = tempfile::tempdir().unwrap();
+    let fake = no_torch.path().join("python");
+    std::fs::write(&fake, "#!/bin/sh\nexit 1\n").unwrap();
+    let mut perms = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&fake, perms).unwrap();
+    assert!(select_python(Some(fake.into_os_string())).is_err());
 }
 
 #[test]
 fn example_bundle_trains_and_scores() {
     let Some(python) = python_with_torch() else {
-        eprintln!(
-            "SKIPPED example_bundle_trains_and_scores: no Python with torch (set ASSAY_PRISM_PYTHON)"
-        );
+        skipped("example_bundle_trains_and_scores");
         return;
     };
     let data = tempfile::tempdir().unwrap();
@@ -107,7 +149,7 @@ fn over_cap_models_are_refused_at_build_and_when_trained_inline() {
     use assay_prism::PipelineError;
     use assay_prism::runner::RunError;
     let Some(err) = failure_of(&example_bundle(), |c| c.max_parameters = 100_000) else {
-        eprintln!("SKIPPED over_cap_models: no Python with torch (set ASSAY_PRISM_PYTHON)");
+        skipped("over_cap_models");
         return;
     };
     assert!(
@@ -130,7 +172,7 @@ fn a_loop_that_never_iterates_is_not_scored_and_a_hang_is_killed() {
     let idle =
         "from architecture import build_model\n\ndef train(ctx):\n    model = build_model(ctx)\n";
     let Some(err) = failure_of(&with_training(idle), |_| {}) else {
-        eprintln!("SKIPPED never_iterates/hang: no Python with torch (set ASSAY_PRISM_PYTHON)");
+        skipped("never_iterates/hang");
         return;
     };
     assert!(
@@ -155,9 +197,7 @@ fn a_loop_that_never_iterates_is_not_scored_and_a_hang_is_killed() {
 #[test]
 fn same_seed_same_losses_and_a_graceful_wall_clock_stop_still_scores() {
     let Some(python) = python_with_torch() else {
-        eprintln!(
-            "SKIPPED determinism/graceful stop: no Python with torch (set ASSAY_PRISM_PYTHON)"
-        );
+        skipped("determinism/graceful stop");
         return;
     };
     let data = tiny_corpus();
