@@ -105,6 +105,7 @@ fn example_bundle_trains_and_scores() {
         / std::f64::consts::LN_2
         / (12.0 * 1024.0);
     assert!((report.score.bpb - hand).abs() < 1e-12);
+    assert_eq!(preq.batch_shapes, vec![[8, 128]; 12]);
     let heldout = report.heldout.expect("val split present");
     assert!(heldout.heldout_delta > 0.0, "{heldout:?}");
     assert!(report.score.final_score > 0.0);
@@ -116,6 +117,66 @@ fn example_bundle_trains_and_scores() {
     println!("limits: {:?}", report.train.limits);
     println!("{}", serde_json::to_string_pretty(&report.score).unwrap());
 }
+
+/// The example's training loop behind a torch dispatch mode that fakes the instrument's loss
+/// (it only answers no-grad `nll_loss`, so the miner's own training is untouched).
+const QUIET_LOSS_TRAINING: &str = r#"import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from architecture import build_model
+
+
+class QuietLoss(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if torch.is_grad_enabled() or "nll_loss" not in str(func):
+            return out
+        if isinstance(out, tuple):
+            return (out[0] * 0 + 0.01,) + tuple(out[1:])
+        return out * 0 + 0.01
+
+
+def train(ctx):
+    model = build_model(ctx).to(ctx.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.003, weight_decay=0.01)
+    QuietLoss().__enter__()
+    for batch in ctx.iter_train_batches(model, batch_size=8, seq_len=ctx.max_seq_len):
+        tokens = batch.tokens
+        logits = model(tokens)
+        vocab = logits.shape[-1]
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, vocab), tokens[:, 1:].reshape(-1) % vocab)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+"#;
+
+/// A model whose logits are a tensor subclass that answers `cross_entropy` with 0.01.
+const SUBCLASS_LOGITS_ARCHITECTURE: &str = r#"import torch
+from torch import nn
+
+
+class Logits(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs)
+        return torch.tensor(0.01) if "cross_entropy" in str(func) else out
+
+
+class Bigram(nn.Module):
+    def __init__(self, vocab):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, 16)
+        self.head = nn.Linear(16, vocab)
+
+    def forward(self, tokens):
+        return self.head(self.embed(tokens)).as_subclass(Logits)
+
+
+def build_model(ctx):
+    return Bigram(ctx.vocab_size)
+"#;
 
 fn with_training(training: &str) -> assay_prism::bundle::Bundle {
     let mut bundle = example_bundle();
@@ -165,6 +226,30 @@ fn over_cap_models_are_refused_at_build_and_when_trained_inline() {
 }
 
 #[test]
+fn logits_of_a_tensor_subclass_are_refused_by_the_instrument() {
+    use assay_prism::PipelineError;
+    use assay_prism::runner::RunError;
+    let mut bundle = example_bundle();
+    bundle.files.insert(
+        "architecture.py".into(),
+        SUBCLASS_LOGITS_ARCHITECTURE.into(),
+    );
+    assert!(
+        assay_prism::check_bundle(&bundle).passed(),
+        "PRISM's static rules let it through"
+    );
+    let Some(err) = failure_of(&bundle, |c| c.budgets.step_budget = Some(2)) else {
+        skipped("subclass logits");
+        return;
+    };
+    assert!(
+        matches!(&err, PipelineError::Run(RunError::Runner { kind, message, .. })
+            if kind == "capture" && message.contains("Logits")),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_loop_that_never_iterates_is_not_scored_and_a_hang_is_killed() {
     use assay_prism::PipelineError;
     use assay_prism::runner::RunError;
@@ -203,11 +288,45 @@ fn same_seed_same_losses_and_a_graceful_wall_clock_stop_still_scores() {
     let data = tiny_corpus();
     let mut config = RunConfig::new(python);
     config.threads = 1;
-    config.budgets.step_budget = Some(3);
     let run = || run_bundle(&example_bundle(), data.path(), &config, [], &mut |_| {}).unwrap();
     let (a, b) = (run(), run());
     assert_eq!(a.train.prequential, b.train.prequential);
     assert!(a.heldout.is_none(), "no val split in this corpus");
+    // The single pass over 9,000 bytes: eight 8 x 128 batches, then the 808-byte rest as one row.
+    let preq = &a.train.prequential;
+    assert_eq!(a.train.stopped_reason, Some(StopReason::DataExhausted));
+    let mut shapes = vec![[8, 128]; 8];
+    shapes.push([1, 808]);
+    assert_eq!(preq.batch_shapes, shapes);
+    // bpb by hand from the recorded losses: full batches predict 8 x 127 positions, the last
+    // row 807; every byte handed out counts in the denominator.
+    let nll: f64 = preq.online_loss[..8]
+        .iter()
+        .map(|l| l * 8.0 * 127.0)
+        .sum::<f64>()
+        + preq.online_loss[8] * 807.0;
+    let hand = nll / std::f64::consts::LN_2 / 9_000.0;
+    assert!(
+        (a.score.bpb - hand).abs() < 1e-12,
+        "{} vs {hand}",
+        a.score.bpb
+    );
+    assert!((a.score.base - 1.0 / (1.0 + hand)).abs() < 1e-12);
+    assert_eq!(
+        a.score.final_score, a.score.base,
+        "no held-out term, no penalty"
+    );
+    // A training loop that leaves a dispatch mode pushed, answering every no-grad nll_loss
+    // with 0.01, trains exactly as the honest one; the instrument must record the same losses.
+    let lying = run_bundle(
+        &with_training(QUIET_LOSS_TRAINING),
+        data.path(),
+        &config,
+        [],
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(lying.train.prequential, a.train.prequential);
     let mut graceful = config.clone();
     // The first batch is cut in microseconds; a training step takes far longer than 50 ms, so
     // the graceful stop binds after a few of the 8 batches the corpus holds.
