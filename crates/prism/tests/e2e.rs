@@ -119,7 +119,7 @@ fn example_bundle_trains_and_scores() {
 }
 
 /// The example's training loop behind a torch dispatch mode that fakes the instrument's loss
-/// (it only answers no-grad `nll_loss`, so the miner's own training is untouched).
+/// (it only answers the no-grad `nll_loss_forward`, so the miner's own training is untouched).
 const QUIET_LOSS_TRAINING: &str = r#"import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -130,7 +130,7 @@ from architecture import build_model
 class QuietLoss(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        if torch.is_grad_enabled() or "nll_loss" not in str(func):
+        if torch.is_grad_enabled() or "nll_loss_forward" not in str(func):
             return out
         if isinstance(out, tuple):
             return (out[0] * 0 + 0.01,) + tuple(out[1:])
@@ -317,7 +317,8 @@ fn same_seed_same_losses_and_a_graceful_wall_clock_stop_still_scores() {
         "no held-out term, no penalty"
     );
     // A training loop that leaves a dispatch mode pushed, answering every no-grad nll_loss
-    // with 0.01, trains exactly as the honest one; the instrument must record the same losses.
+    // forward with 0.01, trains exactly as the honest one: the instrument must record the
+    // same losses.
     let lying = run_bundle(
         &with_training(QUIET_LOSS_TRAINING),
         data.path(),
