@@ -35,7 +35,13 @@ fn select_python(env: Option<OsString>) -> Result<Option<PathBuf>, String> {
 }
 
 fn python_with_torch() -> Option<PathBuf> {
-    select_python(std::env::var_os(runner::PYTHON_ENV)).unwrap_or_else(|e| panic!("{e}"))
+    // Importing torch takes seconds: ask once per test binary, not once per test.
+    static CHOICE: std::sync::OnceLock<Result<Option<PathBuf>, String>> =
+        std::sync::OnceLock::new();
+    CHOICE
+        .get_or_init(|| select_python(std::env::var_os(runner::PYTHON_ENV)))
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Says that a test skipped. Written to the stderr stream itself, not through `eprintln!`, which
