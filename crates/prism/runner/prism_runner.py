@@ -24,8 +24,12 @@ os.dup2(_devnull, 0)
 sys.stdout = os.fdopen(1, "w", buffering=1)
 
 
+# Bound before any miner code runs, like the instrument's references below.
+_dumps = json.dumps
+
+
 def send(message):
-    _PROTO_OUT.write(json.dumps(message, allow_nan=False) + "\n")
+    _PROTO_OUT.write(_dumps(message, allow_nan=False) + "\n")
     _PROTO_OUT.flush()
 
 
@@ -58,6 +62,23 @@ import torch  # noqa: E402  (seeded before, miner code after)
 
 torch.set_num_threads(max(1, int(payload.get("threads", 1))))
 
+# The instrument's own references, taken before any miner code runs. A bundle can rebind
+# torch.nn.functional.cross_entropy, torch.Tensor.item, torch.tensor or math.isfinite, return a
+# tensor subclass, or leave a torch function / dispatch mode pushed; none of that reaches these
+# (TensorBase is an immutable C type, the _C functions are builtins bound here).
+_PLAIN_TENSOR = torch.Tensor
+_TensorBase = torch._C.TensorBase
+_cross_entropy_loss = torch._C._nn.cross_entropy_loss
+_MEAN_REDUCTION = 1
+_new_tensor = torch.tensor
+_LONG = torch.long
+_DisableTorchFunction = torch._C.DisableTorchFunction
+_DisableTorchDispatch = torch._C._DisableTorchDispatch
+_no_grad = torch.no_grad
+_isfinite = math.isfinite
+_type = type
+_float = float
+
 
 def force_init(seed):
     random.seed(seed)
@@ -81,6 +102,10 @@ try:
 except OSError:
     _netns = None
 send({"type": "hello", "torch": torch.__version__, "device": str(device), "seed": forced_seed, "netns": _netns})
+if device.type == "cpu" and os.path.exists("/dev/nvidiactl"):
+    # CUDA fails to initialise under a small address-space cap and torch then says "no GPU".
+    send({"type": "note", "message": "an NVIDIA device is present but CUDA is unavailable: running on CPU "
+          "(an address-space cap below ~32 GiB stops CUDA; raise or drop --memory-mb)"})
 
 
 def count_params(model):
@@ -100,26 +125,38 @@ def count_params(model):
 
 
 def logits_of(output):
-    if isinstance(output, torch.Tensor):
-        logits = output
-    elif isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        logits = output[0]
-    elif hasattr(output, "logits"):
-        logits = output.logits
-    else:
-        raise RuntimeError("the model's forward did not return a logits tensor")
-    return logits.unsqueeze(0) if logits.dim() == 2 else logits
+    if isinstance(output, (tuple, list)) and output:
+        output = output[0]
+    elif not isinstance(output, _PLAIN_TENSOR) and hasattr(output, "logits"):
+        output = output.logits
+    if _type(output) is not _PLAIN_TENSOR:
+        # A subclass (or anything else) could answer the loss computation with its own numbers.
+        fail("capture", "the model's forward must return a plain torch.Tensor of logits (or a tuple/list "
+             "starting with one, or an object with .logits), got " + _type(output).__name__, 5)
+    return output
 
 
 def mean_loss(model, tokens):
     # PRISM's instrument: mean next-token cross-entropy in nats, targets mod the logit width.
-    with torch.no_grad():
+    with _no_grad():
         logits = logits_of(model(tokens))
-    vocab = logits.shape[-1]
-    predictions = logits[:, :-1, :].reshape(-1, vocab)
-    targets = tokens[:, 1:].reshape(-1) % vocab
-    value = float(torch.nn.functional.cross_entropy(predictions.float(), targets).item())
-    return value if math.isfinite(value) else None
+    # From here on only the references bound at start run, with no torch function or dispatch
+    # override active: the number is the cross-entropy of what the model returned.
+    with _DisableTorchFunction(), _DisableTorchDispatch():
+        logits = _TensorBase.detach(logits)
+        if _TensorBase.dim(logits) == 2:
+            logits = _TensorBase.unsqueeze(logits, 0)
+        rows, cols = _TensorBase.size(tokens, 0), _TensorBase.size(tokens, 1)
+        if _TensorBase.dim(logits) != 3 or (_TensorBase.size(logits, 0), _TensorBase.size(logits, 1)) != (rows, cols):
+            # The orchestrator weighs the loss by rows * (cols - 1) predicted positions.
+            fail("capture", "the logits' shape " + str(tuple(_TensorBase.size(logits))) + " does not cover the batch "
+                 + str((rows, cols)), 5)
+        vocab = _TensorBase.size(logits, 2)
+        predictions = _TensorBase.reshape(_TensorBase.narrow(logits, 1, 0, cols - 1), (-1, vocab))
+        targets = _TensorBase.remainder(_TensorBase.reshape(_TensorBase.narrow(tokens, 1, 1, cols - 1), (-1,)), vocab)
+        loss = _cross_entropy_loss(_TensorBase.float(predictions), targets, None, _MEAN_REDUCTION, -100, 0.0)
+        value = _float(_TensorBase.item(loss))
+    return value if _isfinite(value) else None
 
 
 def model_device(model):
@@ -130,8 +167,8 @@ def model_device(model):
 
 
 def tensor_of(batch, model):
-    tokens = torch.tensor(batch["tokens"], dtype=torch.long).view(batch["rows"], batch["cols"])
-    return tokens.to(model_device(model))
+    tokens = _TensorBase.view(_new_tensor(batch["tokens"], dtype=_LONG), (batch["rows"], batch["cols"]))
+    return _TensorBase.to(tokens, model_device(model))
 
 
 @dataclasses.dataclass

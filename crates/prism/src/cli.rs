@@ -133,7 +133,9 @@ pub struct RunArgs {
     /// Parameter cap.
     #[arg(long, default_value_t = 150_000_000)]
     pub max_params: u64,
-    /// Address-space cap of the runner, MiB.
+    /// Address-space cap of the runner, MiB; 0 = none. CUDA reserves far more address space
+    /// than it uses: a GPU run needs 0 or a large value (it falls back to CPU otherwise, and
+    /// the report's device shows it).
     #[arg(long, default_value_t = 12 * 1024)]
     pub memory_mb: u64,
     /// Torch threads (default: all cores).
@@ -293,8 +295,12 @@ fn print_report(r: &RunReport) {
     }
     let l = &t.limits;
     println!(
-        "limits: AS {} MiB, CPU {} s, files {}, fsize {} MiB, nproc {}, own group, no_new_privs, network isolated: {:?}",
-        l.memory_bytes >> 20,
+        "limits: AS {}, CPU {} s, files {}, fsize {} MiB, nproc {}, own group, no_new_privs, network isolated: {:?}",
+        if l.memory_bytes == u64::MAX {
+            "none".to_string()
+        } else {
+            format!("{} MiB", l.memory_bytes >> 20)
+        },
         l.cpu_seconds,
         l.open_files,
         l.file_bytes >> 20,

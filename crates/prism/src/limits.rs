@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 /// Requested limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcessLimits {
-    /// Address-space cap in bytes (RLIMIT_AS).
+    /// Address-space cap in bytes (RLIMIT_AS); 0 = none. CUDA needs far more address space
+    /// than memory (an H100 fails to initialise under 12 GiB and works under 32 GiB), so a
+    /// GPU run needs a large cap or none.
     pub memory_bytes: u64,
     /// CPU seconds over all threads (RLIMIT_CPU); `None` = the stage's wall-clock bound times
     /// the machine's cores, so the wall-clock bounds fire first on a busy but honest run.
@@ -42,7 +44,7 @@ impl Default for ProcessLimits {
 /// Limits as actually set (clamped to the hard limits the orchestrator itself has).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AppliedLimits {
-    /// RLIMIT_AS in bytes.
+    /// RLIMIT_AS in bytes (`u64::MAX` when uncapped).
     pub memory_bytes: u64,
     /// RLIMIT_CPU in seconds.
     pub cpu_seconds: u64,
@@ -112,8 +114,12 @@ pub fn apply(command: &mut Command, limits: &ProcessLimits, wall_seconds: f64) -
         .cpu_seconds
         .unwrap_or((wall_seconds.ceil() as u64 + 60) * cores);
     let clamp = |want: u64, resource| want.min(hard_limit(resource));
-    let applied = AppliedLimits {
-        memory_bytes: clamp(limits.memory_bytes, libc::RLIMIT_AS),
+    let memory = match limits.memory_bytes {
+        0 => libc::RLIM_INFINITY,
+        bytes => bytes,
+    };
+    let mut applied = AppliedLimits {
+        memory_bytes: clamp(memory, libc::RLIMIT_AS),
         cpu_seconds: clamp(cpu, libc::RLIMIT_CPU),
         open_files: clamp(limits.open_files, libc::RLIMIT_NOFILE),
         file_bytes: clamp(limits.file_bytes, libc::RLIMIT_FSIZE),
@@ -132,6 +138,11 @@ pub fn apply(command: &mut Command, limits: &ProcessLimits, wall_seconds: f64) -
                 .to_string(),
         ],
     };
+    if applied.memory_bytes == libc::RLIM_INFINITY {
+        applied
+            .not_enforced
+            .push("memory: no address-space cap was asked for (bound memory with a cgroup)".into());
+    }
     let rlimits = [
         (libc::RLIMIT_AS, applied.memory_bytes),
         (libc::RLIMIT_CPU, applied.cpu_seconds),

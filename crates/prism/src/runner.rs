@@ -298,7 +298,9 @@ impl Session {
     ) -> Result<Self, RunError> {
         let log = ws.path().join(format!("{stage}.log"));
         let log_file = std::fs::File::create(&log).map_err(io_err)?;
-        let mut command = Command::new(&config.python);
+        // Looked up in our PATH: the runner's environment is cleared to a fixed PATH, where a
+        // bare `python3` would find a different interpreter (e.g. not the venv one with torch).
+        let mut command = Command::new(locate_program(&config.python));
         command
             .arg("-s")
             .arg("-B")
@@ -778,6 +780,24 @@ pub fn resolve_python(explicit: Option<&Path>) -> PathBuf {
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os(PYTHON_ENV).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// `program` as an absolute path when it is a bare name found on this process's `PATH`;
+/// anything else (a path, or a name not found) is returned as given.
+pub fn locate_program(program: &Path) -> PathBuf {
+    if program.components().count() != 1 || program.is_absolute() {
+        return program.to_path_buf();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            candidate.metadata().is_ok_and(|m| {
+                m.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
+        })
+        .unwrap_or_else(|| program.to_path_buf())
 }
 
 /// True when `python` can import torch (used to skip end-to-end tests with a message).

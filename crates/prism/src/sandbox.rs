@@ -3,10 +3,14 @@
 //! Differences from the reference, on purpose:
 //! - every violation is reported (PRISM stops at the first), each with `file:line:col`;
 //! - a few escapes PRISM lets through are rejected too, marked `extension` in the finding:
-//!   a bare `__builtins__` name, `torch.from_file`, `torch.jit.load`, `torch.package`,
-//!   `load_library` (native code through `torch.ops` / `torch.classes`).
+//!   a bare `__builtins__` name, `torch.from_file` / `Storage.from_file`, `torch.jit.load`,
+//!   `torch.package`, `torch.serialization.load`, `load_library` (native code through
+//!   `torch.ops` / `torch.classes`); frame, traceback, `__self__` and `__loader__` attributes;
+//!   refused modules reached as attributes (`torch.os`, `torch.sys`); PRISM's dotted-name
+//!   rules applied through import aliases too (`import torch as t; t.hub.load`); and
+//!   rebinding attributes of the modules the runner itself relies on (`torch.Tensor.item = f`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ruff_python_ast::{AnyNodeRef, Expr, ExprCall, ExprContext};
 use serde::{Deserialize, Serialize};
@@ -105,6 +109,48 @@ const EXTENSION_CALLS: &[(&str, &str)] = &[
     ("torch.classes.load_library", "prism:no-ffi"),
 ];
 
+/// Assay extension: attributes that reach frames (and so any function's globals), the builtins
+/// module behind a builtin function, or a module's loader (which reads files). PRISM blocks the
+/// `__globals__` / `__builtins__` routes but not these.
+const EXTENSION_ATTRS: &[(&str, &str)] = &[
+    ("__loader__", "prism:no-filesystem"),
+    ("__self__", "prism:no-attribute-escape"),
+    ("__spec__", "prism:no-filesystem"),
+    ("__traceback__", "prism:no-attribute-escape"),
+    ("ag_frame", "prism:no-attribute-escape"),
+    ("cr_frame", "prism:no-attribute-escape"),
+    ("f_back", "prism:no-attribute-escape"),
+    ("f_builtins", "prism:no-attribute-escape"),
+    ("f_globals", "prism:no-attribute-escape"),
+    ("f_locals", "prism:no-attribute-escape"),
+    ("gi_frame", "prism:no-attribute-escape"),
+    ("tb_frame", "prism:no-attribute-escape"),
+    ("tb_next", "prism:no-attribute-escape"),
+];
+/// Assay extension: modules outside the import rules that other modules hand out as attributes
+/// (`torch` imports `os` and `sys`, so `torch.sys.modules` is every module). The refused import
+/// roots count too, except `signal`, too common a word for an attribute.
+const ESCAPE_MODULE_ATTRS: &[(&str, &str)] = &[
+    ("__main__", "prism:no-attribute-escape"),
+    ("builtins", "prism:no-dynamic-code"),
+    ("gc", "prism:no-attribute-escape"),
+    ("inspect", "prism:no-attribute-escape"),
+    ("io", "prism:no-filesystem"),
+    ("posix", "prism:no-process"),
+    ("runpy", "prism:no-dynamic-import"),
+];
+/// Module roots whose attributes the trusted runner uses: a bundle may not rebind them.
+const RUNNER_MODULE_ROOTS: &[&str] = &[
+    "collections",
+    "dataclasses",
+    "math",
+    "prism_challenge",
+    "torch",
+    "typing",
+];
+/// Rebinding these is configuration, not tampering (`torch.backends.cudnn.benchmark = True`).
+const REBINDABLE_PREFIXES: &[&str] = &["torch.backends."];
+
 /// One rule violation, located.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
@@ -139,6 +185,7 @@ pub fn check_file(file: &PyFile, local_roots: &BTreeSet<String>) -> Vec<Finding>
     let mut checker = Checker {
         file,
         trusted: trusted_roots(&nodes),
+        aliases: import_aliases(&nodes),
         local_roots,
         findings: BTreeSet::new(),
     };
@@ -167,6 +214,8 @@ pub fn import_rule(root: &str) -> &'static str {
 struct Checker<'a> {
     file: &'a PyFile,
     trusted: BTreeSet<&'static str>,
+    /// Names bound by import statements and the dotted path each stands for.
+    aliases: BTreeMap<String, String>,
     local_roots: &'a BTreeSet<String>,
     findings: BTreeSet<Finding>,
 }
@@ -197,6 +246,7 @@ impl Checker<'_> {
                     self.check_import_root(node, module.as_str());
                     for alias in &import.names {
                         self.check_imported_escape(node, &format!("{module}.{}", alias.name));
+                        self.check_escape_module(node, alias.name.as_str());
                     }
                 }
             }
@@ -211,8 +261,16 @@ impl Checker<'_> {
                         false,
                     );
                 }
+                if let Some((_, rule)) = EXTENSION_ATTRS.iter().find(|(a, _)| *a == name) {
+                    let message = format!("attribute `{name}` reaches frames, builtins or files");
+                    self.report(node, rule, message, true);
+                }
+                self.check_escape_module(node, name);
                 let dotted = dotted_name(&Expr::Attribute(attr.clone()));
                 self.check_torch_escape(node, &dotted);
+                if attr.ctx != ExprContext::Load {
+                    self.check_rebinding(node, &dotted);
+                }
             }
             AnyNodeRef::ExprName(name) if name.id.as_str() == "__builtins__" => self.report(
                 node,
@@ -249,13 +307,62 @@ impl Checker<'_> {
     }
 
     fn check_torch_escape(&mut self, node: AnyNodeRef<'_>, dotted: &str) {
-        let escapes = BLOCKED_TORCH_PREFIXES
-            .iter()
-            .any(|p| dotted == *p || dotted.starts_with(&format!("{p}.")));
-        if escapes {
+        let escapes = |name: &str| {
+            BLOCKED_TORCH_PREFIXES
+                .iter()
+                .any(|p| name == *p || name.starts_with(&format!("{p}.")))
+        };
+        if escapes(dotted) {
             let message = format!("`{dotted}` reaches the network or native code through torch");
             self.report(node, "prism:no-torch-escape", message, false);
+        } else if let Some(full) = self.canonical(dotted).filter(|f| escapes(f)) {
+            let message = format!(
+                "`{dotted}` (that is `{full}`) reaches the network or native code through torch"
+            );
+            self.report(node, "prism:no-torch-escape", message, true);
         }
+    }
+
+    /// Assay extension: a refused module reached as an attribute or imported from a module.
+    fn check_escape_module(&mut self, node: AnyNodeRef<'_>, name: &str) {
+        let rule = match ESCAPE_MODULE_ATTRS.iter().find(|(m, _)| *m == name) {
+            Some((_, rule)) => *rule,
+            None if name != "signal" && import_rule(name) != "prism:no-forbidden-import" => {
+                import_rule(name)
+            }
+            None => return,
+        };
+        let message = format!("`{name}` reached through another module is still a refused module");
+        self.report(node, rule, message, true);
+    }
+
+    /// Assay extension: rebinding or deleting an attribute of a module the runner relies on
+    /// (torch, math, ...) could change how the instrument computes the loss.
+    fn check_rebinding(&mut self, node: AnyNodeRef<'_>, dotted: &str) {
+        let Some(full) = self.canonical(dotted) else {
+            return;
+        };
+        let root = full.split('.').next().unwrap_or_default();
+        if RUNNER_MODULE_ROOTS.contains(&root)
+            && !REBINDABLE_PREFIXES.iter().any(|p| full.starts_with(p))
+        {
+            let message =
+                format!("rebinding `{full}` changes a module the scoring instrument relies on");
+            self.report(node, "prism:no-monkeypatch", message, true);
+        }
+    }
+
+    /// `dotted` with its first name replaced by what an import bound it to, when it was.
+    fn canonical(&self, dotted: &str) -> Option<String> {
+        let (first, rest) = match dotted.split_once('.') {
+            Some((first, rest)) => (first, Some(rest)),
+            None => (dotted, None),
+        };
+        let target = self.aliases.get(first)?;
+        Some(match rest {
+            Some(rest) => format!("{target}.{rest}"),
+            None => target.clone(),
+        })
     }
 
     fn check_call(&mut self, node: AnyNodeRef<'_>, call: &ExprCall) {
@@ -265,9 +372,31 @@ impl Checker<'_> {
                 self.report(node, rule, format!("call `{name}()` is not allowed"), false);
             }
             self.check_indirection(node, name, call);
+            // `from torch import load` makes `load(...)` a torch.load call.
+            if let Some(full) = self.canonical(name).filter(|f| f.contains('.')) {
+                self.check_aliased_call(node, call, name, &full);
+            }
         } else {
             self.check_dotted_call(node, call);
         }
+    }
+
+    /// Assay extension: the dotted-call rules on the name an import alias stands for.
+    fn check_aliased_call(
+        &mut self,
+        node: AnyNodeRef<'_>,
+        call: &ExprCall,
+        written: &str,
+        full: &str,
+    ) {
+        self.check_torch_escape(node, written);
+        if let Some(rule) = extension_rule(full) {
+            let message = format!(
+                "`{written}` (that is `{full}`) reads files or loads code outside the sandbox"
+            );
+            self.report(node, rule, message, true);
+        }
+        self.check_torch_load_save(node, call, full, true);
     }
 
     fn check_indirection(&mut self, node: AnyNodeRef<'_>, name: &str, call: &ExprCall) {
@@ -282,6 +411,11 @@ impl Checker<'_> {
         if args.first().is_some_and(references_builtins) {
             let message = format!("`{name}` on the builtins namespace");
             self.report(node, "prism:no-dynamic-attr", message, false);
+        }
+        if name != "getattr"
+            && let Some(target) = args.first()
+        {
+            self.check_rebinding(node, &dotted_name(target));
         }
         if let Some(attr_arg) = args.get(1) {
             match const_str(attr_arg) {
@@ -322,17 +456,46 @@ impl Checker<'_> {
             let message = format!("`{dotted}` deserializes untrusted data");
             self.report(node, "prism:no-deserialization", message, false);
         }
-        self.check_torch_load_save(node, call, &dotted);
+        self.check_torch_load_save(node, call, &dotted, false);
         if let Some(rule) = extension_rule(&dotted) {
             let message = format!("`{dotted}` reads files or loads code outside the sandbox");
             self.report(node, rule, message, true);
+        } else if let Some(full) = self.canonical(&dotted).filter(|f| *f != dotted) {
+            self.check_aliased_call(node, call, &dotted, &full);
         }
     }
 
-    fn check_torch_load_save(&mut self, node: AnyNodeRef<'_>, call: &ExprCall, dotted: &str) {
-        let (index, rule, what) = match dotted {
-            "torch.load" => (0, "prism:no-deserialization", "torch.load may only read"),
-            "torch.save" => (1, "prism:no-filesystem", "torch.save may only write"),
+    /// PRISM's anchoring rule for `torch.load` / `torch.save`; `extension` when the call was
+    /// only recognised through an alias or as `torch.serialization.load/save`.
+    fn check_torch_load_save(
+        &mut self,
+        node: AnyNodeRef<'_>,
+        call: &ExprCall,
+        dotted: &str,
+        extension: bool,
+    ) {
+        let (index, rule, what, extension) = match dotted {
+            "torch.load" => (
+                0,
+                "prism:no-deserialization",
+                "torch.load may only read",
+                extension,
+            ),
+            "torch.save" => (
+                1,
+                "prism:no-filesystem",
+                "torch.save may only write",
+                extension,
+            ),
+            "torch.serialization.load" => (
+                0,
+                "prism:no-deserialization",
+                "torch.load may only read",
+                true,
+            ),
+            "torch.serialization.save" => {
+                (1, "prism:no-filesystem", "torch.save may only write", true)
+            }
             _ => return,
         };
         let trusted = call
@@ -345,7 +508,7 @@ impl Checker<'_> {
                 "{what} under ctx.artifacts_dir / checkpoint_dir / resume_checkpoint_dir \
                  (the path must start at one of them, and they must never be reassigned)"
             );
-            self.report(node, rule, message, false);
+            self.report(node, rule, message, extension);
         }
     }
 }
@@ -354,10 +517,49 @@ fn extension_rule(dotted: &str) -> Option<&'static str> {
     if dotted == "torch.package" || dotted.starts_with("torch.package.") {
         return Some("prism:no-deserialization");
     }
+    // Storage classes map files too: torch.UntypedStorage.from_file, torch.storage....from_file.
+    if dotted.starts_with("torch.") && dotted.ends_with(".from_file") {
+        return Some("prism:no-filesystem");
+    }
     EXTENSION_CALLS
         .iter()
         .find(|(call, _)| *call == dotted)
         .map(|(_, rule)| *rule)
+}
+
+/// Every name an import statement in the file binds, mapped to the dotted path it stands for:
+/// `import torch` binds `torch`, `import torch.nn.functional as F` binds `F` to
+/// `torch.nn.functional`, `from torch import load as L` binds `L` to `torch.load`. Relative and
+/// star imports bind nothing here.
+fn import_aliases(nodes: &[AnyNodeRef<'_>]) -> BTreeMap<String, String> {
+    let mut aliases = BTreeMap::new();
+    for node in nodes {
+        match node {
+            AnyNodeRef::StmtImport(import) => {
+                for alias in &import.names {
+                    let module = alias.name.to_string();
+                    match &alias.asname {
+                        Some(bound) => aliases.insert(bound.to_string(), module),
+                        None => {
+                            let root = module.split('.').next().unwrap_or_default().to_string();
+                            aliases.insert(root.clone(), root)
+                        }
+                    };
+                }
+            }
+            AnyNodeRef::StmtImportFrom(import) if import.level == 0 => {
+                let Some(module) = &import.module else {
+                    continue;
+                };
+                for alias in import.names.iter().filter(|a| a.name.as_str() != "*") {
+                    let bound = alias.asname.as_ref().unwrap_or(&alias.name).to_string();
+                    aliases.insert(bound, format!("{module}.{}", alias.name));
+                }
+            }
+            _ => {}
+        }
+    }
+    aliases
 }
 
 fn blocked_indirection(attr: &str) -> bool {

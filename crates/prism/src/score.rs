@@ -211,6 +211,8 @@ pub struct Prequential {
     pub online_loss: Vec<f64>,
     /// Bytes covered after each batch.
     pub covered_bytes_cumulative: Vec<f64>,
+    /// `[rows, cols]` of each batch, so the bpb can be recomputed by hand from this record.
+    pub batch_shapes: Vec<[usize; 2]>,
     /// Sum of `loss * predicted positions`.
     pub sum_nll_nats: f64,
     /// Sum of predicted positions.
@@ -248,6 +250,7 @@ impl Prequential {
         self.predicted_tokens += predicted;
         self.covered_bytes += (batch_rows * batch_cols) as f64;
         self.covered_bytes_cumulative.push(self.covered_bytes);
+        self.batch_shapes.push([batch_rows, batch_cols]);
     }
 
     /// Covered bytes as PRISM's manifest stores them (rounded to an integer).

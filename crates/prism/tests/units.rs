@@ -277,6 +277,8 @@ fn prequential_bpb_is_the_hand_computation() {
     let bytes = 8.0 * 128.0 * 2.0 + 50.0;
     assert!((p.bpb().unwrap() - nll / std::f64::consts::LN_2 / bytes).abs() < 1e-12);
     assert_eq!(p.nan_inf_batches, 1);
+    assert_eq!(p.batch_shapes, vec![[8, 128], [1, 50], [8, 128]]);
+    assert_eq!(p.covered_bytes_cumulative, vec![1024.0, 1074.0, 2098.0]);
     assert!(!p.step0_anomaly());
     assert!(final_score(&Prequential::new(256), None, 1.0).is_err());
     let s = final_score(&p, None, 0.2).unwrap();
@@ -393,4 +395,37 @@ fn corpus_is_deterministic_and_partitioned() {
     assert_eq!(ma.documents.values().sum::<usize>(), 120);
     assert!(ma.documents["train"] > ma.documents.get("val").copied().unwrap_or(0));
     assert_eq!(corpus::split_of("topic3#1"), corpus::split_of("topic3#1"));
+}
+
+#[test]
+fn bare_interpreter_names_resolve_on_our_path_before_the_environment_is_cleared() {
+    use assay_prism::runner::locate_program;
+    use std::path::Path;
+    let sh = locate_program(Path::new("sh"));
+    assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+    // Paths are taken as given, and so is a name found nowhere (spawning it then fails).
+    assert_eq!(
+        locate_program(Path::new("./python3")),
+        Path::new("./python3")
+    );
+    assert_eq!(
+        locate_program(Path::new("no-such-interpreter-here")),
+        Path::new("no-such-interpreter-here")
+    );
+}
+
+#[test]
+fn a_zero_memory_cap_means_no_address_space_limit_and_says_so() {
+    use assay_prism::limits::{ProcessLimits, apply};
+    let mut command = std::process::Command::new("true");
+    let capped = apply(&mut command, &ProcessLimits::default(), 10.0);
+    assert_eq!(capped.memory_bytes, 12 << 30);
+    assert!(!capped.not_enforced.iter().any(|n| n.starts_with("memory")));
+    let uncapped = ProcessLimits {
+        memory_bytes: 0,
+        ..ProcessLimits::default()
+    };
+    let applied = apply(&mut command, &uncapped, 10.0);
+    assert_eq!(applied.memory_bytes, u64::MAX);
+    assert!(applied.not_enforced.iter().any(|n| n.starts_with("memory")));
 }
