@@ -26,7 +26,7 @@ if [ ${#ours[@]} -gt 0 ]; then
     || { echo "assay bench failed:"; tail -20 "$out/ours.err"; }
 fi
 if [ ${#peer[@]} -gt 0 ]; then
-  timeout 200 python3 .gpu/peer_hf_bench.py "${peer[@]}" > "$out/peer.jsonl" 2> "$out/peer.err" \
+  timeout 320 python3 .gpu/peer_hf_bench.py "${peer[@]}" > "$out/peer.jsonl" 2> "$out/peer.err" \
     || { echo "peer failed:"; tail -5 "$out/peer.err"; }
   cat "$out/peer.jsonl"
 fi
