@@ -58,7 +58,10 @@ fn parquet_files_hold_the_jsonl_rows() {
         assert_eq!(parquet, jsonl, "{name}");
     }
     let problems = read_rows(&data.join("problems.parquet")).unwrap();
-    assert_eq!(problems[0]["sample_step_scores"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        problems[0]["sample_step_scores"].as_array().unwrap().len(),
+        2
+    );
     let card = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
     assert!(card.contains("`data/problems.parquet`") && card.contains("`data/samples.parquet`"));
 }

@@ -59,7 +59,12 @@ fn builtin_tasks_load() {
     let names: Vec<&str> = registry.names().collect();
     assert_eq!(
         names,
-        ["arc_easy", "sn37_if_eval", "sn37_text_loss", "sn37_word_sorting"]
+        [
+            "arc_easy",
+            "sn37_if_eval",
+            "sn37_text_loss",
+            "sn37_word_sorting"
+        ]
     );
     assert_eq!(
         registry.get("sn37_word_sorting").unwrap().request_type,

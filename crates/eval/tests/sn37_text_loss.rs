@@ -55,7 +55,13 @@ fn sanity_rule_matches_sn37_on_synthetic_outputs() {
     assert!(cases.iter().any(|c| c.reasonable) && cases.iter().any(|c| !c.reasonable));
     for case in cases {
         let verdict = check_reasonable_output(&case.first, &case.second);
-        assert_eq!(verdict.is_ok(), case.reasonable, "{:?} {:?}", case.first, case.second);
+        assert_eq!(
+            verdict.is_ok(),
+            case.reasonable,
+            "{:?} {:?}",
+            case.first,
+            case.second
+        );
     }
 }
 
@@ -65,7 +71,11 @@ fn tiny_llama_matches_transformers() {
     let lm = tiny(case.sequence_length);
     assert_eq!(lm.text_length().unwrap(), case.sequence_length);
     for (text, want) in case.documents.iter().zip(&case.encoded) {
-        assert_eq!(&lm.encode_padded(text, case.sequence_length).unwrap(), want, "{text}");
+        assert_eq!(
+            &lm.encode_padded(text, case.sequence_length).unwrap(),
+            want,
+            "{text}"
+        );
     }
     for (prompt, want) in case.encoded.iter().zip(&case.generated) {
         assert_eq!(&lm.greedy_tokens(prompt, 20).unwrap(), want);
@@ -76,7 +86,11 @@ fn tiny_llama_matches_transformers() {
         assert!((got - want).abs() < 1e-4, "{got} vs {want}");
     }
     let mean = text_loss(&lm, &case.documents).unwrap();
-    assert!((mean - case.text_loss).abs() < 1e-4, "{mean} vs {}", case.text_loss);
+    assert!(
+        (mean - case.text_loss).abs() < 1e-4,
+        "{mean} vs {}",
+        case.text_loss
+    );
 }
 
 #[test]
@@ -128,7 +142,10 @@ fn degenerate_models_and_short_inputs_fail_with_reasons() {
     let docs = vec!["a".to_owned(), "b".to_owned()];
     match text_loss(&Parrot, &docs) {
         Err(TextLossError::Degenerate(reason)) => {
-            assert!(reason.contains("20 of 20 generated positions are identical"), "{reason}")
+            assert!(
+                reason.contains("20 of 20 generated positions are identical"),
+                "{reason}"
+            )
         }
         other => panic!("expected a failed sanity check, got {other:?}"),
     }
@@ -152,8 +169,15 @@ fn degenerate_models_and_short_inputs_fail_with_reasons() {
             Ok(Vec::new())
         }
     }
-    let task = Registry::builtin().unwrap().get("sn37_text_loss").unwrap().clone();
+    let task = Registry::builtin()
+        .unwrap()
+        .get("sn37_text_loss")
+        .unwrap()
+        .clone();
     let doc: Map<String, Value> = serde_json::from_str(r#"{"text": "x"}"#).unwrap();
     let error = run_task(&task, &[doc.clone(), doc], &Plain).unwrap_err();
-    assert!(error.to_string().contains("no token-level interface"), "{error}");
+    assert!(
+        error.to_string().contains("no token-level interface"),
+        "{error}"
+    );
 }

@@ -507,16 +507,14 @@ fn evaluate_model(
         let raw = if timed.expired() {
             f64::INFINITY
         } else {
-            raw_task_score(task.method, data, task.max_new_tokens, &timed).unwrap_or_else(
-                |error| {
-                    if !timed.expired() {
-                        result
-                            .reasons
-                            .push(format!("task {} failed (scored +inf): {error}", task.name));
-                    }
-                    f64::INFINITY
-                },
-            )
+            raw_task_score(task.method, data, task.max_new_tokens, &timed).unwrap_or_else(|error| {
+                if !timed.expired() {
+                    result
+                        .reasons
+                        .push(format!("task {} failed (scored +inf): {error}", task.name));
+                }
+                f64::INFINITY
+            })
         };
         raw_scores.push(TaskRawScore {
             name: task.name.clone(),
@@ -533,7 +531,9 @@ fn evaluate_model(
         // SN37 kills the evaluation at its TTL: the whole model scores +inf.
         result.status = Status::Failed;
         result.reasons.push(timed.reason());
-        raw_scores.iter_mut().for_each(|task| task.raw = f64::INFINITY);
+        raw_scores
+            .iter_mut()
+            .for_each(|task| task.raw = f64::INFINITY);
     }
     match combine_task_scores(&raw_scores) {
         Ok(score) => {

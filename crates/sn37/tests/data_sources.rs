@@ -24,9 +24,14 @@ fn a_bad_message_is_reported_at_its_row_or_line() {
     let rows = read_rows(&pyarrow_synthetic1()).unwrap();
     write_jsonl(&dir.path().join("s.jsonl"), &rows).unwrap();
     // Row 5 has a message whose role is null.
-    for (file, at) in [("s.parquet", Location::Row(5)), ("s.jsonl", Location::Line(5))] {
+    for (file, at) in [
+        ("s.parquet", Location::Row(5)),
+        ("s.jsonl", Location::Line(5)),
+    ] {
         match load_task_data(&synthetic1(file), 10, dir.path(), 1) {
-            Err(DataError::BadRow { at: got, reason, .. }) => {
+            Err(DataError::BadRow {
+                at: got, reason, ..
+            }) => {
                 assert_eq!(got, at);
                 assert!(reason.contains("messages[1]"), "{reason}");
             }
@@ -54,8 +59,18 @@ fn parquet_shards_and_jsonl_give_the_same_samples() {
     let shards = dir.path().join("shards");
     std::fs::create_dir(&shards).unwrap();
     let options = ParquetOptions::default();
-    write_parquet(&shards.join("train-00000-of-00002.parquet"), &rows[..5], &options).unwrap();
-    write_parquet(&shards.join("train-00001-of-00002.parquet"), &rows[5..], &options).unwrap();
+    write_parquet(
+        &shards.join("train-00000-of-00002.parquet"),
+        &rows[..5],
+        &options,
+    )
+    .unwrap();
+    write_parquet(
+        &shards.join("train-00001-of-00002.parquet"),
+        &rows[5..],
+        &options,
+    )
+    .unwrap();
     std::fs::write(shards.join("README.md"), "not a table").unwrap();
     for samples in [3, 100] {
         let from_jsonl = load_task_data(&synthetic1("all.jsonl"), samples, dir.path(), 9).unwrap();
@@ -113,7 +128,12 @@ fn if_eval_reads_mmlu_rows_and_drops_one_word_answers() {
             row
         })
         .collect();
-    write_parquet(&dir.path().join("mmlu.parquet"), &rows, &ParquetOptions::default()).unwrap();
+    write_parquet(
+        &dir.path().join("mmlu.parquet"),
+        &rows,
+        &ParquetOptions::default(),
+    )
+    .unwrap();
     let kept: Vec<&MmluCase> = cases.iter().filter(|case| case.kept).collect();
     let source = SourceSpec::IfEval {
         questions: "mmlu.parquet".into(),
@@ -125,7 +145,10 @@ fn if_eval_reads_mmlu_rows_and_drops_one_word_answers() {
     // Consecutive questions are paired: n kept questions give n - 1 samples.
     assert_eq!(samples.len(), kept.len() - 1);
     for (sample, pair) in samples.iter().zip(kept.windows(2)) {
-        let (first, second) = (pair[0].parsed.as_ref().unwrap(), pair[1].parsed.as_ref().unwrap());
+        let (first, second) = (
+            pair[0].parsed.as_ref().unwrap(),
+            pair[1].parsed.as_ref().unwrap(),
+        );
         assert!(sample.prompts[0].contains(&format!("\"{}\"", first.0)));
         assert!(sample.prompts[1].contains(&format!("\"{}\"", second.0)));
     }

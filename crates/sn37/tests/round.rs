@@ -268,7 +268,10 @@ fn a_model_past_the_time_limit_is_stopped_and_scores_infinity() {
         &mut |_| {},
     )
     .unwrap();
-    assert!(started.elapsed().as_secs_f64() < 1.5, "the slow model was not stopped");
+    assert!(
+        started.elapsed().as_secs_f64() < 1.5,
+        "the slow model was not stopped"
+    );
     let bob = model(&results, "bob");
     assert_eq!(bob.status, Status::Failed);
     assert_eq!(bob.score, None);
@@ -348,14 +351,20 @@ fn demo_models_are_scored_with_text_loss() {
         let raw = entry.tasks[0].raw;
         // A random model over a 320-token vocabulary: a loss near ln(320) ~ 5.77, or +inf with
         // the sanity check's reason.
-        let failed_sanity = entry.reasons.iter().any(|r| r.contains("sanity check failed"));
+        let failed_sanity = entry
+            .reasons
+            .iter()
+            .any(|r| r.contains("sanity check failed"));
         assert!(
             (raw > 4.0 && raw < 8.0) || (raw.is_infinite() && failed_sanity),
             "{hotkey}: {raw} {:?}",
             entry.reasons
         );
     }
-    assert_eq!(model(&results, "alice").score, model(&results, "carol").score);
+    assert_eq!(
+        model(&results, "alice").score,
+        model(&results, "carol").score
+    );
     assert_eq!(
         serde_json::to_string(&results).unwrap(),
         serde_json::to_string(&run()).unwrap()

@@ -172,7 +172,9 @@ impl TokenLm for EngineLm {
         let room = positions.saturating_sub(SANITY_NEW_TOKENS);
         let length = self.max_length.map_or(room, |limit| limit.min(room));
         if length < 2 {
-            return Err(format!("the model's {positions} positions leave no room for TEXT_LOSS").into());
+            return Err(
+                format!("the model's {positions} positions leave no room for TEXT_LOSS").into(),
+            );
         }
         Ok(length)
     }
@@ -181,7 +183,9 @@ impl TokenLm for EngineLm {
         let scores = score_sequences(&self.loaded.model, sequences, self.limits, |_| {})?;
         Ok(scores
             .iter()
-            .map(|s| -s.logprobs.iter().map(|&x| f64::from(x)).sum::<f64>() / s.logprobs.len() as f64)
+            .map(|s| {
+                -s.logprobs.iter().map(|&x| f64::from(x)).sum::<f64>() / s.logprobs.len() as f64
+            })
             .collect())
     }
 
@@ -189,7 +193,12 @@ impl TokenLm for EngineLm {
         let model = &self.loaded.model;
         let banned = &self.loaded.tokenizer.eos_token_ids;
         let mut cache = KvCache::new(model.config().num_hidden_layers);
-        cache.add_row(model.config(), prompt.len() + count, model.dtype(), model.device())?;
+        cache.add_row(
+            model.config(),
+            prompt.len() + count,
+            model.dtype(),
+            model.device(),
+        )?;
         let mut input = Tensor::new(prompt, model.device())?.unsqueeze(0)?;
         let mut out = Vec::with_capacity(count);
         while out.len() < count {
