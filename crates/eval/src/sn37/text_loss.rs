@@ -23,6 +23,9 @@
 //!   case they are equal and every position, pads included, is attended, as here.
 //! - Truncation cuts the encoded ids (special tokens included) to the length; a tokenizer whose
 //!   post-processor appends a token at the end loses it here, where Hugging Face keeps it.
+//! - The encoded length is the competition's sequence length but at most the model's positions
+//!   minus the 20 generated tokens, so the sanity check never runs past the model's positions
+//!   (SN37 lets RoPE models run past them).
 
 use assay_engine::candle_core::{DType, Tensor};
 use assay_engine::{KvCache, score_sequences};
