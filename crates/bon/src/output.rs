@@ -1,9 +1,10 @@
-//! The output folder: a dataset in the Hugging Face Hub layout (`data/*.jsonl` and a card with YAML
-//! metadata), `results.json`, plots and a Markdown analysis.
+//! The output folder: a dataset in the Hugging Face Hub layout (`data/*.jsonl`, the same rows as
+//! `data/*.parquet`, and a card with YAML metadata), `results.json`, plots and a Markdown analysis.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use assay_tables::{ParquetCodec, ParquetOptions, Row, write_jsonl, write_parquet};
 use serde::Serialize;
 
 use crate::error::{BonError, Result};
@@ -71,8 +72,8 @@ pub fn write_all(dir: &Path, report: &BonReport, provenance: &Provenance) -> Res
     for d in [&data, &plots] {
         std::fs::create_dir_all(d).map_err(|e| BonError::io(d, e.to_string()))?;
     }
-    write_jsonl(&data.join("problems.jsonl"), problem_rows(report))?;
-    write_jsonl(&data.join("samples.jsonl"), sample_rows(report))?;
+    write_table(&data, "problems", problem_rows(report))?;
+    write_table(&data, "samples", sample_rows(report))?;
     let results = serde_json::to_string_pretty(report).expect("report serialises");
     write(&dir.join("results.json"), &results)?;
     n_chart(report).write(&plots.join("accuracy_vs_n"))?;
@@ -85,13 +86,24 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| BonError::io(path, e.to_string()))
 }
 
-fn write_jsonl<T: Serialize>(path: &Path, rows: Vec<T>) -> Result<()> {
-    let mut text = String::new();
-    for r in rows {
-        text += &serde_json::to_string(&r).expect("rows serialise");
-        text.push('\n');
-    }
-    write(path, &text)
+/// Writes `rows` twice under `data`: `{name}.jsonl` and `{name}.parquet` (Zstandard), the two
+/// formats the Hub reads; both hold the same JSON rows.
+fn write_table<T: Serialize>(data: &Path, name: &str, rows: Vec<T>) -> Result<()> {
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .map(|r| match serde_json::to_value(r).expect("rows serialise") {
+            serde_json::Value::Object(row) => row,
+            _ => unreachable!("rows are structs"),
+        })
+        .collect();
+    let jsonl = data.join(format!("{name}.jsonl"));
+    write_jsonl(&jsonl, &rows).map_err(|e| BonError::io(&jsonl, e.to_string()))?;
+    let parquet = data.join(format!("{name}.parquet"));
+    let options = ParquetOptions {
+        codec: ParquetCodec::Zstd(3),
+        ..ParquetOptions::default()
+    };
+    write_parquet(&parquet, &rows, &options).map_err(|e| BonError::io(&parquet, e.to_string()))
 }
 
 fn problem_rows(r: &BonReport) -> Vec<ProblemRow<'_>> {
@@ -405,9 +417,14 @@ See `analysis.md` and `plots/`.
 
 ## Files
 
-- `data/problems.jsonl`: one row per problem: the MATH-500 columns, the greedy and best-of-N
-  solutions and answers, and every sample with its answer, reward and step rewards.
-- `data/samples.jsonl`: one row per sample and temperature.
+- `data/problems.jsonl` and `data/problems.parquet` (the same rows): one row per problem: the
+  MATH-500 columns, the greedy and best-of-N solutions and answers, and every sample with its
+  answer, reward and step rewards.
+- `data/samples.jsonl` and `data/samples.parquet` (the same rows): one row per sample and
+  temperature.
+
+The configs above read the JSON-lines files; the Parquet files hold the same rows for tools that
+prefer Parquet (Zstandard-compressed, nested lists kept as Parquet lists).
 - `results.json`: the full report; `plots/*.png|svg`; `analysis.md`.
 
 ## Upload

@@ -143,4 +143,8 @@ impl LanguageModel for EngineLm {
         let scores = score_completions(&self.loaded.model, &pairs, self.limits, |_| {})?;
         Ok(scores.into_iter().map(|s| s.mean_nll).collect())
     }
+
+    fn token_lm(&self) -> Option<&dyn crate::sn37::text_loss::TokenLm> {
+        Some(self)
+    }
 }

@@ -17,6 +17,10 @@ const BUILTIN_TASKS: &[(&str, &str)] = &[
         "sn37_word_sorting.toml",
         include_str!("../tasks/sn37_word_sorting.toml"),
     ),
+    (
+        "sn37_text_loss.toml",
+        include_str!("../tasks/sn37_text_loss.toml"),
+    ),
 ];
 
 /// Metrics each request type can produce.
@@ -26,6 +30,7 @@ fn known_metrics(request_type: RequestType) -> &'static [&'static str] {
         RequestType::MultipleChoice => &["acc", "acc_norm"],
         RequestType::GenerateUntil => &["exact_match", "if_eval"],
         RequestType::ReferenceLoss => &["reference_loss"],
+        RequestType::TextLoss => &["text_loss"],
     }
 }
 

@@ -9,6 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::results::{NO_FILTER, SampleCounts, TaskResults};
+use crate::sn37::text_loss::{TokenLm, text_losses};
 use crate::task_def::{GenParams, RequestType, TaskDef, TemplateError, render_template};
 
 /// Error type of model calls.
@@ -23,6 +24,10 @@ pub trait LanguageModel {
     fn generate_until(&self, requests: &[(String, GenParams)]) -> Result<Vec<String>, ModelError>;
     /// For each (context, reference): mean negative log-likelihood per reference token.
     fn reference_loss(&self, requests: &[(String, String)]) -> Result<Vec<f64>, ModelError>;
+    /// Token-level access for TEXT_LOSS, when the model has it.
+    fn token_lm(&self) -> Option<&dyn TokenLm> {
+        None
+    }
 }
 
 /// Why a task could not be run.
@@ -111,6 +116,7 @@ pub fn run_task(
         RequestType::Loglikelihood => run_loglikelihood(task, docs, model)?,
         RequestType::GenerateUntil => run_generate(task, docs, model)?,
         RequestType::ReferenceLoss => run_reference_loss(task, docs, model)?,
+        RequestType::TextLoss => run_text_loss(task, docs, model)?,
     };
     for metric in &task.metrics {
         let values: Vec<f64> = per_doc
@@ -330,5 +336,26 @@ fn run_reference_loss(
     Ok(losses
         .into_iter()
         .map(|loss| vec![("reference_loss".to_owned(), loss)])
+        .collect())
+}
+
+/// TEXT_LOSS: `prompt` renders each document's text; the sanity check runs on the first two.
+fn run_text_loss(
+    task: &TaskDef,
+    docs: &[Map<String, Value>],
+    model: &dyn LanguageModel,
+) -> Result<DocMetrics, RunError> {
+    let texts = docs
+        .iter()
+        .enumerate()
+        .map(|(index, doc)| render(task, &task.prompt, doc, index))
+        .collect::<Result<Vec<_>, _>>()?;
+    let token_lm = model
+        .token_lm()
+        .ok_or_else(|| model_error(task, "the model has no token-level interface for TEXT_LOSS"))?;
+    let losses = text_losses(token_lm, &texts).map_err(|error| model_error(task, error))?;
+    Ok(losses
+        .into_iter()
+        .map(|loss| vec![("text_loss".to_owned(), loss)])
         .collect())
 }

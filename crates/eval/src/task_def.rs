@@ -27,6 +27,8 @@ pub enum RequestType {
     GenerateUntil,
     /// Mean negative log-likelihood per reference token (SN37's REFERENCE_LOSS).
     ReferenceLoss,
+    /// Loss over whole padded documents after a degeneracy check (SN37's TEXT_LOSS).
+    TextLoss,
 }
 
 /// Where the documents of a task come from.

@@ -57,7 +57,15 @@ fn docs(values: Value) -> Vec<Map<String, Value>> {
 fn builtin_tasks_load() {
     let registry = Registry::builtin().unwrap();
     let names: Vec<&str> = registry.names().collect();
-    assert_eq!(names, ["arc_easy", "sn37_if_eval", "sn37_word_sorting"]);
+    assert_eq!(
+        names,
+        [
+            "arc_easy",
+            "sn37_if_eval",
+            "sn37_text_loss",
+            "sn37_word_sorting"
+        ]
+    );
     assert_eq!(
         registry.get("sn37_word_sorting").unwrap().request_type,
         RequestType::ReferenceLoss

@@ -41,12 +41,20 @@ pub struct Competition {
     /// Blocks a commit must age before its model is evaluated.
     #[serde(default)]
     pub eval_block_delay: u64,
+    /// Wall-clock seconds one model's evaluation may take; past it the model scores +inf with
+    /// the reason (SN37: a 720 s subprocess TTL per model).
+    #[serde(default = "default_eval_time_limit")]
+    pub eval_time_limit_s: f64,
     /// The advantage of earlier commits.
     pub epsilon: EpsilonSchedule,
     /// What a model must satisfy to be evaluated.
     pub constraints: Constraints,
     /// Evaluation tasks; their weights sum to 1.
     pub tasks: Vec<TaskSpec>,
+}
+
+fn default_eval_time_limit() -> f64 {
+    crate::time_limit::SN37_EVAL_TIME_LIMIT_S
 }
 
 /// Model constraints (taoverse `ModelConstraints` plus SN37's norm validation).
@@ -108,7 +116,7 @@ pub enum TokenizerRule {
 pub enum Method {
     /// Mean NLL of reference tokens after a chat-templated context.
     ReferenceLoss,
-    /// Loss over whole documents (FINEWEB). Not implemented: the task is dropped.
+    /// Loss over whole padded documents after SN37's degeneracy check (FINEWEB).
     TextLoss,
     /// Greedy answer; the first standalone A/B/C/D must be the reference letter.
     MultipleChoice,
@@ -124,29 +132,30 @@ pub enum SourceSpec {
     WordSorting,
     /// IF-eval samples generated from question/answer rows.
     IfEval {
-        /// JSONL with `question` and `answer` (or `challenge`/`reference` MMLU rows).
+        /// Rows with `question` and `answer` (or `challenge`/`reference` MMLU rows): a JSONL or
+        /// Parquet file, or a folder of them, relative to the data folder.
         questions: String,
         /// Rule set version.
         version: IfEvalVersion,
     },
     /// SYNTHETIC-1-SFT rows (`messages`, `task_type`).
     Synthetic1 {
-        /// JSONL file, relative to the data folder.
+        /// JSONL or Parquet file, or a folder of them, relative to the data folder.
         file: String,
     },
     /// open-r1/codeforces-cots rows (`messages`).
     CodeforcesCots {
-        /// JSONL file, relative to the data folder.
+        /// JSONL or Parquet file, or a folder of them, relative to the data folder.
         file: String,
     },
     /// Multiple-choice rows (`challenge`, `reference` letter).
     Mmlu {
-        /// JSONL file, relative to the data folder.
+        /// JSONL or Parquet file, or a folder of them, relative to the data folder.
         file: String,
     },
     /// Plain documents (`text`).
     Text {
-        /// JSONL file, relative to the data folder.
+        /// JSONL or Parquet file, or a folder of them, relative to the data folder.
         file: String,
     },
 }
@@ -239,6 +248,12 @@ impl Competition {
         };
         if !(0.0..=1.0).contains(&self.reward_share) {
             return Err(invalid("reward_share", "must be in [0, 1]".into()));
+        }
+        if !(self.eval_time_limit_s.is_finite() && self.eval_time_limit_s > 0.0) {
+            return Err(invalid(
+                "eval_time_limit_s",
+                "must be a positive number of seconds".into(),
+            ));
         }
         self.epsilon
             .validate()

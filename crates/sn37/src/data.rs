@@ -1,27 +1,28 @@
-//! Pluggable readers for SN37's data sources, over local JSON-lines files (SN37 reads them
-//! from Hugging Face; a round here reads files the operator downloaded). Every reader samples
-//! rows with a seeded ChaCha20 stream, so a round's data depends only on its seed.
+//! Pluggable readers for SN37's data sources, over local JSON-lines or Parquet files (SN37 reads
+//! them from Hugging Face; a round here reads files the operator downloaded, e.g. a dataset's
+//! `data/*.parquet` shards). A source names a file or a folder of `.jsonl`/`.parquet` files;
+//! `assay-tables` reads both formats into the same JSON rows. Every reader samples rows with a
+//! seeded ChaCha20 stream, so a round's data depends only on its seed.
 //!
 //! Sampling is uniform over rows without replacement, where SN37 draws random pages of a
 //! dataset server; generated tasks (word sorting, IF-eval) come from `assay-eval`.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use assay_eval::ifeval::generate::{IfEvalSample, IfEvalVersion, QuestionAnswer, generate_samples};
 use assay_eval::sn37::word_sorting::{WordSortingConfig, generate_word_sorting};
+use assay_tables::{Format, Location, TableError, read_table};
 use rand::SeedableRng;
 use rand::seq::index;
 use rand_chacha::ChaCha20Rng;
+use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::competition::SourceSpec;
 
 /// SN37's system instruction for SYNTHETIC-1 and Codeforces traces.
 pub const REASONING_SYSTEM_PROMPT: &str = "You are a reflective AI capable of using extended chains of thought to consider the problem thoroughly and deliberate through systematic reasoning to arrive at a correct solution before answering. Enclose your internal monologue in <think> ... </think> tags, then provide your final answer in the format that the user requests.";
-
-/// Largest data line read (longer lines are an error, not an allocation).
-const MAX_LINE_BYTES: usize = 8 << 20;
 
 /// Heuristic characters per token of SN37's Codeforces length filter.
 const CHARS_PER_TOKEN: usize = 4;
@@ -46,21 +47,22 @@ pub enum TaskData {
 /// drops a task whose loader fails).
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// The file is missing or unreadable.
-    #[error("{path}: cannot read: {source}; put the file in the --data folder")]
-    Io {
-        /// The file.
+    /// The file is missing, unreadable, or not valid JSON lines / Parquet.
+    #[error("{0}; put the file in the --data folder")]
+    Table(#[from] TableError),
+    /// A folder source holds no `.jsonl` or `.parquet` file.
+    #[error("{path}: no .jsonl or .parquet file in this folder")]
+    NoFiles {
+        /// The folder.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
     },
-    /// A line is not a JSON object or lacks a field.
-    #[error("{path}:{line}: {reason}")]
+    /// A row lacks a field or has it in the wrong shape.
+    #[error("{path}: {at}: {reason}")]
     BadRow {
         /// The file.
         path: String,
-        /// 1-based line number.
-        line: usize,
+        /// Line (JSON lines) or row (Parquet).
+        at: Location,
         /// What is wrong.
         reason: String,
     },
@@ -77,35 +79,59 @@ pub enum DataError {
     WordSorting(String),
 }
 
-/// A data row with its 1-based line number.
-pub type NumberedRow = (usize, Map<String, Value>);
+/// A data row with its file and position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRow {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Line or row number in that file.
+    pub at: Location,
+    /// The row.
+    pub row: Map<String, Value>,
+}
 
-/// Reads a JSON-lines file: one object a line, blank lines skipped.
-pub fn read_jsonl(path: &Path) -> Result<Vec<NumberedRow>, DataError> {
-    let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
-        path: shown.clone(),
+impl SourceRow {
+    fn bad(&self, reason: String) -> DataError {
+        DataError::BadRow {
+            path: self.file.display().to_string(),
+            at: self.at,
+            reason,
+        }
+    }
+}
+
+/// The table files of a source: the file itself, or a folder's `.jsonl`/`.parquet` files in
+/// name order (a Hugging Face dataset's shards).
+fn source_files(path: &Path) -> Result<Vec<PathBuf>, DataError> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|source| TableError::Io {
+        path: path.display().to_string(),
         source,
     })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|file| file.is_file() && Format::from_path(file).is_some())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(DataError::NoFiles {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(files)
+}
+
+/// Reads every row of a JSON-lines or Parquet file, or of all such files in a folder.
+pub fn read_source_rows(path: &Path) -> Result<Vec<SourceRow>, DataError> {
     let mut rows = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let bad = |reason: String| DataError::BadRow {
-            path: shown.clone(),
-            line: index + 1,
-            reason,
-        };
-        let line = line.map_err(|error| bad(format!("cannot read line: {error}")))?;
-        if line.len() > MAX_LINE_BYTES {
-            return Err(bad(format!("line longer than {MAX_LINE_BYTES} bytes")));
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(&line) {
-            Ok(Value::Object(map)) => rows.push((index + 1, map)),
-            Ok(_) => return Err(bad("expected a JSON object".into())),
-            Err(error) => return Err(bad(format!("invalid JSON: {error}"))),
-        }
+    for file in source_files(path)? {
+        rows.extend(read_table(&file)?.into_iter().map(|record| SourceRow {
+            file: file.clone(),
+            at: record.location,
+            row: record.row,
+        }));
     }
     Ok(rows)
 }
@@ -199,16 +225,12 @@ fn reasoning_context(question: &str) -> String {
 
 fn synthetic1_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
     let mut pairs = Vec::new();
-    for (line, row) in read_jsonl(path)? {
-        let task_type = string_field(&row, "task_type").unwrap_or_default();
+    for source in read_source_rows(path)? {
+        let task_type = string_field(&source.row, "task_type").unwrap_or_default();
         if task_type != "verifiable_math" && task_type != "code_output_prediction" {
             continue;
         }
-        let turns = messages(&row).map_err(|reason| DataError::BadRow {
-            path: path.display().to_string(),
-            line,
-            reason,
-        })?;
+        let turns = messages(&source.row).map_err(|reason| source.bad(reason))?;
         let [(_, question), (_, assistant), ..] = turns.as_slice() else {
             continue;
         };
@@ -228,12 +250,8 @@ fn synthetic1_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
 
 fn codeforces_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
     let mut pairs = Vec::new();
-    for (line, row) in read_jsonl(path)? {
-        let turns = messages(&row).map_err(|reason| DataError::BadRow {
-            path: path.display().to_string(),
-            line,
-            reason,
-        })?;
+    for source in read_source_rows(path)? {
+        let turns = messages(&source.row).map_err(|reason| source.bad(reason))?;
         let [(_, question), (_, trace)] = turns.as_slice() else {
             continue;
         };
@@ -246,12 +264,12 @@ fn codeforces_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
 }
 
 fn field_rows(path: &Path, fields: &[&str]) -> Result<Vec<Vec<String>>, DataError> {
-    let rows: Vec<Vec<String>> = read_jsonl(path)?
+    let rows: Vec<Vec<String>> = read_source_rows(path)?
         .into_iter()
-        .filter_map(|(_, row)| {
+        .filter_map(|source| {
             fields
                 .iter()
-                .map(|field| string_field(&row, field))
+                .map(|field| string_field(&source.row, field))
                 .collect()
         })
         .collect();
@@ -268,19 +286,53 @@ fn non_empty<T>(rows: Vec<T>, path: &Path, reason: &str) -> Result<Vec<T>, DataE
     Ok(rows)
 }
 
-/// Question/answer rows for IF-eval: `question` + `answer`, or an MMLU row's `challenge`
-/// with the text of the option named by `reference` (SN37 parses it out of the challenge).
+/// SN37's MMLU prompt layout (finetuning `mmlu_parser.py`): question, then the four options.
+/// Without DOTALL, as there: `.` stops at line ends while `\s+` may cross them.
+static MMLU_LAYOUT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(.*)\s+A\. (.*)\s+B\. (.*)\s+C\. (.*)\s+D\. (.*)").expect("valid pattern")
+});
+
+/// SN37's `extract_q_and_a_text`: the question and the text of the option `letter` names, or
+/// `None` when the challenge does not have the layout or the letter is not A-D.
+///
+/// Hazard: `\s` here is Unicode `White_Space`; Python's also counts U+001C..U+001F.
+pub fn mmlu_question_answer(challenge: &str, letter: &str) -> Option<QuestionAnswer> {
+    let group = match letter {
+        "A" => 2,
+        "B" => 3,
+        "C" => 4,
+        "D" => 5,
+        _ => return None,
+    };
+    let captures = MMLU_LAYOUT.captures(challenge)?;
+    Some(QuestionAnswer {
+        question: captures.get(1)?.as_str().to_owned(),
+        answer: captures.get(group)?.as_str().to_owned(),
+    })
+}
+
+/// Question/answer rows for IF-eval: `question` + `answer`, or an MMLU row's `challenge` with
+/// the text of the option named by `reference`, parsed as SN37 does. (`generate_samples` drops
+/// answers of fewer than two words, SN37's `_should_filter_question`.)
 fn question_answers(path: &Path) -> Result<Vec<QuestionAnswer>, DataError> {
-    let rows = read_jsonl(path)?;
-    let parsed: Vec<QuestionAnswer> = rows
+    let parsed: Vec<QuestionAnswer> = read_source_rows(path)?
         .iter()
-        .filter_map(|(_, row)| {
-            let question = string_field(row, "question")?;
-            let answer = string_field(row, "answer")?;
-            Some(QuestionAnswer { question, answer })
+        .filter_map(|source| {
+            let row = &source.row;
+            match (string_field(row, "question"), string_field(row, "answer")) {
+                (Some(question), Some(answer)) => Some(QuestionAnswer { question, answer }),
+                _ => mmlu_question_answer(
+                    &string_field(row, "challenge")?,
+                    &string_field(row, "reference")?,
+                ),
+            }
         })
         .collect();
-    non_empty(parsed, path, "string fields question and answer")
+    non_empty(
+        parsed,
+        path,
+        "`question` and `answer`, or MMLU `challenge` and `reference`",
+    )
 }
 
 /// Loads `samples` samples of `source` from files under `data_dir`, seeded by `seed`.

@@ -2,6 +2,7 @@
 
 use assay_eval::ifeval::score::{SampleOutcome, if_eval_task_score};
 use assay_eval::runner::{LanguageModel, mean_and_stderr};
+use assay_eval::sn37::text_loss::text_loss;
 use assay_eval::task_def::GenParams;
 
 use crate::competition::Method;
@@ -41,7 +42,12 @@ pub fn raw_task_score(
             let budget = max_new_tokens.unwrap_or(IF_EVAL_MAX_NEW_TOKENS);
             if_eval(samples, budget, model)
         }
-        (Method::TextLoss, _) => Err("TEXT_LOSS is not implemented in assay".into()),
+        (Method::TextLoss, TaskData::Text(documents)) => {
+            let tokens = model
+                .token_lm()
+                .ok_or("this model has no token-level interface for TEXT_LOSS")?;
+            text_loss(tokens, documents).map_err(|e| e.to_string())
+        }
         _ => Err(format!("method {method:?} cannot score this data source")),
     }
 }

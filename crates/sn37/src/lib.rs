@@ -5,7 +5,8 @@
 //! submitted model folder, evaluates the accepted ones on data drawn from a seed derived from
 //! the block hash ([`seed`], [`data`]), combines the task scores, compares models pairwise with
 //! the epsilon advantage of earlier commits ([`wins`], [`epsilon`]), gives the winner(s) the
-//! step weight and folds it into the persisted moving average ([`tracker`]).
+//! step weight and folds it into the persisted moving average ([`tracker`]). Each model's
+//! evaluation runs under a wall-clock limit ([`time_limit`]).
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -18,5 +19,6 @@ pub mod report;
 pub mod round;
 pub mod seed;
 pub mod submission;
+pub mod time_limit;
 pub mod tracker;
 pub mod wins;

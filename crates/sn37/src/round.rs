@@ -17,6 +17,7 @@ use crate::data::{TaskData, load_task_data};
 use crate::evaluate::{method_accepts, raw_task_score};
 use crate::seed::{offline_block_hash, seed_from_block_hash, sync_block, task_seed};
 use crate::submission::{SubmissionMetadata, read_metadata, submission_dirs};
+use crate::time_limit::TimedModel;
 use crate::tracker::{EmaState, MIN_WEIGHT_THRESHOLD};
 use crate::wins::{Contender, win_records, winner_take_all};
 
@@ -255,14 +256,12 @@ fn load_round_data(
         )
         .map_err(|error| error.to_string())
         .and_then(|data| {
-            if method_accepts(task.method, &data)
-                && task.method != crate::competition::Method::TextLoss
-            {
+            if method_accepts(task.method, &data) {
                 Ok(data)
             } else {
                 Err(format!(
-                    "method {:?} is not available for this source in assay",
-                    task.method
+                    "method {:?} cannot score the data of reader {:?}",
+                    task.method, task.source
                 ))
             }
         });
@@ -502,15 +501,21 @@ fn evaluate_model(
             return;
         }
     };
+    let timed = TimedModel::new(model.as_ref(), competition.eval_time_limit_s);
     let mut raw_scores = Vec::with_capacity(loaded.len());
     for (task, data) in loaded {
-        let raw = raw_task_score(task.method, data, task.max_new_tokens, model.as_ref())
-            .unwrap_or_else(|error| {
-                result
-                    .reasons
-                    .push(format!("task {} failed (scored +inf): {error}", task.name));
+        let raw = if timed.expired() {
+            f64::INFINITY
+        } else {
+            raw_task_score(task.method, data, task.max_new_tokens, &timed).unwrap_or_else(|error| {
+                if !timed.expired() {
+                    result
+                        .reasons
+                        .push(format!("task {} failed (scored +inf): {error}", task.name));
+                }
                 f64::INFINITY
-            });
+            })
+        };
         raw_scores.push(TaskRawScore {
             name: task.name.clone(),
             raw,
@@ -521,6 +526,14 @@ fn evaluate_model(
             hotkey: result.hotkey.clone(),
             task: task.name.clone(),
         });
+    }
+    if timed.expired() {
+        // SN37 kills the evaluation at its TTL: the whole model scores +inf.
+        result.status = Status::Failed;
+        result.reasons.push(timed.reason());
+        raw_scores
+            .iter_mut()
+            .for_each(|task| task.raw = f64::INFINITY);
     }
     match combine_task_scores(&raw_scores) {
         Ok(score) => {

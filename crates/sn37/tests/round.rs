@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use assay_eval::runner::{LanguageModel, ModelError};
 use assay_eval::task_def::GenParams;
-use assay_sn37::competition::{Competition, Constraints, find_competition};
+use assay_sn37::competition::{Competition, Constraints, TaskSpec, find_competition};
 use assay_sn37::engine_loader::EngineLoader;
 use assay_sn37::round::{ModelLoader, RoundInputs, RoundResults, Status, run_round};
 use assay_sn37::tracker::EmaState;
@@ -222,5 +222,151 @@ fn a_model_that_fails_to_load_scores_infinity_and_stays_compared() {
         model(&results, "carol").wins,
         1,
         "carol beats only the failed model"
+    );
+}
+
+/// Sleeps on every call, as a model far too slow for the competition's time limit.
+struct SlowLm;
+
+impl LanguageModel for SlowLm {
+    fn loglikelihood(&self, requests: &[(String, String)]) -> Result<Vec<(f64, bool)>, ModelError> {
+        Ok(vec![(0.0, false); requests.len()])
+    }
+    fn generate_until(&self, requests: &[(String, GenParams)]) -> Result<Vec<String>, ModelError> {
+        Ok(vec![String::new(); requests.len()])
+    }
+    fn reference_loss(&self, requests: &[(String, String)]) -> Result<Vec<f64>, ModelError> {
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        Ok(vec![0.1; requests.len()])
+    }
+}
+
+/// `slow` gets [`SlowLm`]; the others a constant loss of 1.
+struct SlowLoader(&'static str);
+
+impl ModelLoader for SlowLoader {
+    fn load(&self, dir: &Path, _: &Constraints) -> Result<Box<dyn LanguageModel>, String> {
+        if dir.ends_with(self.0) {
+            Ok(Box::new(SlowLm))
+        } else {
+            Ok(Box::new(ConstantLm(1.0)))
+        }
+    }
+}
+
+#[test]
+fn a_model_past_the_time_limit_is_stopped_and_scores_infinity() {
+    let mut inputs = loss_only_inputs(2000);
+    // 400 samples would take 50 calls x 40 ms = 2 s; the limit stops bob after about 0.1 s.
+    inputs.competition.tasks[0].samples = 400;
+    inputs.competition.eval_time_limit_s = 0.1;
+    let started = std::time::Instant::now();
+    let results = run_round(
+        &inputs,
+        &mut EmaState::default(),
+        &SlowLoader("bob"),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(
+        started.elapsed().as_secs_f64() < 1.5,
+        "the slow model was not stopped"
+    );
+    let bob = model(&results, "bob");
+    assert_eq!(bob.status, Status::Failed);
+    assert_eq!(bob.score, None);
+    assert!(
+        bob.reasons
+            .iter()
+            .any(|r| r.contains("allows 0.1 s per model") && r.contains("+inf")),
+        "{:?}",
+        bob.reasons
+    );
+    assert_eq!(bob.step_weight, 0.0);
+    let alice = model(&results, "alice");
+    assert_eq!((alice.status, alice.score), (Status::Evaluated, Some(1.0)));
+}
+
+/// TINY_DEMO with only a FINEWEB-style TEXT_LOSS task over Parquet documents in `data`.
+fn text_loss_inputs(data: &Path) -> RoundInputs {
+    let docs = [
+        "Water boils at one hundred degrees Celsius at sea level, and lower on mountains.",
+        "The library opens at nine in the morning and closes at six in the evening.",
+        "Bees collect nectar from flowers and turn it into honey inside the hive.",
+        "A triangle has three sides, and its angles always add up to half a turn.",
+        "Rivers carry sand and stones from the hills down to the sea over many years.",
+    ];
+    let rows: Vec<assay_tables::Row> = docs
+        .iter()
+        .map(|text| {
+            let mut row = assay_tables::Row::new();
+            row.insert("text".into(), (*text).into());
+            row
+        })
+        .collect();
+    assay_tables::write_parquet(
+        &data.join("fineweb.parquet"),
+        &rows,
+        &assay_tables::ParquetOptions::default(),
+    )
+    .unwrap();
+    let mut competition: Competition = find_competition("TINY_DEMO").unwrap();
+    let text: TaskSpec = toml::from_str(
+        r#"
+name = "FINEWEB"
+method = "text_loss"
+weight = 1.0
+normalization = { method = "inverse_exponential", ceiling = 20.0 }
+samples = 4
+source = { reader = "text", file = "fineweb.parquet" }
+"#,
+    )
+    .unwrap();
+    competition.tasks = vec![text];
+    RoundInputs {
+        competition,
+        data_dir: data.to_path_buf(),
+        ..demo_inputs(2000)
+    }
+}
+
+#[test]
+fn demo_models_are_scored_with_text_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = text_loss_inputs(dir.path());
+    let run = || {
+        run_round(
+            &inputs,
+            &mut EmaState::default(),
+            &EngineLoader::default(),
+            &mut |_| {},
+        )
+        .unwrap()
+    };
+    let results = run();
+    assert_eq!(results.tasks[0].samples, 4);
+    assert_eq!(results.tasks[0].dropped, None);
+    for hotkey in ["alice", "bob", "carol", "dave"] {
+        let entry = model(&results, hotkey);
+        let raw = entry.tasks[0].raw;
+        // A random model over a 320-token vocabulary: a loss near ln(320) ~ 5.77, or +inf with
+        // the sanity check's reason.
+        let failed_sanity = entry
+            .reasons
+            .iter()
+            .any(|r| r.contains("sanity check failed"));
+        assert!(
+            (raw > 4.0 && raw < 8.0) || (raw.is_infinite() && failed_sanity),
+            "{hotkey}: {raw} {:?}",
+            entry.reasons
+        );
+    }
+    assert_eq!(
+        model(&results, "alice").score,
+        model(&results, "carol").score
+    );
+    assert_eq!(
+        serde_json::to_string(&results).unwrap(),
+        serde_json::to_string(&run()).unwrap()
     );
 }

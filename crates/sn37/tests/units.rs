@@ -2,10 +2,11 @@
 
 use assay_sn37::competition::{Competition, builtin_competitions, find_competition};
 use assay_sn37::data::{
-    DataError, code_output_reference, math_reference, read_jsonl, sample_in_order,
+    DataError, code_output_reference, math_reference, read_source_rows, sample_in_order,
 };
 use assay_sn37::evaluate::first_choice_letter;
 use assay_sn37::seed::{GENESIS_BLOCK, seed_from_block_hash, sync_block, task_seed};
+use assay_tables::TableError;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -102,8 +103,8 @@ fn jsonl_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rows.jsonl");
     std::fs::write(&path, "{\"a\": 1}\n\n[1, 2]\n").unwrap();
-    match read_jsonl(&path) {
-        Err(DataError::BadRow { line, reason, .. }) => {
+    match read_source_rows(&path) {
+        Err(DataError::Table(TableError::BadLine { line, reason, .. })) => {
             assert_eq!(line, 3);
             assert!(reason.contains("object"));
         }

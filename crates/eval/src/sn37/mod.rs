@@ -1,4 +1,5 @@
 //! SN37 (macrocosm-os/finetuning) generated tasks and score combination.
 
 pub mod normalize;
+pub mod text_loss;
 pub mod word_sorting;
