@@ -159,6 +159,14 @@ fn png_marks_points_in_their_series_colour() {
     );
 }
 
+/// The text inside every `tag` element of an SVG document.
+fn contents<'a>(doc: &'a roxmltree::Document, tag: &str) -> Vec<&'a str> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name(tag))
+        .filter_map(|n| n.text())
+        .collect()
+}
+
 #[test]
 fn svg_parses_as_xml_and_carries_every_label() {
     let svg = line_chart().scene().svg();
@@ -168,11 +176,7 @@ fn svg_parses_as_xml_and_carries_every_label() {
         (root.tag_name().name(), root.attribute("width")),
         ("svg", Some("720"))
     );
-    let texts: Vec<&str> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text())
-        .collect();
+    let texts = contents(&doc, "text");
     for want in [
         "Accuracy <vs> n & more",
         "n (first n samples)",
@@ -196,11 +200,7 @@ fn svg_parses_as_xml_and_carries_every_label() {
             .unwrap()
             .starts_with("rotate(-90")
     );
-    let tooltips: Vec<&str> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("title"))
-        .filter_map(|n| n.text())
-        .collect();
+    let tooltips = contents(&doc, "title");
     assert!(tooltips.contains(&"weighted BoN: 25%"), "{tooltips:?}");
     // Three of four points for the series with a gap, four for the other.
     assert_eq!(
@@ -216,11 +216,7 @@ fn bar_chart_colours_by_sign_and_labels_values() {
     let scene = bar_chart().scene();
     let doc_text = scene.svg();
     let doc = roxmltree::Document::parse(&doc_text).unwrap();
-    let texts: Vec<&str> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text())
-        .collect();
+    let texts = contents(&doc, "text");
     for want in [
         "score per miner",
         "alice",
