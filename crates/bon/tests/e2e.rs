@@ -114,7 +114,8 @@ fn tiny_run_writes_a_dataset_plots_and_analysis() {
         let png = std::fs::read(dir.path().join(format!("{stem}.png"))).unwrap();
         let decoder = png::Decoder::new(std::io::Cursor::new(png));
         let info = decoder.read_info().unwrap().info().clone();
-        assert_eq!((info.width, info.height), (720, 460));
+        // The PNG is drawn at twice the SVG's 720 × 460 units so its bitmap text stays crisp.
+        assert_eq!((info.width, info.height), (1440, 920));
     }
     assert!(read("analysis.md").contains("## Solved by weighted best-of-N, not by greedy"));
     let results: serde_json::Value = serde_json::from_str(&read("results.json")).unwrap();

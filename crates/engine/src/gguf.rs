@@ -172,9 +172,10 @@ impl GgufFile {
         })
     }
 
-    /// Parses GGUF bytes held in memory (used by tests and fuzzing); tensor data is not kept.
-    pub fn parse_header(bytes: &[u8]) -> std::result::Result<(usize, usize), String> {
-        parse(bytes).map(|(m, t)| (m.len(), t.len()))
+    /// Parses and validates the header of GGUF bytes held in memory (used by tests and fuzzing):
+    /// the same checks as [`GgufFile::open`], giving the metadata and the tensor table.
+    pub fn parse_header(bytes: &[u8]) -> std::result::Result<GgufHeader, String> {
+        parse(bytes)
     }
 
     /// The file this was read from.
@@ -309,10 +310,12 @@ impl<'a> Cursor<'a> {
         }
         let elem_type = self.u32()?;
         let len = self.u64()?;
-        // Every element takes at least one byte, so a length beyond the remaining bytes is a lie.
-        if len > self.remaining() as u64 {
+        // A length the remaining bytes cannot hold is a lie; refusing it before reserving memory
+        // keeps a small hostile file from reserving many times its size.
+        let least = min_value_bytes(elem_type);
+        if len.saturating_mul(least) > self.remaining() as u64 {
             return Err(format!(
-                "metadata array claims {len} elements but only {} bytes remain",
+                "metadata array claims {len} elements of at least {least} bytes each but only {} bytes remain",
                 self.remaining()
             ));
         }
@@ -324,9 +327,23 @@ impl<'a> Cursor<'a> {
     }
 }
 
-type Parsed = (BTreeMap<String, MetaValue>, BTreeMap<String, TensorInfo>);
+/// The fewest bytes a metadata value of type `type_id` occupies (1 for unknown types, which fail
+/// when read).
+fn min_value_bytes(type_id: u32) -> u64 {
+    match type_id {
+        2 | 3 => 2,
+        4..=6 => 4,
+        8 | 10..=12 => 8,
+        // Element type and length of an empty array.
+        9 => 12,
+        _ => 1,
+    }
+}
 
-fn parse(bytes: &[u8]) -> ParseResult<Parsed> {
+/// A parsed GGUF header: metadata by key and tensors by name.
+pub type GgufHeader = (BTreeMap<String, MetaValue>, BTreeMap<String, TensorInfo>);
+
+fn parse(bytes: &[u8]) -> ParseResult<GgufHeader> {
     let mut c = Cursor { bytes, pos: 0 };
     if c.take(4, "the magic number")? != MAGIC {
         return Err("not a GGUF file (the first 4 bytes are not `GGUF`)".into());
@@ -352,6 +369,14 @@ fn parse(bytes: &[u8]) -> ParseResult<Parsed> {
             .value(ty, 0)
             .map_err(|e| format!("metadata `{key}`: {e}"))?;
         metadata.insert(key, value);
+    }
+    // Each tensor entry takes at least 32 bytes (name length, dimension count, one dimension,
+    // type, offset), so the count is checked against the bytes left before reserving for it.
+    if n_tensors.saturating_mul(32) > c.remaining() as u64 {
+        return Err(format!(
+            "the tensor table claims {n_tensors} tensors but only {} bytes remain",
+            c.remaining()
+        ));
     }
     let mut infos = Vec::with_capacity(n_tensors as usize);
     for _ in 0..n_tensors {
@@ -572,15 +597,39 @@ mod tests {
         assert!(parse(&b).unwrap_err().contains("truncated"));
     }
 
+    /// A file whose one metadata entry `key` is an array of `len` values of type `elem_type`,
+    /// cut off after the length.
+    fn array_header(key: &[u8], elem_type: u32, len: u64) -> Vec<u8> {
+        let mut b = header(0, 1);
+        b.extend((key.len() as u64).to_le_bytes());
+        b.extend(key);
+        b.extend(9u32.to_le_bytes()); // array
+        b.extend(elem_type.to_le_bytes());
+        b.extend(len.to_le_bytes());
+        b
+    }
+
     #[test]
     fn rejects_array_longer_than_file() {
-        let mut b = header(0, 1);
-        b.extend(3u64.to_le_bytes());
-        b.extend(b"abc");
-        b.extend(9u32.to_le_bytes()); // array
-        b.extend(4u32.to_le_bytes()); // of u32
-        b.extend((1u64 << 40).to_le_bytes());
+        let b = array_header(b"abc", 4, 1 << 40); // of u32
         assert!(parse(&b).unwrap_err().contains("claims"));
+    }
+
+    #[test]
+    fn rejects_arrays_and_tensor_tables_the_remaining_bytes_cannot_hold() {
+        // 100 strings need at least 800 bytes; only 16 follow.
+        let mut b = array_header(b"k", 8, 100);
+        b.extend([0u8; 16]);
+        let err = parse(&b).unwrap_err();
+        assert!(
+            err.contains("claims 100 elements of at least 8 bytes"),
+            "{err}"
+        );
+        // 1000 tensors need at least 32 000 bytes.
+        let mut b = header(1000, 0);
+        b.extend([0u8; 64]);
+        let err = parse(&b).unwrap_err();
+        assert!(err.contains("claims 1000 tensors"), "{err}");
     }
 
     #[test]

@@ -369,7 +369,8 @@ fn check_weights(files: &[WeightFile], rules: &ModelRules, report: &mut ModelRep
             .insert(name.clone(), (view.shape().to_vec(), samples));
     }
     report.parameters = parameters;
-    report.content_hash = hex(&hasher.finalize());
+    // A digest formats itself as lower-case hex; this crate does not depend on the engine's `hex`.
+    report.content_hash = format!("{:x}", hasher.finalize());
     if parameters < rules.min_params || parameters > rules.max_params {
         let (min, max) = (rules.min_params, rules.max_params);
         report.violations.push(ModelViolation::ParameterCount {
@@ -393,10 +394,6 @@ fn hash_tensor(hasher: &mut Sha256, name: &str, dtype: Dtype, shape: &[usize], d
     }
     hasher.update((data.len() as u64).to_le_bytes());
     hasher.update(data);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The SN37 projection type of a decoder weight (`q_proj` ... `down_proj`), if it is one.

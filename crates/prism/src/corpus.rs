@@ -9,8 +9,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::fingerprint::hex;
-
 /// Documents per shard.
 pub const DOCS_PER_SHARD: usize = 1024;
 
@@ -89,7 +87,7 @@ pub fn write_corpus(
             std::fs::write(out.join(&rel), &body)?;
             manifest
                 .shards
-                .insert(rel, hex(&Sha256::digest(body.as_bytes())));
+                .insert(rel, format!("{:x}", Sha256::digest(body.as_bytes())));
         }
     }
     let text = serde_json::to_string_pretty(&manifest).map_err(std::io::Error::other)?;

@@ -101,12 +101,8 @@ pub fn component_hash(files: &[(&str, &str)]) -> String {
             format!("{rel}\n{body}")
         })
         .collect();
-    hex(&Sha256::digest(parts.join("\n---\n").as_bytes()))
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // A digest formats itself as lower-case hex (this crate does not depend on the engine's `hex`).
+    format!("{:x}", Sha256::digest(parts.join("\n---\n").as_bytes()))
 }
 
 fn shared_root(files: &[(&str, &str)]) -> Option<String> {
