@@ -30,6 +30,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Fine-tune a model (LoRA by default, or all parameters) on prompt/completion or chat rows.
     Train(Box<train::TrainArgs>),
+    /// Evaluate a model on registered or file-defined tasks; lm-eval-style results JSON and table.
+    Eval(Box<assay_eval::cli::EvalArgs>),
     /// Datacomp: score miners' chain-of-thought data by fine-tuning on it (the main job).
     #[command(subcommand)]
     Datacomp(assay_datacomp::cli::DatacompCommand),
@@ -58,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Score(args) => score::run(args),
         Command::Train(args) => train::run(*args),
+        Command::Eval(args) => assay_eval::cli::run_eval(&args),
         Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
         Command::FtChallenge(command) => assay_ftchallenge::run_ft_challenge(command),
         Command::Bon(args) => assay_bon::cli::run_bon(&args),

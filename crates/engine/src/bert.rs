@@ -328,8 +328,7 @@ impl BertModel {
     pub fn from_files(config: &Path, weights: &Path) -> Result<Self> {
         let config = BertConfig::from_file(config)?;
         let device = Device::Cpu;
-        let map = WeightMap::from_safetensors(&[weights.to_path_buf()], DType::F32, &device)?;
-        Self::new(config, &map, &device)
+        Self::new(config, &float_weights(weights, &device)?, &device)
     }
 
     /// The model's configuration.
@@ -363,6 +362,21 @@ impl BertModel {
         }
         Ok(x)
     }
+}
+
+/// The floating-point tensors of a safetensors file, as f32. Integer buffers are skipped: BERT
+/// checkpoints saved by older transformers carry an int64 `embeddings.position_ids`.
+fn float_weights(path: &Path, device: &Device) -> Result<WeightMap> {
+    let tensors = candle_core::safetensors::load(path, device).map_err(|e| {
+        EngineError::bad_file(path, format!("not a valid safetensors file ({e}); re-download it"))
+    })?;
+    let mut map = WeightMap::new();
+    for (name, tensor) in tensors {
+        if tensor.dtype().is_float() {
+            map.insert(name, tensor.to_dtype(DType::F32)?, path);
+        }
+    }
+    Ok(map)
 }
 
 /// Hidden states of a batch of texts, padded to the longest.

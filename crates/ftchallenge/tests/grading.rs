@@ -1,7 +1,7 @@
 //! The grader's arithmetic on hand-made rows whose scores are worked out in the comments.
 
 use assay_ftchallenge::data::LabelRow;
-use assay_ftchallenge::grade::{Judge, efficiency, grade, mentions};
+use assay_ftchallenge::grade::{Judge, Similarity, efficiency, grade, mentions};
 use assay_ftchallenge::judge::{parse_http_response, rating_from_answer};
 use assay_ftchallenge::results::{Prediction, Results, TrainingSummary};
 use assay_ftchallenge::taxonomy::Taxonomy;
@@ -109,7 +109,7 @@ fn components_and_total_follow_the_weights() {
     let (labels, preds) = case(true);
     let r = results(preds, 1200.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
-    let report = grade(&r, &pairs, &taxonomy(), None).unwrap();
+    let report = grade(&r, &pairs, &taxonomy(), Similarity::default()).unwrap();
     let c = &report.components;
     assert_eq!(c["intent"].score, 0.5);
     assert_eq!(c["reply"].score, 0.5);
@@ -136,7 +136,7 @@ fn without_probe_rows_the_other_weights_are_rescaled() {
     let (labels, preds) = case(false);
     let r = results(preds, 100.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
-    let report = grade(&r, &pairs, &taxonomy(), None).unwrap();
+    let report = grade(&r, &pairs, &taxonomy(), Similarity::default()).unwrap();
     assert!(!report.components.contains_key("probes"));
     assert!((report.components["intent"].weight - 0.5).abs() < 1e-12);
     // (0.4 * 0.5 + 0.3 * 0.5 + 0.1 * 1) / 0.8
@@ -166,7 +166,15 @@ fn a_judge_is_averaged_with_rouge() {
     let r = results(preds, 0.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
     let mut judge = Constant(0.8);
-    let report = grade(&r, &pairs, &taxonomy(), Some(&mut judge)).unwrap();
+    let report = grade(
+        &r,
+        &pairs,
+        &taxonomy(),
+        Similarity {
+            embedder: None,
+            judge: Some(&mut judge),
+        },
+    ).unwrap();
     // v2: checks 0, similarity (0 + 0.8) / 2 = 0.4, quality 0.5 * 0.4.
     assert!((report.rows[1].reply_quality - 0.2).abs() < 1e-12);
     assert_eq!(report.rows[1].judge, Some(0.8));
@@ -178,7 +186,7 @@ fn a_prediction_outside_the_taxonomy_is_wrong_and_noted() {
     preds[0].predicted_intent = "seat stuff".into();
     let r = results(preds, 0.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
-    let report = grade(&r, &pairs, &taxonomy(), None).unwrap();
+    let report = grade(&r, &pairs, &taxonomy(), Similarity::default()).unwrap();
     assert!(!report.rows[0].intent_correct && !report.rows[0].in_taxonomy);
     assert!(
         report
@@ -194,7 +202,7 @@ fn markdown_has_every_row_and_escapes_pipes() {
     preds[1].predicted_intent = "a|b".into();
     let r = results(preds, 0.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
-    let md = grade(&r, &pairs, &taxonomy(), None).unwrap().to_markdown();
+    let md = grade(&r, &pairs, &taxonomy(), Similarity::default()).unwrap().to_markdown();
     for id in ["| v1 |", "| v2 |", "| p1 | yes |", "a\\|b"] {
         assert!(md.contains(id), "missing {id} in\n{md}");
     }
