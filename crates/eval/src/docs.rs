@@ -103,3 +103,38 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Doc>, DocsError> {
     }
     Ok(docs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_errors_name_the_line_and_blank_lines_are_skipped() {
+        let dir = std::env::temp_dir().join(format!("assay-docs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("docs.jsonl");
+        std::fs::write(&path, "{\"a\": 1}\n\n{\"a\": 2}\n").unwrap();
+        assert_eq!(read_jsonl(&path).unwrap().len(), 2);
+        std::fs::write(&path, "{\"a\": 1}\n[1, 2]\n").unwrap();
+        let error = read_jsonl(&path).unwrap_err().to_string();
+        assert!(error.ends_with("docs.jsonl:2: expected a JSON object"), "{error}");
+        std::fs::write(&path, "{\"a\": \n").unwrap();
+        let error = read_jsonl(&path).unwrap_err().to_string();
+        assert!(error.contains("docs.jsonl:1: not JSON"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(read_jsonl(&path), Err(DocsError::Io { .. })));
+    }
+
+    #[test]
+    fn generated_word_sorting_follows_the_seed() {
+        let registry = crate::registry::Registry::builtin().unwrap();
+        let task = registry.get("sn37_word_sorting").unwrap();
+        let first = load_docs(task, None, 5).unwrap();
+        assert_eq!(first, load_docs(task, None, 5).unwrap());
+        assert_ne!(first, load_docs(task, None, 6).unwrap());
+        assert!(first[0]["challenge"].as_str().unwrap().starts_with("Sort the following"));
+        let arc = registry.get("arc_easy").unwrap();
+        let error = load_docs(arc, None, 5).unwrap_err().to_string();
+        assert!(error.contains("--data"), "{error}");
+    }
+}

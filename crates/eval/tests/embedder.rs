@@ -112,3 +112,55 @@ fn minilm_embeddings_and_cosines_match_sentence_transformers() {
         .collect();
     assert_close(&cosines, &want, "pair cosines");
 }
+
+/// Echoes a fixed answer (with a stop sequence and trailing text to be cut) for every context.
+struct Echo;
+
+impl assay_eval::runner::LanguageModel for Echo {
+    fn loglikelihood(
+        &self,
+        _: &[(String, String)],
+    ) -> Result<Vec<(f64, bool)>, assay_eval::runner::ModelError> {
+        Err("not used".into())
+    }
+
+    fn generate_until(
+        &self,
+        requests: &[(String, assay_eval::task_def::GenParams)],
+    ) -> Result<Vec<String>, assay_eval::runner::ModelError> {
+        Ok(requests
+            .iter()
+            .map(|_| "A man is eating food.\nSTOP unrelated trailing words".to_owned())
+            .collect())
+    }
+
+    fn reference_loss(&self, _: &[(String, String)]) -> Result<Vec<f64>, assay_eval::runner::ModelError> {
+        Err("not used".into())
+    }
+}
+
+#[test]
+fn the_runner_reports_embedding_cosine_of_the_cut_answer() {
+    let task = assay_eval::registry::parse_task(
+        "name='sim'\nrequest_type='generate_until'\nprompt='{{q}}'\ntarget='{{a}}'\n\
+         metrics=['exact_match','embedding_cosine']\n[source]\nkind='jsonl'\npath='x'\n\
+         [generation]\nuntil=[\"\\nSTOP\"]\n",
+        "test",
+    )
+    .unwrap();
+    let golden = golden("minilm-golden.json");
+    let texts = strings(&golden["sentences"]);
+    let doc = |a: &str| {
+        serde_json::json!({"q": "?", "a": a})
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    // Targets: the answer itself (cosine 1) and sentence 1 (golden pair (0, 1)).
+    let docs = [doc(texts[0]), doc(texts[1])];
+    let (results, _) = assay_eval::runner::run_task(&task, &docs, &Echo).unwrap();
+    let want = (1.0 + golden["cosines"][0].as_f64().unwrap()) / 2.0;
+    let got = results.get("embedding_cosine", "none").unwrap();
+    assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    assert_eq!(results.get("exact_match", "none"), Some(0.5));
+}

@@ -239,3 +239,44 @@ fn judge_answers_are_parsed() {
         .to_string();
     assert!(err.contains("401") && err.contains("no key"), "{err}");
 }
+
+/// A sentence embedder on the engine's tiny random BERT fixture (fast; the real grader uses
+/// all-MiniLM-L6-v2, whose numbers the eval crate's tests check).
+fn tiny_embedder() -> assay_eval::text::embedder::SentenceEmbedder {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/fixtures/tiny-bert");
+    let model = assay_engine::bert::BertModel::from_files(
+        &dir.join("config.json"),
+        &dir.join("model.safetensors"),
+    )
+    .unwrap();
+    let encoder =
+        assay_engine::bert::BertEncoder::new(model, &dir.join("tokenizer.json"), 16).unwrap();
+    assay_eval::text::embedder::SentenceEmbedder::new(encoder)
+}
+
+#[test]
+fn embedding_cosine_is_averaged_with_rouge() {
+    let (labels, preds) = case(false);
+    let r = results(preds, 0.0);
+    let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
+    let embedder = tiny_embedder();
+    let similarity = Similarity {
+        embedder: Some(&embedder),
+        judge: None,
+    };
+    let report = grade(&r, &pairs, &taxonomy(), similarity).unwrap();
+    assert!(report.similarity.iter().any(|s| s.contains("embedding")));
+    // v1 replies with the ideal text itself: cosine 1, ROUGE-L 1, checks 1, quality 1.
+    let v1 = &report.rows[0];
+    assert!((v1.embedding_cosine.unwrap() - 1.0).abs() < 1e-6);
+    assert!((v1.reply_quality - 1.0).abs() < 1e-6);
+    // v2: checks 0 and ROUGE-L 0, so quality is half the mean of 0 and the (non-negative) cosine.
+    let v2 = &report.rows[1];
+    let cosine = embedder
+        .cosines(&[("We will refund you.", "Use the reset link.")])
+        .unwrap()[0] as f64;
+    assert_eq!(v2.embedding_cosine, Some(cosine));
+    let expected = 0.5 * (0.0 + cosine.max(0.0)) / 2.0;
+    assert!((v2.reply_quality - expected).abs() < 1e-12, "{}", v2.reply_quality);
+    assert!(cosine.abs() > 1e-3, "the tiny model tells the texts apart");
+}
