@@ -45,7 +45,12 @@ path = "not-used-when-data-is-given.jsonl"
 #[test]
 fn list_shows_the_registry() {
     let out = stdout_of(assay().args(["eval", "--list"]).output().unwrap());
-    for name in ["arc_easy", "sn37_word_sorting", "multiple_choice", "acc_norm"] {
+    for name in [
+        "arc_easy",
+        "sn37_word_sorting",
+        "multiple_choice",
+        "acc_norm",
+    ] {
         assert!(out.contains(name), "{name} missing from\n{out}");
     }
 }
@@ -60,13 +65,19 @@ fn a_task_file_with_data_writes_lm_eval_results_and_a_table() {
         assay()
             .args(["eval", "--model", &repo_path("engine/fixtures/tiny-qwen2")])
             .args(["--task", &task.display().to_string()])
-            .args(["--data", &repo_path("eval/fixtures/lmeval/mmlu_items.jsonl")])
+            .args([
+                "--data",
+                &repo_path("eval/fixtures/lmeval/mmlu_items.jsonl"),
+            ])
             .args(["--limit", "4", "--seed", "9", "--out"])
             .arg(&results)
             .output()
             .unwrap(),
     );
-    assert!(out.contains("| mini_mc |") && out.contains("acc_norm"), "{out}");
+    assert!(
+        out.contains("| mini_mc |") && out.contains("acc_norm"),
+        "{out}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
     let metrics = &json["results"]["mini_mc"];
@@ -79,7 +90,10 @@ fn a_task_file_with_data_writes_lm_eval_results_and_a_table() {
     assert_eq!(json["n-samples"]["mini_mc"]["effective"], 4);
     assert_eq!(json["config"]["limit"], 4);
     assert_eq!(json["config"]["seed"], 9);
-    assert_eq!(json["configs"]["mini_mc"]["request_type"], "multiple_choice");
+    assert_eq!(
+        json["configs"]["mini_mc"]["request_type"],
+        "multiple_choice"
+    );
 }
 
 #[test]

@@ -86,9 +86,8 @@ impl BertConfig {
     /// Reads and checks a `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| {
-            EngineError::bad_file(path, format!("not a BERT config.json: {e}"))
-        })?;
+        let config: Self = serde_json::from_str(&text)
+            .map_err(|e| EngineError::bad_file(path, format!("not a BERT config.json: {e}")))?;
         config.check()?;
         Ok(config)
     }
@@ -105,7 +104,9 @@ impl BertConfig {
             self.type_vocab_size,
         ];
         if sizes.contains(&0) {
-            return Err(EngineError::Config("BERT sizes must all be positive".into()));
+            return Err(EngineError::Config(
+                "BERT sizes must all be positive".into(),
+            ));
         }
         if self.hidden_size % self.num_attention_heads != 0 {
             return Err(EngineError::Config(format!(
@@ -114,9 +115,15 @@ impl BertConfig {
             )));
         }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
-            return Err(EngineError::Config("layer_norm_eps must be positive".into()));
+            return Err(EngineError::Config(
+                "layer_norm_eps must be positive".into(),
+            ));
         }
-        if let Some(kind) = self.position_embedding_type.as_deref().filter(|k| *k != "absolute") {
+        if let Some(kind) = self
+            .position_embedding_type
+            .as_deref()
+            .filter(|k| *k != "absolute")
+        {
             return Err(EngineError::Config(format!(
                 "position_embedding_type {kind:?} is not supported (only \"absolute\")"
             )));
@@ -368,7 +375,10 @@ impl BertModel {
 /// checkpoints saved by older transformers carry an int64 `embeddings.position_ids`.
 fn float_weights(path: &Path, device: &Device) -> Result<WeightMap> {
     let tensors = candle_core::safetensors::load(path, device).map_err(|e| {
-        EngineError::bad_file(path, format!("not a valid safetensors file ({e}); re-download it"))
+        EngineError::bad_file(
+            path,
+            format!("not a valid safetensors file ({e}); re-download it"),
+        )
     })?;
     let mut map = WeightMap::new();
     for (name, tensor) in tensors {
@@ -456,7 +466,10 @@ impl BertEncoder {
                 ),
             ));
         }
-        Ok(Self { model, tokenizer: inner })
+        Ok(Self {
+            model,
+            tokenizer: inner,
+        })
     }
 
     /// The underlying model.
@@ -546,7 +559,11 @@ impl BertEncoder {
             for (row, &index) in chunk.iter().enumerate() {
                 let (hidden, mask) = batch.text(row);
                 let tokens = batch.ids[row].len();
-                per_text(index, &hidden[..tokens * batch.hidden_size], &mask[..tokens]);
+                per_text(
+                    index,
+                    &hidden[..tokens * batch.hidden_size],
+                    &mask[..tokens],
+                );
             }
         }
         Ok(())

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 fn tiny_encoder(max_seq_length: usize) -> BertEncoder {
     let dir = fixtures().join("tiny-bert");
-    let model = BertModel::from_files(&dir.join("config.json"), &dir.join("model.safetensors"))
-        .unwrap();
+    let model =
+        BertModel::from_files(&dir.join("config.json"), &dir.join("model.safetensors")).unwrap();
     BertEncoder::new(model, &dir.join("tokenizer.json"), max_seq_length).unwrap()
 }
 
@@ -30,7 +30,10 @@ fn flatten(v: &Value, out: &mut Vec<f32>) {
 
 fn max_gap(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -53,7 +56,12 @@ fn tiny_bert_matches_transformers() {
     {
         let mask = ids(mask);
         let real = mask.iter().filter(|&&m| m == 1).count();
-        assert_eq!(batch.ids[i], ids(row)[..real], "token ids of {:?}", texts[i]);
+        assert_eq!(
+            batch.ids[i],
+            ids(row)[..real],
+            "token ids of {:?}",
+            texts[i]
+        );
         assert_eq!(batch.masks[i], mask, "mask of {:?}", texts[i]);
     }
     let want = floats(&golden["last_hidden_state"]);
@@ -109,8 +117,8 @@ fn bad_configs_and_inputs_are_rejected_with_reasons() {
     let encoder = tiny_encoder(12);
     let error = encoder.encode_ids(vec![vec![2, 500, 3]]).unwrap_err();
     assert!(error.to_string().contains("token id 500"), "{error}");
-    let model = BertModel::from_files(&dir.join("config.json"), &dir.join("model.safetensors"))
-        .unwrap();
+    let model =
+        BertModel::from_files(&dir.join("config.json"), &dir.join("model.safetensors")).unwrap();
     let error = BertEncoder::new(model, &dir.join("tokenizer.json"), 21).unwrap_err();
     assert!(error.to_string().contains("max_seq_length 21"), "{error}");
     let missing = BertModel::from_files(&dir.join("nope.json"), &dir.join("model.safetensors"));

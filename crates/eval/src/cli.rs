@@ -61,14 +61,22 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
     let spec = args.task.as_deref().unwrap_or_default();
     let tasks = resolve_tasks(&mut registry, spec, args)?;
     let source = assay_engine::ModelSource::resolve(args.model.as_deref())?;
-    let loaded = assay_engine::load(&source, &assay_engine::LoadOptions::default())
-        .with_context(|| format!("loading model {}", args.model.as_deref().unwrap_or("(default)")))?;
+    let loaded =
+        assay_engine::load(&source, &assay_engine::LoadOptions::default()).with_context(|| {
+            format!(
+                "loading model {}",
+                args.model.as_deref().unwrap_or("(default)")
+            )
+        })?;
     let mut model = EngineLm::new(loaded);
     model.max_length = args.max_length;
     let seed = tasks.first().map_or(0, |t| t.seed);
     let mut results = EvalResults {
         config: RunConfig {
-            model: args.model.clone().unwrap_or_else(|| "SmolLM2-135M-Instruct".into()),
+            model: args
+                .model
+                .clone()
+                .unwrap_or_else(|| "SmolLM2-135M-Instruct".into()),
             seed,
             limit: args.limit,
         },
@@ -101,7 +109,10 @@ fn resolve_tasks(
         };
         let Some(task) = registry.get(&name) else {
             let known: Vec<&str> = registry.names().collect();
-            bail!("unknown task {name:?}; registered tasks: {}", known.join(", "));
+            bail!(
+                "unknown task {name:?}; registered tasks: {}",
+                known.join(", ")
+            );
         };
         let mut task = task.clone();
         task.limit = args.limit.or(task.limit);
@@ -150,7 +161,8 @@ pub fn registry_table(registry: &Registry) -> String {
 
 /// lm-evaluation-harness's results table: one row per task and metric.
 pub fn results_table(results: &EvalResults) -> String {
-    let mut out = String::from("| Tasks | Version | Filter | n-shot | Metric | Value | | Stderr |\n");
+    let mut out =
+        String::from("| Tasks | Version | Filter | n-shot | Metric | Value | | Stderr |\n");
     out.push_str("|---|---:|---|---:|---|---:|---|---:|\n");
     for (name, task) in &results.results {
         let version = results.versions.get(name).copied().unwrap_or_default();
@@ -165,7 +177,9 @@ pub fn results_table(results: &EvalResults) -> String {
             let stderr = task
                 .metrics
                 .get(&format!("{metric}_stderr,{filter}"))
-                .map_or("N/A".into(), |v| v.as_f64().map_or("N/A".into(), |e| format!("{e:.4}")));
+                .map_or("N/A".into(), |v| {
+                    v.as_f64().map_or("N/A".into(), |e| format!("{e:.4}"))
+                });
             let value = value.as_f64().map_or("N/A".into(), |v| format!("{v:.4}"));
             out.push_str(&format!(
                 "| {name} | {version} | {filter} | {shots} | {metric} | {value} | ± | {stderr} |\n"

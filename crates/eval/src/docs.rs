@@ -117,7 +117,10 @@ mod tests {
         assert_eq!(read_jsonl(&path).unwrap().len(), 2);
         std::fs::write(&path, "{\"a\": 1}\n[1, 2]\n").unwrap();
         let error = read_jsonl(&path).unwrap_err().to_string();
-        assert!(error.ends_with("docs.jsonl:2: expected a JSON object"), "{error}");
+        assert!(
+            error.ends_with("docs.jsonl:2: expected a JSON object"),
+            "{error}"
+        );
         std::fs::write(&path, "{\"a\": \n").unwrap();
         let error = read_jsonl(&path).unwrap_err().to_string();
         assert!(error.contains("docs.jsonl:1: not JSON"), "{error}");
@@ -132,7 +135,12 @@ mod tests {
         let first = load_docs(task, None, 5).unwrap();
         assert_eq!(first, load_docs(task, None, 5).unwrap());
         assert_ne!(first, load_docs(task, None, 6).unwrap());
-        assert!(first[0]["challenge"].as_str().unwrap().starts_with("Sort the following"));
+        assert!(
+            first[0]["challenge"]
+                .as_str()
+                .unwrap()
+                .starts_with("Sort the following")
+        );
         let arc = registry.get("arc_easy").unwrap();
         let error = load_docs(arc, None, 5).unwrap_err().to_string();
         assert!(error.contains("--data"), "{error}");

@@ -60,7 +60,9 @@ fn tiny_bert_pooled_embeddings_match_the_reference() {
     for (i, want) in rows(&golden["embeddings"]).iter().enumerate() {
         assert_close(&got[i], want, &format!("embedding of {:?}", texts[i]));
     }
-    let cosines = embedder.cosines(&[(texts[0], texts[0]), (texts[0], texts[5])]).unwrap();
+    let cosines = embedder
+        .cosines(&[(texts[0], texts[0]), (texts[0], texts[5])])
+        .unwrap();
     assert!((cosines[0] - 1.0).abs() < 1e-6);
     let dot: f32 = got[0].iter().zip(&got[5]).map(|(a, b)| a * b).sum();
     assert!((cosines[1] - dot).abs() < 1e-6);
@@ -92,7 +94,11 @@ fn minilm_embeddings_and_cosines_match_sentence_transformers() {
     assert_eq!(embedder.encoder().tokenize(texts[0]).unwrap(), first);
     let got = embedder.embed(&texts).unwrap();
     for (i, want) in rows(&golden["embeddings_head"]).iter().enumerate() {
-        assert_close(&got[i][..want.len()], want, &format!("embedding of {:.40?}", texts[i]));
+        assert_close(
+            &got[i][..want.len()],
+            want,
+            &format!("embedding of {:.40?}", texts[i]),
+        );
     }
     let pairs: Vec<(&str, &str)> = golden["pairs"]
         .as_array()
@@ -134,7 +140,10 @@ impl assay_eval::runner::LanguageModel for Echo {
             .collect())
     }
 
-    fn reference_loss(&self, _: &[(String, String)]) -> Result<Vec<f64>, assay_eval::runner::ModelError> {
+    fn reference_loss(
+        &self,
+        _: &[(String, String)],
+    ) -> Result<Vec<f64>, assay_eval::runner::ModelError> {
         Err("not used".into())
     }
 }

@@ -41,7 +41,8 @@ fn multiple_choice_metrics_match_lm_eval() {
     assert_eq!(task.prompt, golden["prompt"].as_str().unwrap());
     for (name, want) in golden["models"].as_object().unwrap() {
         let dir = here().join("../engine/fixtures").join(name);
-        let model = EngineLm::new(load(&ModelSource::HfFolder(dir), &LoadOptions::default()).unwrap());
+        let model =
+            EngineLm::new(load(&ModelSource::HfFolder(dir), &LoadOptions::default()).unwrap());
         check_loglikelihoods(&model, &docs, &task.prompt, &want["docs"], name);
         let (results, counts) = run_task(&task, &docs, &model).unwrap();
         assert_eq!(counts.effective, docs.len());
@@ -49,7 +50,10 @@ fn multiple_choice_metrics_match_lm_eval() {
             for key in [format!("{metric},none"), format!("{metric}_stderr,none")] {
                 let expected = want["results"][&key].as_f64().unwrap();
                 let got = results.metrics[&key].as_f64().unwrap();
-                assert!((got - expected).abs() < 1e-12, "{name} {key}: {got} vs {expected}");
+                assert!(
+                    (got - expected).abs() < 1e-12,
+                    "{name} {key}: {got} vs {expected}"
+                );
             }
         }
     }

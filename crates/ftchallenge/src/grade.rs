@@ -221,7 +221,10 @@ pub fn grade(
     let tokenizer = RougeTokenizer::new(true);
     let judge_name = judge.as_ref().map(|j| j.name());
     let cosines = match embedder {
-        Some(embedder) => embedding_cosines(embedder, rows)?.into_iter().map(Some).collect(),
+        Some(embedder) => embedding_cosines(embedder, rows)?
+            .into_iter()
+            .map(Some)
+            .collect(),
         None => vec![None; rows.len()],
     };
     let mut graded = Vec::with_capacity(rows.len());

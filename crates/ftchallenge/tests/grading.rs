@@ -174,7 +174,8 @@ fn a_judge_is_averaged_with_rouge() {
             embedder: None,
             judge: Some(&mut judge),
         },
-    ).unwrap();
+    )
+    .unwrap();
     // v2: checks 0, similarity (0 + 0.8) / 2 = 0.4, quality 0.5 * 0.4.
     assert!((report.rows[1].reply_quality - 0.2).abs() < 1e-12);
     assert_eq!(report.rows[1].judge, Some(0.8));
@@ -202,7 +203,9 @@ fn markdown_has_every_row_and_escapes_pipes() {
     preds[1].predicted_intent = "a|b".into();
     let r = results(preds, 0.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
-    let md = grade(&r, &pairs, &taxonomy(), Similarity::default()).unwrap().to_markdown();
+    let md = grade(&r, &pairs, &taxonomy(), Similarity::default())
+        .unwrap()
+        .to_markdown();
     for id in ["| v1 |", "| v2 |", "| p1 | yes |", "a\\|b"] {
         assert!(md.contains(id), "missing {id} in\n{md}");
     }
@@ -243,7 +246,8 @@ fn judge_answers_are_parsed() {
 /// A sentence embedder on the engine's tiny random BERT fixture (fast; the real grader uses
 /// all-MiniLM-L6-v2, whose numbers the eval crate's tests check).
 fn tiny_embedder() -> assay_eval::text::embedder::SentenceEmbedder {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/fixtures/tiny-bert");
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/fixtures/tiny-bert");
     let model = assay_engine::bert::BertModel::from_files(
         &dir.join("config.json"),
         &dir.join("model.safetensors"),
@@ -277,6 +281,10 @@ fn embedding_cosine_is_averaged_with_rouge() {
         .unwrap()[0] as f64;
     assert_eq!(v2.embedding_cosine, Some(cosine));
     let expected = 0.5 * (0.0 + cosine.max(0.0)) / 2.0;
-    assert!((v2.reply_quality - expected).abs() < 1e-12, "{}", v2.reply_quality);
+    assert!(
+        (v2.reply_quality - expected).abs() < 1e-12,
+        "{}",
+        v2.reply_quality
+    );
     assert!(cosine.abs() > 1e-3, "the tiny model tells the texts apart");
 }
