@@ -150,13 +150,21 @@ pub fn registry_table(registry: &Registry) -> String {
             }
         };
         out.push_str(&format!(
-            "| {name} | {:?} | {} | {source} | {} |\n",
-            task.request_type,
+            "| {name} | {} | {} | {source} | {} |\n",
+            request_name(task.request_type),
             task.metrics.join(", "),
             task.description.as_deref().unwrap_or("")
         ));
     }
     out
+}
+
+/// The request type as task files spell it (`multiple_choice`, ...).
+fn request_name(request: crate::task_def::RequestType) -> String {
+    serde_json::to_value(request)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// lm-evaluation-harness's results table: one row per task and metric.
