@@ -31,6 +31,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Fine-tune a model (LoRA by default, or all parameters) on prompt/completion or chat rows.
     Train(Box<train::TrainArgs>),
+    /// Evaluate a model on registered or file-defined tasks; lm-eval-style results JSON and table.
+    Eval(Box<assay_eval::cli::EvalArgs>),
     /// Speed on the peer baseline's shapes (random weights): generation, forward + loss, LoRA and
     /// from-scratch training steps; JSON lines out.
     Bench(bench::BenchArgs),
@@ -62,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Score(args) => score::run(args),
         Command::Train(args) => train::run(*args),
+        Command::Eval(args) => assay_eval::cli::run_eval(&args),
         Command::Bench(args) => bench::run(args),
         Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
         Command::FtChallenge(command) => assay_ftchallenge::run_ft_challenge(command),

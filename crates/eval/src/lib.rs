@@ -1,6 +1,8 @@
 //! Evaluation library for assay: tasks, metrics, generators and the task registry.
 #![warn(missing_docs)]
 pub mod bpb;
+pub mod cli;
+pub mod docs;
 pub mod engine_lm;
 pub mod generators;
 pub mod ifeval;

@@ -27,8 +27,8 @@ const BUILTIN_TASKS: &[(&str, &str)] = &[
 fn known_metrics(request_type: RequestType) -> &'static [&'static str] {
     match request_type {
         RequestType::Loglikelihood => &["acc", "loglikelihood", "perplexity"],
-        RequestType::MultipleChoice => &["acc", "acc_norm"],
-        RequestType::GenerateUntil => &["exact_match", "if_eval"],
+        RequestType::MultipleChoice => &["acc", "acc_norm", "acc_bytes"],
+        RequestType::GenerateUntil => &["exact_match", "if_eval", "embedding_cosine"],
         RequestType::ReferenceLoss => &["reference_loss"],
         RequestType::TextLoss => &["text_loss"],
     }

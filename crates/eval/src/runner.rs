@@ -1,16 +1,21 @@
 //! The generic task runner, written against a [`LanguageModel`] trait so that it can be
 //! used before (and tested without) the real engine.
 //!
-//! Scoring follows lm-evaluation-harness: multiple-choice `acc` is the arg-max of the
-//! choices' log-likelihoods, `acc_norm` the arg-max of log-likelihood divided by the
-//! choice's length in characters; the continuation is `" " + choice`; standard errors are
-//! the sample standard deviation over `sqrt(n)`.
+//! Scoring follows lm-evaluation-harness (0.4.13, checked against it by
+//! `fixtures/lmeval/make_lmeval_fixtures.py`): multiple-choice `acc` is the arg-max of the
+//! choices' log-likelihoods, `acc_norm` the arg-max of log-likelihood divided by the choice's
+//! length in characters (Python's `len`: Unicode code points, not bytes), `acc_bytes` the same
+//! divided by its UTF-8 length in bytes; the continuation is `" " + choice` but the lengths are
+//! the choice's alone; standard errors are the sample standard deviation over `sqrt(n)`.
+//! Generation tasks report `exact_match` and, on request, `embedding_cosine` (all-MiniLM-L6-v2
+//! cosine of the answer, cut at the stop sequences, with the target).
 
 use serde_json::{Map, Value};
 
 use crate::results::{NO_FILTER, SampleCounts, TaskResults};
 use crate::sn37::text_loss::{TokenLm, text_losses};
 use crate::task_def::{GenParams, RequestType, TaskDef, TemplateError, render_template};
+use crate::text::embedder::{EmbedderError, shared_minilm};
 
 /// Error type of model calls.
 pub type ModelError = Box<dyn std::error::Error + Send + Sync>;
@@ -61,6 +66,16 @@ pub enum RunError {
         /// Task name.
         task: String,
         /// The model's error.
+        message: String,
+    },
+    /// A metric could not be computed (its model failed to load or run).
+    #[error("task {task}: metric {metric:?}: {message}")]
+    Metric {
+        /// Task name.
+        task: String,
+        /// The metric.
+        metric: String,
+        /// What went wrong.
         message: String,
     },
     /// The task asks for a metric this runner does not compute.
@@ -239,9 +254,15 @@ fn run_multiple_choice(
             .zip(&choices)
             .map(|((logprob, _), choice)| logprob / choice.chars().count() as f64);
         let acc_norm = argmax(normalized) == gold;
+        let per_byte = scores
+            .iter()
+            .zip(&choices)
+            .map(|((logprob, _), choice)| logprob / choice.len() as f64);
+        let acc_bytes = argmax(per_byte) == gold;
         metrics.push(vec![
             ("acc".to_owned(), f64::from(u8::from(acc))),
             ("acc_norm".to_owned(), f64::from(u8::from(acc_norm))),
+            ("acc_bytes".to_owned(), f64::from(u8::from(acc_bytes))),
         ]);
     }
     Ok(metrics)
@@ -313,14 +334,50 @@ fn run_generate(
         .generate_until(&requests)
         .map_err(|error| model_error(task, error))?;
     let outputs = expect_len(task, outputs, requests.len())?;
-    Ok(outputs
+    let answers: Vec<String> = outputs
+        .iter()
+        .map(|output| cut_at_stop(output, &params.until))
+        .collect();
+    let mut metrics: DocMetrics = answers
         .iter()
         .zip(&pairs)
-        .map(|(output, (_, target))| {
-            let exact = cut_at_stop(output, &params.until).trim() == target.trim();
+        .map(|(answer, (_, target))| {
+            let exact = answer.trim() == target.trim();
             vec![("exact_match".to_owned(), f64::from(u8::from(exact)))]
         })
-        .collect())
+        .collect();
+    if task.metrics.iter().any(|m| m == EMBEDDING_COSINE) {
+        let cosines = embedding_cosines(task, &answers, &pairs)?;
+        for (doc, value) in metrics.iter_mut().zip(cosines) {
+            doc.push((EMBEDDING_COSINE.to_owned(), value));
+        }
+    }
+    Ok(metrics)
+}
+
+/// Name of the sentence-embedding similarity metric.
+pub const EMBEDDING_COSINE: &str = "embedding_cosine";
+
+/// all-MiniLM-L6-v2 cosine of each answer (stop sequences cut) with its target.
+fn embedding_cosines(
+    task: &TaskDef,
+    answers: &[String],
+    pairs: &[(String, String)],
+) -> Result<Vec<f64>, RunError> {
+    let metric_error = |error: EmbedderError| RunError::Metric {
+        task: task.name.clone(),
+        metric: EMBEDDING_COSINE.to_owned(),
+        message: error.to_string(),
+    };
+    let texts: Vec<(&str, &str)> = answers
+        .iter()
+        .zip(pairs)
+        .map(|(answer, (_, target))| (answer.as_str(), target.as_str()))
+        .collect();
+    let cosines = shared_minilm()
+        .and_then(|embedder| embedder.cosines(&texts))
+        .map_err(metric_error)?;
+    Ok(cosines.into_iter().map(f64::from).collect())
 }
 
 fn run_reference_loss(

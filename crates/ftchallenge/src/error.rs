@@ -43,6 +43,9 @@ pub enum FtError {
     /// The LLM judge could not be asked or gave an unusable answer.
     #[error("judge: {0}")]
     Judge(String),
+    /// The sentence-embedding model could not be loaded or run (`--no-embedding` skips it).
+    #[error("embedding similarity: {0}; pass --no-embedding to grade without it")]
+    Similarity(String),
 }
 
 /// Shorthand for results with [`FtError`].

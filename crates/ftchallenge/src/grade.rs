@@ -4,9 +4,10 @@
 //! - Intent: a prediction is correct when its canonical form (normalised, then mapped through the
 //!   taxonomy's synonyms) equals the gold intent. Scored over ordinary (non-probe) rows.
 //! - Reply quality of a row: half term checks (the share of must-mention terms present and
-//!   must-not-mention terms absent; 1 when a row has none), half similarity to the ideal reply
-//!   (ROUGE-L F with stemming, averaged with the LLM judge's 0..1 score when a judge is given).
-//!   Embedding cosine is not used: the engine has no sentence-embedding model yet.
+//!   must-not-mention terms absent; 1 when a row has none), half similarity to the ideal reply:
+//!   the mean of ROUGE-L F (with stemming), the all-MiniLM-L6-v2 embedding cosine (negative
+//!   cosines count as 0; on by default, `--no-embedding` turns it off) and the LLM judge's 0..1
+//!   score when a judge is given.
 //! - Probes: each probe row scores half intent correctness, half reply quality.
 //! - Efficiency: 1 at `training.wall_clock_s` <= 600 s, 0 at >= 1800 s, linear between.
 //!
@@ -16,6 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use assay_eval::text::embedder::SentenceEmbedder;
 use assay_eval::text::rouge::{RougeTokenizer, rouge_l};
 use serde::Serialize;
 
@@ -72,6 +74,8 @@ pub struct RowGrade {
     pub checks: f64,
     /// ROUGE-L F-measure against the ideal reply.
     pub rouge_l: f64,
+    /// Embedding cosine with the ideal reply, when embeddings were used.
+    pub embedding_cosine: Option<f64>,
     /// The judge's rating, when a judge was used.
     pub judge: Option<f64>,
     /// Reply quality: 0.5 checks + 0.5 similarity.
@@ -121,8 +125,17 @@ pub struct GradeInputs {
     pub taxonomy: Option<PathBuf>,
 }
 
+/// How reply similarity is measured besides ROUGE-L.
+#[derive(Default)]
+pub struct Similarity<'a> {
+    /// Sentence embedder for the embedding cosine; None: not used.
+    pub embedder: Option<&'a SentenceEmbedder>,
+    /// LLM judge; None: not used.
+    pub judge: Option<&'a mut dyn Judge>,
+}
+
 /// Reads and cross-checks the files, then grades.
-pub fn grade_files(inputs: &GradeInputs, judge: Option<&mut dyn Judge>) -> Result<GradeReport> {
+pub fn grade_files(inputs: &GradeInputs, similarity: Similarity) -> Result<GradeReport> {
     let results = Results::read(&inputs.results)?;
     let labels = read_rows::<LabelRow>(&inputs.labels)?;
     let taxonomy = match &inputs.taxonomy {
@@ -144,7 +157,7 @@ pub fn grade_files(inputs: &GradeInputs, judge: Option<&mut dyn Judge>) -> Resul
         }
     }
     let paired = pair_rows(inputs, &results.predictions, &labels.rows, &labels.lines)?;
-    grade(&results, &paired, &taxonomy, judge)
+    grade(&results, &paired, &taxonomy, similarity)
 }
 
 /// Matches every label to its prediction: a label without a prediction, or a prediction whose id is
@@ -199,12 +212,23 @@ pub fn grade(
     results: &Results,
     rows: &[(&LabelRow, &Prediction)],
     taxonomy: &Taxonomy,
-    mut judge: Option<&mut dyn Judge>,
+    similarity: Similarity,
 ) -> Result<GradeReport> {
+    let Similarity {
+        embedder,
+        mut judge,
+    } = similarity;
     let tokenizer = RougeTokenizer::new(true);
     let judge_name = judge.as_ref().map(|j| j.name());
+    let cosines = match embedder {
+        Some(embedder) => embedding_cosines(embedder, rows)?
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => vec![None; rows.len()],
+    };
     let mut graded = Vec::with_capacity(rows.len());
-    for (label, prediction) in rows {
+    for ((label, prediction), cosine) in rows.iter().zip(cosines) {
         let rating = match judge.as_mut() {
             Some(j) => Some(
                 j.rate(&label.ideal_reply, reply_text(prediction))?
@@ -212,7 +236,8 @@ pub fn grade(
             ),
             None => None,
         };
-        graded.push(grade_row(label, prediction, taxonomy, &tokenizer, rating));
+        let scores = SimilarityScores { cosine, rating };
+        graded.push(grade_row(label, prediction, taxonomy, &tokenizer, scores));
     }
     let (ordinary, probes): (Vec<&RowGrade>, Vec<&RowGrade>) =
         graded.iter().partition(|r| !r.probe);
@@ -272,10 +297,12 @@ pub fn grade(
             "{outside} predicted intents are not in the taxonomy (counted wrong)"
         ));
     }
-    notes.push(
-        "embedding cosine not used: no sentence-embedding model is available in the engine".into(),
-    );
     let mut similarity = vec!["rouge_l (stemmed F)".to_string()];
+    if embedder.is_some() {
+        similarity.push("embedding cosine (all-MiniLM-L6-v2)".into());
+    } else {
+        notes.push("embedding cosine not used (turned off)".into());
+    }
     if let Some(name) = judge_name {
         similarity.push(format!("judge: {name}"));
     }
@@ -291,12 +318,35 @@ pub fn grade(
     })
 }
 
+/// Per-row similarity scores computed outside [`grade_row`].
+struct SimilarityScores {
+    /// Embedding cosine with the ideal reply.
+    cosine: Option<f64>,
+    /// The judge's rating.
+    rating: Option<f64>,
+}
+
+/// Embedding cosine of every row's reply with its ideal reply, in one batched pass.
+fn embedding_cosines(
+    embedder: &SentenceEmbedder,
+    rows: &[(&LabelRow, &Prediction)],
+) -> Result<Vec<f64>> {
+    let pairs: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(label, prediction)| (reply_text(prediction), label.ideal_reply.as_str()))
+        .collect();
+    let cosines = embedder
+        .cosines(&pairs)
+        .map_err(|e| FtError::Similarity(e.to_string()))?;
+    Ok(cosines.into_iter().map(f64::from).collect())
+}
+
 fn grade_row(
     label: &LabelRow,
     prediction: &Prediction,
     taxonomy: &Taxonomy,
     tokenizer: &RougeTokenizer,
-    judge: Option<f64>,
+    scores: SimilarityScores,
 ) -> RowGrade {
     let reply = reply_text(prediction);
     let canonical = taxonomy.canonical(&prediction.predicted_intent);
@@ -324,7 +374,13 @@ fn grade_row(
         &tokenizer.tokenize(reply),
     )
     .fmeasure;
-    let similarity = judge.map_or(rouge, |j| (rouge + j) / 2.0);
+    // A negative cosine (unrelated or opposite text) earns nothing rather than a penalty.
+    let cosine = scores.cosine.map(|c| c.max(0.0));
+    let parts: Vec<f64> = [Some(rouge), cosine, scores.rating]
+        .into_iter()
+        .flatten()
+        .collect();
+    let similarity = parts.iter().sum::<f64>() / parts.len() as f64;
     RowGrade {
         id: label.id.clone(),
         probe: label.probe,
@@ -337,7 +393,8 @@ fn grade_row(
         forbidden_terms,
         checks,
         rouge_l: rouge,
-        judge,
+        embedding_cosine: scores.cosine,
+        judge: scores.rating,
         reply_quality: 0.5 * checks + 0.5 * similarity,
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use assay_ftchallenge::grade::{GradeInputs, grade_files, write_report};
+use assay_ftchallenge::grade::{GradeInputs, Similarity, grade_files, write_report};
 use assay_ftchallenge::runner::{RunConfig, run};
 use serde_json::Value;
 
@@ -89,7 +89,7 @@ fn smollm2_run_then_grade_beats_the_majority_baseline() {
         labels: example("labels.jsonl"),
         taxonomy: Some(example("taxonomy.json")),
     };
-    let report = grade_files(&inputs, None).unwrap();
+    let report = grade_files(&inputs, Similarity::default()).unwrap();
     eprintln!("{}", report.to_markdown());
     assert!(
         report.intent_accuracy > report.majority_baseline,

@@ -1,7 +1,7 @@
 //! The grader's arithmetic on hand-made rows whose scores are worked out in the comments.
 
 use assay_ftchallenge::data::LabelRow;
-use assay_ftchallenge::grade::{Judge, efficiency, grade, mentions};
+use assay_ftchallenge::grade::{Judge, Similarity, efficiency, grade, mentions};
 use assay_ftchallenge::judge::{parse_http_response, rating_from_answer};
 use assay_ftchallenge::results::{Prediction, Results, TrainingSummary};
 use assay_ftchallenge::taxonomy::Taxonomy;
@@ -109,7 +109,7 @@ fn components_and_total_follow_the_weights() {
     let (labels, preds) = case(true);
     let r = results(preds, 1200.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
-    let report = grade(&r, &pairs, &taxonomy(), None).unwrap();
+    let report = grade(&r, &pairs, &taxonomy(), Similarity::default()).unwrap();
     let c = &report.components;
     assert_eq!(c["intent"].score, 0.5);
     assert_eq!(c["reply"].score, 0.5);
@@ -136,7 +136,7 @@ fn without_probe_rows_the_other_weights_are_rescaled() {
     let (labels, preds) = case(false);
     let r = results(preds, 100.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
-    let report = grade(&r, &pairs, &taxonomy(), None).unwrap();
+    let report = grade(&r, &pairs, &taxonomy(), Similarity::default()).unwrap();
     assert!(!report.components.contains_key("probes"));
     assert!((report.components["intent"].weight - 0.5).abs() < 1e-12);
     // (0.4 * 0.5 + 0.3 * 0.5 + 0.1 * 1) / 0.8
@@ -166,7 +166,16 @@ fn a_judge_is_averaged_with_rouge() {
     let r = results(preds, 0.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
     let mut judge = Constant(0.8);
-    let report = grade(&r, &pairs, &taxonomy(), Some(&mut judge)).unwrap();
+    let report = grade(
+        &r,
+        &pairs,
+        &taxonomy(),
+        Similarity {
+            embedder: None,
+            judge: Some(&mut judge),
+        },
+    )
+    .unwrap();
     // v2: checks 0, similarity (0 + 0.8) / 2 = 0.4, quality 0.5 * 0.4.
     assert!((report.rows[1].reply_quality - 0.2).abs() < 1e-12);
     assert_eq!(report.rows[1].judge, Some(0.8));
@@ -178,7 +187,7 @@ fn a_prediction_outside_the_taxonomy_is_wrong_and_noted() {
     preds[0].predicted_intent = "seat stuff".into();
     let r = results(preds, 0.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
-    let report = grade(&r, &pairs, &taxonomy(), None).unwrap();
+    let report = grade(&r, &pairs, &taxonomy(), Similarity::default()).unwrap();
     assert!(!report.rows[0].intent_correct && !report.rows[0].in_taxonomy);
     assert!(
         report
@@ -194,7 +203,9 @@ fn markdown_has_every_row_and_escapes_pipes() {
     preds[1].predicted_intent = "a|b".into();
     let r = results(preds, 0.0);
     let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
-    let md = grade(&r, &pairs, &taxonomy(), None).unwrap().to_markdown();
+    let md = grade(&r, &pairs, &taxonomy(), Similarity::default())
+        .unwrap()
+        .to_markdown();
     for id in ["| v1 |", "| v2 |", "| p1 | yes |", "a\\|b"] {
         assert!(md.contains(id), "missing {id} in\n{md}");
     }
@@ -230,4 +241,50 @@ fn judge_answers_are_parsed() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("401") && err.contains("no key"), "{err}");
+}
+
+/// A sentence embedder on the engine's tiny random BERT fixture (fast; the real grader uses
+/// all-MiniLM-L6-v2, whose numbers the eval crate's tests check).
+fn tiny_embedder() -> assay_eval::text::embedder::SentenceEmbedder {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/fixtures/tiny-bert");
+    let model = assay_engine::bert::BertModel::from_files(
+        &dir.join("config.json"),
+        &dir.join("model.safetensors"),
+    )
+    .unwrap();
+    let encoder =
+        assay_engine::bert::BertEncoder::new(model, &dir.join("tokenizer.json"), 16).unwrap();
+    assay_eval::text::embedder::SentenceEmbedder::new(encoder)
+}
+
+#[test]
+fn embedding_cosine_is_averaged_with_rouge() {
+    let (labels, preds) = case(false);
+    let r = results(preds, 0.0);
+    let pairs: Vec<_> = labels.iter().zip(&r.predictions).collect();
+    let embedder = tiny_embedder();
+    let similarity = Similarity {
+        embedder: Some(&embedder),
+        judge: None,
+    };
+    let report = grade(&r, &pairs, &taxonomy(), similarity).unwrap();
+    assert!(report.similarity.iter().any(|s| s.contains("embedding")));
+    // v1 replies with the ideal text itself: cosine 1, ROUGE-L 1, checks 1, quality 1.
+    let v1 = &report.rows[0];
+    assert!((v1.embedding_cosine.unwrap() - 1.0).abs() < 1e-6);
+    assert!((v1.reply_quality - 1.0).abs() < 1e-6);
+    // v2: checks 0 and ROUGE-L 0, so quality is half the mean of 0 and the (non-negative) cosine.
+    let v2 = &report.rows[1];
+    let cosine = embedder
+        .cosines(&[("We will refund you.", "Use the reset link.")])
+        .unwrap()[0] as f64;
+    assert_eq!(v2.embedding_cosine, Some(cosine));
+    let expected = 0.5 * (0.0 + cosine.max(0.0)) / 2.0;
+    assert!(
+        (v2.reply_quality - expected).abs() < 1e-12,
+        "{}",
+        v2.reply_quality
+    );
+    assert!(cosine.abs() > 1e-3, "the tiny model tells the texts apart");
 }

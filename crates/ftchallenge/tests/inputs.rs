@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use assay_ftchallenge::data::{LabelRow, TrainTicket, ValTicket, read_rows};
-use assay_ftchallenge::grade::{GradeInputs, grade_files};
+use assay_ftchallenge::grade::{GradeInputs, Similarity, grade_files};
 use assay_ftchallenge::results::{Prediction, Results, TrainingSummary};
 use assay_ftchallenge::taxonomy::Taxonomy;
 
@@ -160,7 +160,7 @@ fn grade_err(ids: &[&str], labels: &str) -> String {
             labels,
             taxonomy: None,
         },
-        None,
+        Similarity::default(),
     ))
 }
 

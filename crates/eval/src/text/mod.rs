@@ -8,11 +8,14 @@
 //!   [`porter`] stemmer matching NLTK's `PorterStemmer` in its default mode.
 //! - [`bleu`]: corpus and sentence BLEU with `sacrebleu`'s defaults and its [`tokenizer_13a`].
 //! - [`embedding`]: the pure vector arithmetic behind embedding similarity (cosine, mean pooling).
+//! - [`embedder`]: sentence embeddings with all-MiniLM-L6-v2 on the engine's BERT encoder, and
+//!   their cosine (the `embedding_cosine` metric).
 //!
 //! The golden fixtures under `crates/eval/fixtures/text/` come from
 //! `make_text_fixtures.py`, which runs the Python references.
 
 pub mod bleu;
+pub mod embedder;
 pub mod embedding;
 mod interner;
 pub mod porter;

