@@ -163,8 +163,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let config = ModelConfig::from_hf_json(plan.big)?;
         let started = Instant::now();
         let mut model = Model::random_on_device(config, 0.02, 0, DType::BF16, &device)?;
-        out.line(json!({"what": "assay_params", "n": model.config().parameter_count(),
-            "init_s": secs(started)}))?;
+        out.line(
+            json!({"what": "assay_params", "n": model.config().parameter_count(),
+            "init_s": secs(started)}),
+        )?;
         if args.only.contains(&Measure::Gen) {
             for &batch in &args.gen_batch {
                 out.line(bench_generate(&model, &plan, batch)?)?;
@@ -275,7 +277,10 @@ fn bench_generate(model: &Model, plan: &Plan, batch: usize) -> anyhow::Result<Va
         max_batch_rows: batch,
     };
     // Warm-up as the peer does: short prompts, a few tokens.
-    let short: Vec<Vec<u32>> = prompts.iter().map(|p| p[..p.len().min(32)].to_vec()).collect();
+    let short: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| p[..p.len().min(32)].to_vec())
+        .collect();
     let warm = SamplingParams {
         max_new_tokens: 8,
         ..params.clone()
@@ -287,16 +292,20 @@ fn bench_generate(model: &Model, plan: &Plan, batch: usize) -> anyhow::Result<Va
     sync(model.device())?;
     let s = started.elapsed().as_secs_f64();
     let new: usize = out.iter().flatten().map(|c| c.token_ids.len()).sum();
-    Ok(json!({"what": "assay_generate", "batch": batch, "prompt": plan.prompt,
+    Ok(
+        json!({"what": "assay_generate", "batch": batch, "prompt": plan.prompt,
         "new": plan.new_tokens, "generated": new, "s": (s * 100.0).round() / 100.0,
-        "new_tok_per_s": (new as f64 / s).round()}))
+        "new_tok_per_s": (new as f64 / s).round()}),
+    )
 }
 
 fn bench_forward(model: &Model, plan: &Plan, base: u64) -> anyhow::Result<Value> {
     let (batch, len) = plan.fwd;
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let below = (model.config().vocab_size as u32).min(150_000);
-    let seqs: Vec<Vec<u32>> = (0..batch).map(|_| random_ids(&mut rng, len, below)).collect();
+    let seqs: Vec<Vec<u32>> = (0..batch)
+        .map(|_| random_ids(&mut rng, len, below))
+        .collect();
     let limits = BatchLimits {
         max_tokens: batch * len,
     };
@@ -313,9 +322,11 @@ fn bench_forward(model: &Model, plan: &Plan, base: u64) -> anyhow::Result<Value>
     }
     sync(model.device())?;
     let dt = started.elapsed().as_secs_f64() / plan.repeats as f64;
-    Ok(json!({"what": "assay_forward_loss", "batch": batch, "seq": len,
+    Ok(
+        json!({"what": "assay_forward_loss", "batch": batch, "seq": len,
         "tok_per_s": ((batch * len) as f64 / dt).round(), "mean_nll": mean_nll,
-        "peak_gib": gib_above(model.device(), base)}))
+        "peak_gib": gib_above(model.device(), base)}),
+    )
 }
 
 /// Repeated training steps on one fixed batch: returns (mean seconds a step, first loss, last
@@ -345,7 +356,11 @@ fn time_steps(
         opt.step(&grads, lr)?;
         Ok(nll / targets as f64)
     };
-    let warmup = if std::env::var_os("ASSAY_BENCH_PROFILE").is_some() { 1 } else { 2 };
+    let warmup = if std::env::var_os("ASSAY_BENCH_PROFILE").is_some() {
+        1
+    } else {
+        2
+    };
     for _ in 0..warmup {
         losses.push(step(&mut peak)?);
     }
@@ -402,9 +417,11 @@ fn bench_lora(model: &mut Model, plan: &Plan, base: u64) -> anyhow::Result<Value
     let below = (model.config().vocab_size as u32).min(150_000);
     let examples = training_examples(&mut rng, batch, len, below);
     let (dt, first, last, peak) = time_steps(model, vars, 1e-4, &examples, steps(plan), base)?;
-    Ok(json!({"what": "assay_lora_step", "batch": batch, "seq": len,
+    Ok(
+        json!({"what": "assay_lora_step", "batch": batch, "seq": len,
         "ms": (dt * 10_000.0).round() / 10.0, "tok_per_s": ((batch * len) as f64 / dt).round(),
-        "peak_gib": peak, "loss_first": first, "loss_last": last}))
+        "peak_gib": peak, "loss_first": first, "loss_last": last}),
+    )
 }
 
 fn bench_scratch(plan: &Plan, dtype: DType, device: &Device, base: u64) -> anyhow::Result<Value> {
@@ -412,15 +429,21 @@ fn bench_scratch(plan: &Plan, dtype: DType, device: &Device, base: u64) -> anyho
     let config = ModelConfig::from_hf_json(plan.small)?;
     let mut model = Model::random_on_device(config, 0.02, 4, dtype, device)?;
     let params = model.config().parameter_count();
-    let vars: Vec<Var> = model.make_trainable()?.into_iter().map(|(_, v)| v).collect();
+    let vars: Vec<Var> = model
+        .make_trainable()?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let below = model.config().vocab_size as u32;
     let examples = training_examples(&mut rng, batch, len, below);
     let (dt, first, last, peak) = time_steps(&model, vars, 3e-4, &examples, steps(plan), base)?;
-    Ok(json!({"what": "assay_scratch_train_step", "params": params, "dtype": format!("{dtype:?}"),
+    Ok(
+        json!({"what": "assay_scratch_train_step", "params": params, "dtype": format!("{dtype:?}"),
         "batch": batch, "seq": len, "ms": (dt * 10_000.0).round() / 10.0,
         "tok_per_s": ((batch * len) as f64 / dt).round(), "peak_gib": peak,
-        "loss_first": first, "loss_last": last}))
+        "loss_first": first, "loss_last": last}),
+    )
 }
 
 /// `‖a − b‖ / ‖b‖` over whole tensors.
@@ -435,14 +458,17 @@ fn check_numerics(dir: &std::path::Path, device: &Device) -> anyhow::Result<Valu
     use assay_engine::weights::WeightMap;
     let config_text = std::fs::read_to_string(dir.join("config.json"))
         .with_context(|| format!("no reference model in {}", dir.display()))?;
-    let reference = WeightMap::from_safetensors(
-        &[dir.join("reference.safetensors")],
-        DType::F32,
-        device,
-    )?;
-    let ids = reference.get_any("ids").context("the reference lacks ids")?.to_dtype(DType::U32)?;
+    let reference =
+        WeightMap::from_safetensors(&[dir.join("reference.safetensors")], DType::F32, device)?;
+    let ids = reference
+        .get_any("ids")
+        .context("the reference lacks ids")?
+        .to_dtype(DType::U32)?;
     let mut result = json!({"what": "assay_numerics", "model": dir.file_name().map(|n| n.to_string_lossy().to_string())});
-    for (dtype, key, bound) in [(DType::F32, "logits_f32", 1e-4), (DType::BF16, "logits_bf16", 1e-2)] {
+    for (dtype, key, bound) in [
+        (DType::F32, "logits_f32", 1e-4),
+        (DType::BF16, "logits_bf16", 1e-2),
+    ] {
         let config = ModelConfig::from_hf_json(&config_text)?;
         let weights = WeightMap::from_safetensors(&[dir.join("model.safetensors")], dtype, device)?;
         let model = Model::new(config, &weights)?;
@@ -455,7 +481,9 @@ fn check_numerics(dir: &std::path::Path, device: &Device) -> anyhow::Result<Valu
         result[format!("{key}_ok")] = json!(err <= bound);
         if dtype == DType::BF16 {
             // bf16 rounding alone moves logits this far from the f32 truth, ours and theirs.
-            let truth = reference.get_any("logits_f32").context("the reference lacks logits_f32")?;
+            let truth = reference
+                .get_any("logits_f32")
+                .context("the reference lacks logits_f32")?;
             result["bf16_ours_vs_f32_truth"] = json!(relative_error(&ours, &truth)?);
             result["bf16_theirs_vs_f32_truth"] = json!(relative_error(&theirs, &truth)?);
         }
@@ -466,12 +494,27 @@ fn check_numerics(dir: &std::path::Path, device: &Device) -> anyhow::Result<Valu
                 max_new_tokens: 32,
                 ..SamplingParams::default()
             };
-            let out = generate(&model, &tokenizer, &[prompt], &params, GenerateOptions::default(), |_| {})?;
-            let greedy: Vec<u32> = reference.get_any("greedy_f32").context("the reference lacks greedy_f32")?.to_dtype(DType::U32)?.to_vec1()?;
+            let out = generate(
+                &model,
+                &tokenizer,
+                &[prompt],
+                &params,
+                GenerateOptions::default(),
+                |_| {},
+            )?;
+            let greedy: Vec<u32> = reference
+                .get_any("greedy_f32")
+                .context("the reference lacks greedy_f32")?
+                .to_dtype(DType::U32)?
+                .to_vec1()?;
             let same = out[0][0].token_ids == greedy;
             result["greedy_f32_identical"] = json!(same);
             result["greedy_f32_first_difference"] = json!(
-                out[0][0].token_ids.iter().zip(&greedy).position(|(a, b)| a != b)
+                out[0][0]
+                    .token_ids
+                    .iter()
+                    .zip(&greedy)
+                    .position(|(a, b)| a != b)
             );
         }
     }

@@ -133,3 +133,47 @@ fn train_writes_a_peft_adapter_a_merged_model_and_a_summary() {
         "hi",
     ]));
 }
+
+#[test]
+fn bench_smoke_run_reports_every_measurement_and_learns() {
+    let out = run_ok(assay().args([
+        "bench",
+        "--device",
+        "cpu",
+        "--shape",
+        "tiny",
+        "--gen-batch",
+        "2,3",
+    ]));
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |what: &str| {
+        lines
+            .iter()
+            .filter(|l| l["what"] == what)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let gens = find("assay_generate");
+    assert_eq!(gens.len(), 2);
+    for g in &gens {
+        // No end-of-sequence token: every sample runs to its full length, as in the peer.
+        assert_eq!(
+            g["generated"],
+            g["batch"].as_u64().unwrap() * g["new"].as_u64().unwrap()
+        );
+    }
+    let fwd = &find("assay_forward_loss")[0];
+    assert!(fwd["tok_per_s"].as_f64().unwrap() > 0.0);
+    // Random weights predict random tokens: the mean loss is about ln(vocab = 512) = 6.24.
+    assert!((fwd["mean_nll"].as_f64().unwrap() - 512f64.ln()).abs() < 0.5);
+    for step in ["assay_lora_step", "assay_scratch_train_step"] {
+        let s = &find(step)[0];
+        assert!(
+            s["loss_last"].as_f64().unwrap() < s["loss_first"].as_f64().unwrap(),
+            "{s}"
+        );
+    }
+}

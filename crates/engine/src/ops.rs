@@ -948,12 +948,9 @@ impl CausalAttention {
 
     fn run<S: BackendStorage>(
         &self,
-        q: &S,
-        lq: &Layout,
-        k: &S,
-        lk: &Layout,
-        v: &S,
-        lv: &Layout,
+        (q, lq): (&S, &Layout),
+        (k, lk): (&S, &Layout),
+        (v, lv): (&S, &Layout),
         softmax: impl Fn(&S, &Layout) -> candle_core::Result<S>,
     ) -> candle_core::Result<(S, Shape)> {
         let (batch, rows, keys, d) = Self::dims(lq, lk)?;
@@ -982,7 +979,7 @@ impl candle_core::CustomOp3 for CausalAttention {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let pad = CpuStorage::U32(vec![0; lq.shape().dims()[0]]);
         let lp = Layout::contiguous(lq.shape().dims()[0]);
-        self.run(q, lq, k, lk, v, lv, |s, l| {
+        self.run((q, lq), (k, lk), (v, lv), |s, l| {
             Ok(MaskedSoftmax(self.0).cpu_fwd(s, l, &pad, &lp)?.0)
         })
     }
@@ -1002,7 +999,7 @@ impl candle_core::CustomOp3 for CausalAttention {
         let zeros = dev.alloc_zeros::<u32>(b)?;
         let pad = candle_core::CudaStorage::wrap_cuda_slice(zeros, dev.clone());
         let lp = Layout::contiguous(b);
-        self.run(q, lq, k, lk, v, lv, |s, l| {
+        self.run((q, lq), (k, lk), (v, lv), |s, l| {
             Ok(MaskedSoftmax(self.0).cuda_fwd(s, l, &pad, &lp)?.0)
         })
     }
