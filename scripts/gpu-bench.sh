@@ -19,6 +19,7 @@ if has numerics; then
 fi
 ours=(); peer=()
 for m in gen fwd lora scratch; do has $m && ours+=("$m") && peer+=("$m"); done
+has bon && ours+=(bon)
 has gen_static && peer+=(gen_static)
 if [ ${#ours[@]} -gt 0 ]; then
   only=$(IFS=,; echo "${ours[*]}")
@@ -29,5 +30,8 @@ if [ ${#peer[@]} -gt 0 ]; then
   timeout 320 python3 .gpu/peer_hf_bench.py "${peer[@]}" > "$out/peer.jsonl" 2> "$out/peer.err" \
     || { echo "peer failed:"; tail -5 "$out/peer.err"; }
   cat "$out/peer.jsonl"
+fi
+if has bon; then
+  timeout 200 python3 scripts/gpu/peer_bon.py >> "$out/peer.jsonl" 2>> "$out/peer.err" || { echo "peer bon failed:"; tail -5 "$out/peer.err"; }
 fi
 python3 scripts/gpu/ratio_table.py "$out/ours.jsonl" "$out/peer.jsonl" "$device" | tee "$out/table.md"

@@ -50,6 +50,11 @@ o = find(ours, "assay_scratch_train_step")
 add("from-scratch 110M 32x1024 (tok/s)", o, find(peer, "hf_scratch_train_step"), "tok_per_s", ">= 1.0x",
     f"ours in {o['dtype']}" if o else "")
 
+o, p = find(ours, "assay_bon"), find(peer, "hf_bon")
+if o and p:
+    rows.append(("best-of-N 20x16 + PRM, wall s (gen + PRM)", f"{o['total_s']} ({o['gen_s']} + {o['prm_s']})",
+                 f"{p['total_s']} ({p['gen_s']} + {p['prm_s']})", f"{p['total_s'] / o['total_s']:.2f}x", "(issue #8)", ""))
+
 print(f"### {datetime.date.today().isoformat()} on {device}\n")
 print("| measurement | assay | transformers | ratio | target | note |")
 print("|---|---|---|---|---|---|")

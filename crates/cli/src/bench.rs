@@ -70,6 +70,9 @@ enum Measure {
     Lora,
     /// A from-scratch training step of the 110M Llama, 32 × 1024.
     Scratch,
+    /// Best-of-N at full size: 20 problems × 16 samples from the generator, then every sample's
+    /// step rewards from a second 1.5B backbone with a value head (Skywork's layout).
+    Bon,
     /// Logits (f32 and bf16) and greedy tokens against transformers' on the same random weights
     /// (needs --reference, made by scripts/gpu/numerics_reference.py).
     Numerics,
@@ -155,10 +158,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             out.line(check_numerics(&dir.join(name), &device)?)?;
         }
     }
-    let needs_big = args
-        .only
-        .iter()
-        .any(|m| matches!(m, Measure::Gen | Measure::Fwd | Measure::Lora));
+    let needs_big = args.only.iter().any(|m| {
+        matches!(
+            m,
+            Measure::Gen | Measure::Fwd | Measure::Lora | Measure::Bon
+        )
+    });
     if needs_big {
         let config = ModelConfig::from_hf_json(plan.big)?;
         let started = Instant::now();
@@ -171,6 +176,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             for &batch in &args.gen_batch {
                 out.line(bench_generate(&model, &plan, batch)?)?;
             }
+        }
+        if args.only.contains(&Measure::Bon) {
+            out.line(bench_best_of_n(&model, &plan, &device)?)?;
         }
         if args.only.contains(&Measure::Fwd) {
             out.line(bench_forward(&model, &plan, base)?)?;
@@ -519,4 +527,96 @@ fn check_numerics(dir: &std::path::Path, device: &Device) -> anyhow::Result<Valu
         }
     }
     Ok(result)
+}
+
+/// The best-of-N experiment's GPU work at full size: `problems × samples` sampled solutions from
+/// `generator`, then step rewards for every solution from a second backbone of the same shape with
+/// a value head, through the reward model code `assay bon` uses. A solution's steps are eighths of
+/// it (random weights write no newlines to split on).
+fn bench_best_of_n(generator: &Model, plan: &Plan, device: &Device) -> anyhow::Result<Value> {
+    use assay_bon::prm::{RewardInput, RewardKind, RewardModel, ValueHead, probabilities};
+    let (problems, samples) = if plan.prompt > 64 { (20, 16) } else { (2, 3) };
+    let vocab = generator.config().vocab_size;
+    let tokenizer = numbered_tokenizer(vocab)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let below = (vocab as u32).min(150_000);
+    let prompts: Vec<Vec<u32>> = (0..problems)
+        .map(|_| random_ids(&mut rng, plan.prompt, below))
+        .collect();
+    let params = SamplingParams {
+        temperature: 0.8,
+        max_new_tokens: plan.new_tokens,
+        n: samples,
+        ..SamplingParams::default()
+    };
+    let options = GenerateOptions {
+        seed: 0,
+        max_batch_rows: problems * samples,
+    };
+    let backbone =
+        Model::random_on_device(generator.config().clone(), 0.02, 6, DType::BF16, device)?;
+    let hidden = backbone.config().hidden_size;
+    let head = ValueHead {
+        weight: (Tensor::randn(0f32, 1.0, hidden, device)? / (hidden as f64).sqrt())?,
+        bias: 0.0,
+    };
+    // Skywork's recipe starts from the BOS text: give the numbered tokenizer one.
+    let mut reward_tokenizer = numbered_tokenizer(vocab)?;
+    reward_tokenizer.bos_token = Some("t1".into());
+    let reward = RewardModel::new(
+        assay_engine::LoadedModel {
+            model: backbone,
+            tokenizer: reward_tokenizer,
+            source: assay_engine::ModelSource::HfFolder("<random>".into()),
+        },
+        head.clone(),
+        RewardKind::Process,
+    )?;
+    let short: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| p[..p.len().min(32)].to_vec())
+        .collect();
+    let warm = SamplingParams {
+        max_new_tokens: 8,
+        ..params.clone()
+    };
+    generate(generator, &tokenizer, &short, &warm, options, |_| {})?;
+    sync(device)?;
+    let started = Instant::now();
+    let out = generate(generator, &tokenizer, &prompts, &params, options, |_| {})?;
+    sync(device)?;
+    let gen_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let step = (plan.new_tokens / 8).max(1);
+    let inputs: Vec<RewardInput> = out
+        .iter()
+        .zip(&prompts)
+        .flat_map(|(completions, prompt)| {
+            completions.iter().map(move |c| {
+                let input_ids: Vec<u32> = prompt.iter().chain(&c.token_ids).copied().collect();
+                let reward_positions = (prompt.len()..input_ids.len())
+                    .step_by(step)
+                    .skip(1)
+                    .collect();
+                RewardInput {
+                    input_ids,
+                    reward_positions,
+                }
+            })
+        })
+        .collect();
+    let features = reward.features(&inputs, 32)?;
+    let rewards: Vec<Vec<f64>> = features
+        .iter()
+        .map(|f| probabilities(&head, f))
+        .collect::<Result<_, _>>()?;
+    sync(device)?;
+    let prm_s = started.elapsed().as_secs_f64();
+    let steps: usize = rewards.iter().map(Vec::len).sum();
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    Ok(
+        json!({"what": "assay_bon", "problems": problems, "samples": samples,
+        "prompt": plan.prompt, "new": plan.new_tokens, "gen_s": round(gen_s), "prm_s": round(prm_s),
+        "total_s": round(gen_s + prm_s), "step_rewards": steps}),
+    )
 }
