@@ -267,22 +267,32 @@ fn numbered_tokenizer(vocab: usize) -> anyhow::Result<TextTokenizer> {
     )))
 }
 
-fn bench_generate(model: &Model, plan: &Plan, batch: usize) -> anyhow::Result<Value> {
+/// Sampled generation as the peer measures it: `prompts` random prompts of the plan's length,
+/// `n` samples each at T = 0.8, after a short warm-up. Returns the prompts, the samples and the
+/// seconds of the timed run.
+fn timed_generation(
+    model: &Model,
+    plan: &Plan,
+    prompts: usize,
+    n: usize,
+    seed: u64,
+) -> anyhow::Result<(Vec<Vec<u32>>, Vec<Vec<assay_engine::Completion>>, f64)> {
     let vocab = model.config().vocab_size;
     let tokenizer = numbered_tokenizer(vocab)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let below = (vocab as u32).min(150_000);
-    let prompts: Vec<Vec<u32>> = (0..batch)
+    let prompts: Vec<Vec<u32>> = (0..prompts)
         .map(|_| random_ids(&mut rng, plan.prompt, below))
         .collect();
     let params = SamplingParams {
         temperature: 0.8,
         max_new_tokens: plan.new_tokens,
+        n,
         ..SamplingParams::default()
     };
     let options = GenerateOptions {
         seed: 0,
-        max_batch_rows: batch,
+        max_batch_rows: prompts.len() * n,
     };
     // Warm-up as the peer does: short prompts, a few tokens.
     let short: Vec<Vec<u32>> = prompts
@@ -298,7 +308,11 @@ fn bench_generate(model: &Model, plan: &Plan, batch: usize) -> anyhow::Result<Va
     let started = Instant::now();
     let out = generate(model, &tokenizer, &prompts, &params, options, |_| {})?;
     sync(model.device())?;
-    let s = started.elapsed().as_secs_f64();
+    Ok((prompts, out, started.elapsed().as_secs_f64()))
+}
+
+fn bench_generate(model: &Model, plan: &Plan, batch: usize) -> anyhow::Result<Value> {
+    let (_, out, s) = timed_generation(model, plan, batch, 1, 1)?;
     let new: usize = out.iter().flatten().map(|c| c.token_ids.len()).sum();
     Ok(
         json!({"what": "assay_generate", "batch": batch, "prompt": plan.prompt,
@@ -537,22 +551,6 @@ fn bench_best_of_n(generator: &Model, plan: &Plan, device: &Device) -> anyhow::R
     use assay_bon::prm::{RewardInput, RewardKind, RewardModel, ValueHead, probabilities};
     let (problems, samples) = if plan.prompt > 64 { (20, 16) } else { (2, 3) };
     let vocab = generator.config().vocab_size;
-    let tokenizer = numbered_tokenizer(vocab)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let below = (vocab as u32).min(150_000);
-    let prompts: Vec<Vec<u32>> = (0..problems)
-        .map(|_| random_ids(&mut rng, plan.prompt, below))
-        .collect();
-    let params = SamplingParams {
-        temperature: 0.8,
-        max_new_tokens: plan.new_tokens,
-        n: samples,
-        ..SamplingParams::default()
-    };
-    let options = GenerateOptions {
-        seed: 0,
-        max_batch_rows: problems * samples,
-    };
     let backbone =
         Model::random_on_device(generator.config().clone(), 0.02, 6, DType::BF16, device)?;
     let hidden = backbone.config().hidden_size;
@@ -572,20 +570,7 @@ fn bench_best_of_n(generator: &Model, plan: &Plan, device: &Device) -> anyhow::R
         head.clone(),
         RewardKind::Process,
     )?;
-    let short: Vec<Vec<u32>> = prompts
-        .iter()
-        .map(|p| p[..p.len().min(32)].to_vec())
-        .collect();
-    let warm = SamplingParams {
-        max_new_tokens: 8,
-        ..params.clone()
-    };
-    generate(generator, &tokenizer, &short, &warm, options, |_| {})?;
-    sync(device)?;
-    let started = Instant::now();
-    let out = generate(generator, &tokenizer, &prompts, &params, options, |_| {})?;
-    sync(device)?;
-    let gen_s = started.elapsed().as_secs_f64();
+    let (prompts, out, gen_s) = timed_generation(generator, plan, problems, samples, 5)?;
     let started = Instant::now();
     let step = (plan.new_tokens / 8).max(1);
     let inputs: Vec<RewardInput> = out
