@@ -267,6 +267,9 @@ fn numbered_tokenizer(vocab: usize) -> anyhow::Result<TextTokenizer> {
     )))
 }
 
+/// The prompts, their samples, and the seconds the timed run took.
+type TimedGeneration = (Vec<Vec<u32>>, Vec<Vec<assay_engine::Completion>>, f64);
+
 /// Sampled generation as the peer measures it: `prompts` random prompts of the plan's length,
 /// `n` samples each at T = 0.8, after a short warm-up. Returns the prompts, the samples and the
 /// seconds of the timed run.
@@ -276,7 +279,7 @@ fn timed_generation(
     prompts: usize,
     n: usize,
     seed: u64,
-) -> anyhow::Result<(Vec<Vec<u32>>, Vec<Vec<assay_engine::Completion>>, f64)> {
+) -> anyhow::Result<TimedGeneration> {
     let vocab = model.config().vocab_size;
     let tokenizer = numbered_tokenizer(vocab)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -420,17 +423,9 @@ fn bench_lora(model: &mut Model, plan: &Plan, base: u64) -> anyhow::Result<Value
         rank: 16,
         alpha: 32.0,
         dropout: 0.0,
-        target_modules: [
-            "q_proj",
-            "k_proj",
-            "v_proj",
-            "o_proj",
-            "gate_proj",
-            "up_proj",
-            "down_proj",
-        ]
-        .map(String::from)
-        .to_vec(),
+        target_modules: assay_engine::train::lora::PROJECTIONS
+            .map(String::from)
+            .to_vec(),
         ..LoraConfig::default()
     };
     attach_lora(model, &lora, 0)?;

@@ -113,6 +113,14 @@ fn last_dim(l: &Layout) -> candle_core::Result<(usize, usize)> {
     Ok((l.shape().elem_count() / cols.max(1), cols))
 }
 
+/// The function of kernel `name` for `dtype` from our PTX module (loaded once per device).
+#[cfg(feature = "cuda")]
+macro_rules! load_kernel {
+    ($dev:expr, $name:expr, $dtype:expr) => {
+        $dev.get_or_load_custom_func(&cuda::kernel($name, $dtype)?, "assay", cuda::PTX)?
+    };
+}
+
 #[cfg(feature = "cuda")]
 mod cuda {
     //! Launching the kernels of `kernels/assay.cu`.
@@ -239,11 +247,7 @@ impl CustomOp2 for MaskedSoftmax {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(lx)?;
         let dev = x.device();
-        let f = dev.get_or_load_custom_func(
-            &cuda::kernel("masked_softmax", x.dtype())?,
-            "assay",
-            cuda::PTX,
-        )?;
+        let f = load_kernel!(dev, "masked_softmax", x.dtype());
         let pad = cuda::view::<u32>(pad, lp)?;
         let (s, t, past, rpb) = (
             cols as u32,
@@ -327,11 +331,7 @@ impl CustomOp2 for SoftmaxBackward {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(ly)?;
         let dev = y.device();
-        let f = dev.get_or_load_custom_func(
-            &cuda::kernel("softmax_backward", y.dtype())?,
-            "assay",
-            cuda::PTX,
-        )?;
+        let f = load_kernel!(dev, "softmax_backward", y.dtype());
         let (s, scale) = (cols as u32, self.0);
         macro_rules! launch {
             ($ty:ty) => {{
@@ -419,11 +419,7 @@ impl CustomOp2 for TokenNll {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(lx)?;
         let dev = x.device();
-        let f = dev.get_or_load_custom_func(
-            &cuda::kernel("token_nll", x.dtype())?,
-            "assay",
-            cuda::PTX,
-        )?;
+        let f = load_kernel!(dev, "token_nll", x.dtype());
         let targets = cuda::view::<u32>(t, lt)?;
         let out = cuda::alloc::<f32>(dev, rows * 2)?;
         let v = cols as u32;
@@ -508,11 +504,7 @@ impl candle_core::CustomOp3 for TokenNllBackward {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(lx)?;
         let dev = x.device();
-        let f = dev.get_or_load_custom_func(
-            &cuda::kernel("token_nll_backward", x.dtype())?,
-            "assay",
-            cuda::PTX,
-        )?;
+        let f = load_kernel!(dev, "token_nll_backward", x.dtype());
         let targets = cuda::view::<u32>(t, lt)?;
         let ng = cuda::view::<f32>(ng, lng)?;
         let v = cols as u32;
@@ -637,11 +629,7 @@ impl CustomOp2 for GumbelArgmax {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(lx)?;
         let dev = x.device();
-        let f = dev.get_or_load_custom_func(
-            &cuda::kernel("gumbel_argmax", x.dtype())?,
-            "assay",
-            cuda::PTX,
-        )?;
+        let f = load_kernel!(dev, "gumbel_argmax", x.dtype());
         let keys = cuda::view::<i64>(k, lk)?;
         let out = cuda::alloc::<u32>(dev, rows)?;
         let (step, inv_temp, v) = (self.step, self.inv_temp, cols as u32);
@@ -702,6 +690,52 @@ fn elementwise_config(n: usize) -> candle_core::cuda_backend::cudarc::driver::La
     }
 }
 
+/// `f(a, b)` value by value for two tensors of one shape, in f32, written in `a`'s dtype.
+fn cpu_elementwise2(
+    a: &CpuStorage,
+    la: &Layout,
+    b: &CpuStorage,
+    lb: &Layout,
+    f: impl Fn(f32, f32) -> f32,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let (x, y) = (cpu_rows_f32(a, la)?, cpu_rows_f32(b, lb)?);
+    let out = x.iter().zip(&y).map(|(&p, &q)| f(p, q)).collect();
+    Ok((cpu_from_f32(out, a.dtype())?, la.shape().clone()))
+}
+
+/// Runs the elementwise kernel `name` (`(a, b, out, n)`) over two tensors of one shape.
+#[cfg(feature = "cuda")]
+fn cuda_elementwise2(
+    name: &str,
+    a: &candle_core::CudaStorage,
+    la: &Layout,
+    b: &candle_core::CudaStorage,
+    lb: &Layout,
+) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+    use candle_core::cuda_backend::WrapErr;
+    use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+    let n = la.shape().elem_count();
+    let dev = a.device();
+    let f = load_kernel!(dev, name, a.dtype());
+    macro_rules! launch {
+        ($ty:ty) => {{
+            let (av, bv) = (cuda::view::<$ty>(a, la)?, cuda::view::<$ty>(b, lb)?);
+            let out = cuda::alloc::<$ty>(dev, n)?;
+            let mut builder = f.builder();
+            builder.arg(&av).arg(&bv).arg(&out).arg(&n);
+            // SAFETY: arguments match the kernel's signature.
+            unsafe { builder.launch(elementwise_config(n)) }.w()?;
+            candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
+        }};
+    }
+    let out = match (a.dtype(), b.dtype()) {
+        (DType::F32, DType::F32) => launch!(f32),
+        (DType::BF16, DType::BF16) => launch!(half::bf16),
+        (x, y) => candle_core::bail!("{name}: {x:?} and {y:?} inputs"),
+    };
+    Ok((out, la.shape().clone()))
+}
+
 /// `silu(g) · u`, the SwiGLU gate, in one pass; differentiable in both.
 struct SiluMul;
 
@@ -712,51 +746,23 @@ impl CustomOp2 for SiluMul {
 
     fn cpu_fwd(
         &self,
-        g: &CpuStorage,
-        lg: &Layout,
-        u: &CpuStorage,
-        lu: &Layout,
+        a: &CpuStorage,
+        la: &Layout,
+        b: &CpuStorage,
+        lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (g32, u32_) = (cpu_rows_f32(g, lg)?, cpu_rows_f32(u, lu)?);
-        let out = g32
-            .iter()
-            .zip(&u32_)
-            .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
-            .collect();
-        Ok((cpu_from_f32(out, g.dtype())?, lg.shape().clone()))
+        cpu_elementwise2(a, la, b, lb, |g, u| g / (1.0 + (-g).exp()) * u)
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
-        g: &candle_core::CudaStorage,
-        lg: &Layout,
-        u: &candle_core::CudaStorage,
-        lu: &Layout,
+        a: &candle_core::CudaStorage,
+        la: &Layout,
+        b: &candle_core::CudaStorage,
+        lb: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::WrapErr;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        let n = lg.shape().elem_count();
-        let dev = g.device();
-        let f =
-            dev.get_or_load_custom_func(&cuda::kernel("silu_mul", g.dtype())?, "assay", cuda::PTX)?;
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let (gv, uv) = (cuda::view::<$ty>(g, lg)?, cuda::view::<$ty>(u, lu)?);
-                let out = cuda::alloc::<$ty>(dev, n)?;
-                let mut b = f.builder();
-                b.arg(&gv).arg(&uv).arg(&out).arg(&n);
-                // SAFETY: arguments match the kernel's signature.
-                unsafe { b.launch(elementwise_config(n)) }.w()?;
-                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
-            }};
-        }
-        let out = match g.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("silu-mul: {other:?}"),
-        };
-        Ok((out, lg.shape().clone()))
+        cuda_elementwise2("silu_mul", a, la, b, lb)
     }
 
     fn bwd(
@@ -819,11 +825,7 @@ impl candle_core::CustomOp3 for SiluMulBackward {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let n = lg.shape().elem_count();
         let dev = g.device();
-        let f = dev.get_or_load_custom_func(
-            &cuda::kernel("silu_mul_backward", g.dtype())?,
-            "assay",
-            cuda::PTX,
-        )?;
+        let f = load_kernel!(dev, "silu_mul_backward", g.dtype());
         macro_rules! launch {
             ($ty:ty) => {{
                 let (gv, uv, dv) = (
@@ -873,9 +875,7 @@ impl CustomOp2 for FastAdd {
         b: &CpuStorage,
         lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, y) = (cpu_rows_f32(a, la)?, cpu_rows_f32(b, lb)?);
-        let out = x.iter().zip(&y).map(|(p, q)| p + q).collect();
-        Ok((cpu_from_f32(out, a.dtype())?, la.shape().clone()))
+        cpu_elementwise2(a, la, b, lb, |p, q| p + q)
     }
 
     #[cfg(feature = "cuda")]
@@ -886,29 +886,7 @@ impl CustomOp2 for FastAdd {
         b: &candle_core::CudaStorage,
         lb: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::WrapErr;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        let n = la.shape().elem_count();
-        let dev = a.device();
-        let f =
-            dev.get_or_load_custom_func(&cuda::kernel("add", a.dtype())?, "assay", cuda::PTX)?;
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let (av, bv) = (cuda::view::<$ty>(a, la)?, cuda::view::<$ty>(b, lb)?);
-                let out = cuda::alloc::<$ty>(dev, n)?;
-                let mut bd = f.builder();
-                bd.arg(&av).arg(&bv).arg(&out).arg(&n);
-                // SAFETY: arguments match the kernel's signature.
-                unsafe { bd.launch(elementwise_config(n)) }.w()?;
-                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
-            }};
-        }
-        let out = match a.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("fast add: {other:?}"),
-        };
-        Ok((out, la.shape().clone()))
+        cuda_elementwise2("add", a, la, b, lb)
     }
 
     fn bwd(
