@@ -262,7 +262,8 @@ impl Scratch {
                 .map(|&(start, end)| interner.id(&tokens[start as usize..end as usize])),
         );
         token_ranges.clear();
-        let (hypothesis_start, hypothesis_end) = (bounds[bounds.len() - 2], bounds[bounds.len() - 1]);
+        let (hypothesis_start, hypothesis_end) =
+            (bounds[bounds.len() - 2], bounds[bounds.len() - 1]);
         let hypothesis_ids = &ids[hypothesis_start..hypothesis_end];
         sorted_ngrams(hypothesis_ids, keys);
         hypothesis_counts.clear();

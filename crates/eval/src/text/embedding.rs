@@ -42,9 +42,8 @@ pub fn cosine(a: &[f32], b: &[f32]) -> Result<f32, EmbeddingError> {
             right: b.len(),
         });
     }
-    let [dot, a_squares, b_squares] = three_sums_of_products(a, b);
-    let clamp = |squares: f32| squares.sqrt().max(NORM_EPSILON);
-    Ok(dot / (clamp(a_squares) * clamp(b_squares)))
+    let dot = sum_of_products(a, b);
+    Ok(dot / (clamped_norm(a) * clamped_norm(b)))
 }
 
 /// `v` scaled to unit L2 norm (unchanged in direction; the zero vector stays zero).
@@ -76,29 +75,6 @@ fn sum_of_products(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
-}
-
-/// `a·b`, `a·a` and `b·b` in one pass over both slices, each summed exactly as
-/// [`sum_of_products`] sums it (same lanes, same order), so the results are identical.
-fn three_sums_of_products(a: &[f32], b: &[f32]) -> [f32; 3] {
-    let mut dot = [0.0f32; LANES];
-    let mut a_squares = [0.0f32; LANES];
-    let mut b_squares = [0.0f32; LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (a_tail, b_tail) = (a_chunks.remainder(), b_chunks.remainder());
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..LANES {
-            dot[lane] += x[lane] * y[lane];
-            a_squares[lane] += x[lane] * x[lane];
-            b_squares[lane] += y[lane] * y[lane];
-        }
-    }
-    let tail = |u: &[f32], v: &[f32]| -> f32 { u.iter().zip(v).map(|(x, y)| x * y).sum() };
-    [
-        dot.iter().sum::<f32>() + tail(a_tail, b_tail),
-        a_squares.iter().sum::<f32>() + tail(a_tail, a_tail),
-        b_squares.iter().sum::<f32>() + tail(b_tail, b_tail),
-    ]
 }
 
 /// Mask-weighted mean of token embeddings.
