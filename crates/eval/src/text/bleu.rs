@@ -21,9 +21,11 @@
 //! sums floats with compensation, which can move the score by an ulp (far inside the 1e-9
 //! tolerance of the golden tests).
 
-use super::interner::{FastMap, Interner};
+use std::cell::RefCell;
+
+use super::interner::ByteInterner;
 use super::python_str::{python_rstrip, python_split};
-use super::tokenizer_13a::tokenize_13a;
+use super::tokenizer_13a::{Scratch13a, tokenize_13a_spaced};
 
 /// Highest n-gram order, sacrebleu's `MAX_NGRAM_ORDER`.
 pub const MAX_NGRAM_ORDER: usize = 4;
@@ -182,51 +184,147 @@ impl SufficientStats {
 
 /// Statistics of one segment, or `None` when it has no reference.
 fn segment_stats<R: AsRef<str>>(hypothesis: &str, references: &[R]) -> Option<SufficientStats> {
-    let reference_texts: Vec<String> = references.iter().map(|r| preprocess(r.as_ref())).collect();
-    let hypothesis_text = preprocess(hypothesis);
-    let mut interner = Interner::default();
-    let mut reference_lengths = Vec::with_capacity(reference_texts.len());
-    let mut max_reference_counts = NgramCounts::default();
-    for text in &reference_texts {
-        let ids = interner.ids(python_split(text));
-        reference_lengths.push(ids.len() as u64);
-        for (ngram, count) in ngram_counts(&ids) {
-            let best = max_reference_counts.entry(ngram).or_insert(0);
-            *best = (*best).max(count);
+    if references.is_empty() {
+        return None;
+    }
+    SCRATCH.with(|scratch| {
+        let scratch = &mut *scratch.borrow_mut();
+        scratch.tokens.clear();
+        scratch.bounds.clear();
+        for reference in references {
+            scratch.add_segment(reference.as_ref());
         }
-    }
-    let hypothesis_ids = interner.ids(python_split(&hypothesis_text));
-    let sys_len = hypothesis_ids.len() as u64;
-    let mut stats = SufficientStats {
-        sys_len,
-        ref_len: closest_reference_length(sys_len, &reference_lengths)?,
-        ..SufficientStats::default()
-    };
-    for (ngram, count) in ngram_counts(&hypothesis_ids) {
-        let order = ngram_order(ngram) - 1;
-        stats.total[order] += count;
-        let reference_count = max_reference_counts.get(&ngram).copied().unwrap_or(0);
-        stats.correct[order] += count.min(reference_count);
-    }
-    Some(stats)
+        scratch.add_segment(hypothesis);
+        scratch.stats()
+    })
 }
 
-/// Occurrences of each n-gram, keyed by [`pack_ngram`].
-type NgramCounts = FastMap<u128, u64>;
-
-fn preprocess(segment: &str) -> String {
-    tokenize_13a(python_rstrip(segment))
+thread_local! {
+    /// Buffers reused across segments, so scoring allocates only while they grow.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Counts of every n-gram of orders 1..=4 of a sequence of token ids.
-fn ngram_counts(ids: &[u32]) -> NgramCounts {
-    let mut counts = NgramCounts::default();
+/// Working memory of [`segment_stats`].
+#[derive(Default)]
+struct Scratch {
+    tokenizer: Scratch13a,
+    /// The tokens of every text of the segment (references first, the hypothesis last), each
+    /// followed by a space.
+    tokens: Vec<u8>,
+    /// Byte range of each token in `tokens`.
+    token_ranges: Vec<(u32, u32)>,
+    /// Index in `token_ranges` where each text's tokens end.
+    bounds: Vec<usize>,
+    interner: ByteInterner,
+    /// Token ids of all texts, in `token_ranges` order.
+    ids: Vec<u32>,
+    /// Packed n-grams of one text, sorted.
+    keys: Vec<u128>,
+    /// The hypothesis's distinct n-grams with their counts, sorted by key.
+    hypothesis_counts: Vec<(u128, u64)>,
+    /// Per entry of `hypothesis_counts`, the most occurrences in any one reference.
+    max_reference_counts: Vec<u64>,
+    /// Token count of each reference.
+    reference_lengths: Vec<u64>,
+}
+
+impl Scratch {
+    /// Tokenizes one text of the segment onto `tokens`.
+    fn add_segment(&mut self, text: &str) {
+        let spaced = tokenize_13a_spaced(python_rstrip(text), &mut self.tokenizer);
+        for token in python_split(spaced) {
+            let start = self.tokens.len() as u32;
+            self.tokens.extend_from_slice(token.as_bytes());
+            self.token_ranges.push((start, self.tokens.len() as u32));
+            self.tokens.push(b' ');
+        }
+        self.bounds.push(self.token_ranges.len());
+    }
+
+    fn stats(&mut self) -> Option<SufficientStats> {
+        let Scratch {
+            tokens,
+            token_ranges,
+            bounds,
+            interner,
+            ids,
+            keys,
+            hypothesis_counts,
+            max_reference_counts,
+            reference_lengths,
+            ..
+        } = self;
+        interner.reset(token_ranges.len());
+        ids.clear();
+        ids.extend(
+            token_ranges
+                .iter()
+                .map(|&(start, end)| interner.id(&tokens[start as usize..end as usize])),
+        );
+        token_ranges.clear();
+        let (hypothesis_start, hypothesis_end) =
+            (bounds[bounds.len() - 2], bounds[bounds.len() - 1]);
+        let hypothesis_ids = &ids[hypothesis_start..hypothesis_end];
+        sorted_ngrams(hypothesis_ids, keys);
+        hypothesis_counts.clear();
+        for &key in keys.iter() {
+            match hypothesis_counts.last_mut() {
+                Some((last, count)) if *last == key => *count += 1,
+                _ => hypothesis_counts.push((key, 1)),
+            }
+        }
+        max_reference_counts.clear();
+        max_reference_counts.resize(hypothesis_counts.len(), 0);
+        reference_lengths.clear();
+        let mut start = 0;
+        for &end in &bounds[..bounds.len() - 1] {
+            let reference_ids = &ids[start..end];
+            reference_lengths.push(reference_ids.len() as u64);
+            start = end;
+            sorted_ngrams(reference_ids, keys);
+            // Merge the sorted reference n-grams into the hypothesis's distinct ones.
+            let mut position = 0;
+            let mut index = 0;
+            while index < keys.len() && position < hypothesis_counts.len() {
+                let key = keys[index];
+                let mut run = index + 1;
+                while run < keys.len() && keys[run] == key {
+                    run += 1;
+                }
+                while position < hypothesis_counts.len() && hypothesis_counts[position].0 < key {
+                    position += 1;
+                }
+                if position < hypothesis_counts.len() && hypothesis_counts[position].0 == key {
+                    let best = &mut max_reference_counts[position];
+                    *best = (*best).max((run - index) as u64);
+                }
+                index = run;
+            }
+        }
+        let sys_len = hypothesis_ids.len() as u64;
+        let mut stats = SufficientStats {
+            sys_len,
+            ref_len: closest_reference_length(sys_len, reference_lengths)?,
+            ..SufficientStats::default()
+        };
+        for (&(ngram, count), &reference_count) in
+            hypothesis_counts.iter().zip(max_reference_counts.iter())
+        {
+            let order = ngram_order(ngram) - 1;
+            stats.total[order] += count;
+            stats.correct[order] += count.min(reference_count);
+        }
+        Some(stats)
+    }
+}
+
+/// Every n-gram of orders 1..=4 of `ids`, packed by [`pack_ngram`], sorted into `keys`.
+fn sorted_ngrams(ids: &[u32], keys: &mut Vec<u128>) {
+    keys.clear();
     for order in 1..=MAX_NGRAM_ORDER {
-        for ngram in ids.windows(order) {
-            *counts.entry(pack_ngram(ngram)).or_insert(0) += 1;
-        }
+        keys.extend(ids.windows(order).map(pack_ngram));
     }
-    counts
+    keys.sort_unstable();
 }
 
 /// Packs up to four token ids into one key, 32 bits each; ids are stored plus one, so the

@@ -1,6 +1,7 @@
 //! Token interning: the metrics compare small integers instead of strings.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// A hash map with a fast non-cryptographic hasher: the keys are our own tokens, and a
 /// collision-heavy input only slows scoring down, it cannot change a result.
@@ -22,5 +23,53 @@ impl<'a> Interner<'a> {
     /// The ids of `tokens`, in order.
     pub(crate) fn ids<I: IntoIterator<Item = &'a str>>(&mut self, tokens: I) -> Vec<u32> {
         tokens.into_iter().map(|token| self.id(token)).collect()
+    }
+}
+
+/// Assigns each distinct byte string a dense id, in order of first appearance, in reusable
+/// memory: [`ByteInterner::reset`] forgets the tokens but keeps the allocations.
+#[derive(Default)]
+pub(crate) struct ByteInterner {
+    /// Each distinct token: its hash and its byte range in `bytes`.
+    entries: Vec<(u64, u32, u32)>,
+    /// The distinct tokens' bytes, back to back.
+    bytes: Vec<u8>,
+    /// Open-addressing table: entry index plus one, 0 for an empty slot.
+    slots: Vec<u32>,
+}
+
+impl ByteInterner {
+    /// Forgets every token and makes room for `capacity` distinct ones.
+    pub(crate) fn reset(&mut self, capacity: usize) {
+        self.entries.clear();
+        self.bytes.clear();
+        let size = (capacity * 2).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+    }
+
+    /// The id of `token`, assigning the next free one to a new token.
+    ///
+    /// At most the `capacity` given to the last [`ByteInterner::reset`] distinct tokens may be
+    /// added; more would fill the table.
+    pub(crate) fn id(&mut self, token: &[u8]) -> u32 {
+        let hash = foldhash::fast::FixedState::with_seed(0x1D5).hash_one(token);
+        let mask = self.slots.len() - 1;
+        let mut slot = hash as usize & mask;
+        loop {
+            let index = self.slots[slot];
+            if index == 0 {
+                let start = self.bytes.len() as u32;
+                self.bytes.extend_from_slice(token);
+                self.entries.push((hash, start, self.bytes.len() as u32));
+                self.slots[slot] = self.entries.len() as u32;
+                return self.entries.len() as u32 - 1;
+            }
+            let (entry_hash, start, end) = self.entries[index as usize - 1];
+            if entry_hash == hash && &self.bytes[start as usize..end as usize] == token {
+                return index - 1;
+            }
+            slot = (slot + 1) & mask;
+        }
     }
 }

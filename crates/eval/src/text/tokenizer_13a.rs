@@ -21,31 +21,52 @@ use super::python_str::python_split;
 
 /// Tokenizes `line` as sacrebleu's `Tokenizer13a()(line)`: tokens joined by single spaces.
 pub fn tokenize_13a(line: &str) -> String {
+    let mut scratch = Scratch13a::default();
+    python_split(tokenize_13a_spaced(line, &mut scratch))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Buffers reused by [`tokenize_13a_spaced`].
+#[derive(Default)]
+pub(crate) struct Scratch13a {
+    front: Vec<u8>,
+    back: Vec<u8>,
+}
+
+/// The 13a tokenization of `line` before whitespace is collapsed: its Python `split()` words
+/// are the tokens of [`tokenize_13a`]. Works in `scratch`, so it allocates only while the
+/// buffers grow.
+pub(crate) fn tokenize_13a_spaced<'s>(line: &str, scratch: &'s mut Scratch13a) -> &'s str {
     let unescaped = unescape(line);
-    let mut bytes = Vec::with_capacity(unescaped.len() * 2 + 2);
-    bytes.push(b' ');
+    let Scratch13a { front, back } = scratch;
+    front.clear();
+    front.reserve(unescaped.len() * 2 + 2);
+    front.push(b' ');
     for &byte in unescaped.as_bytes() {
         if is_padded_symbol(byte) {
-            bytes.extend_from_slice(&[b' ', byte, b' ']);
+            front.extend_from_slice(&[b' ', byte, b' ']);
         } else {
-            bytes.push(byte);
+            front.push(byte);
         }
     }
-    bytes.push(b' ');
-    let bytes = split_pairs(
-        &bytes,
+    front.push(b' ');
+    split_pairs(
+        front,
+        back,
         |a, b| !a.is_ascii_digit() && is_period_or_comma(b),
         true,
     );
-    let bytes = split_pairs(
-        &bytes,
+    split_pairs(
+        back,
+        front,
         |a, b| is_period_or_comma(a) && !b.is_ascii_digit(),
         false,
     );
-    let bytes = split_pairs(&bytes, |a, b| a.is_ascii_digit() && b == b'-', true);
-    let text = String::from_utf8(bytes)
-        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
-    python_split(&text).collect::<Vec<_>>().join(" ")
+    split_pairs(front, back, |a, b| a.is_ascii_digit() && b == b'-', true);
+    // Always valid: `line` is UTF-8 and spaces are inserted only next to ASCII bytes (see the
+    // module documentation), so the empty fallback is unreachable.
+    std::str::from_utf8(back).unwrap_or_default()
 }
 
 fn unescape(line: &str) -> Cow<'_, str> {
@@ -82,10 +103,16 @@ fn is_period_or_comma(byte: u8) -> bool {
     byte == b'.' || byte == b','
 }
 
-/// Rewrites each non-overlapping adjacent pair `a b` that `matches` as `a b ` (when
-/// `space_after_pair`, i.e. `\1 \2 `) or ` a b` (i.e. ` \1 \2`).
-fn split_pairs(bytes: &[u8], matches: impl Fn(u8, u8) -> bool, space_after_pair: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 2);
+/// Writes `bytes` to `out`, rewriting each non-overlapping adjacent pair `a b` that `matches` as
+/// `a b ` (when `space_after_pair`, i.e. `\1 \2 `) or ` a b` (i.e. ` \1 \2`).
+fn split_pairs(
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    matches: impl Fn(u8, u8) -> bool,
+    space_after_pair: bool,
+) {
+    out.clear();
+    out.reserve(bytes.len() + bytes.len() / 2);
     let mut index = 0;
     while index < bytes.len() {
         let first = bytes[index];
@@ -104,7 +131,6 @@ fn split_pairs(bytes: &[u8], matches: impl Fn(u8, u8) -> bool, space_after_pair:
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
