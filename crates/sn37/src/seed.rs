@@ -33,8 +33,7 @@ pub fn seed_from_block_hash(block_hash: &str) -> u64 {
 /// `0x`-prefixed hex, so that offline rounds still get a fresh, reproducible seed per block.
 pub fn offline_block_hash(block: u64) -> String {
     let digest = Sha256::digest(format!("assay-sn37-block:{block}").as_bytes());
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("0x{hex}")
+    format!("0x{}", assay_engine::assets::hex(&digest))
 }
 
 /// A task's own seed, so tasks of one round draw independent samples.
