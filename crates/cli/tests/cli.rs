@@ -144,6 +144,8 @@ fn bench_smoke_run_reports_every_measurement_and_learns() {
         "tiny",
         "--gen-batch",
         "2,3",
+        "--only",
+        "gen,fwd,lora,scratch,bon",
     ]));
     let lines: Vec<serde_json::Value> = out
         .lines()
@@ -169,6 +171,10 @@ fn bench_smoke_run_reports_every_measurement_and_learns() {
     assert!(fwd["tok_per_s"].as_f64().unwrap() > 0.0);
     // Random weights predict random tokens: the mean loss is about ln(vocab = 512) = 6.24.
     assert!((fwd["mean_nll"].as_f64().unwrap() - 512f64.ln()).abs() < 0.5);
+    // Best-of-N: every sample of every problem gets its step rewards from the reward model.
+    let bon = &find("assay_bon")[0];
+    let samples = bon["problems"].as_u64().unwrap() * bon["samples"].as_u64().unwrap();
+    assert_eq!(bon["step_rewards"].as_u64().unwrap(), samples * 7, "{bon}");
     for step in ["assay_lora_step", "assay_scratch_train_step"] {
         let s = &find(step)[0];
         assert!(
