@@ -8,6 +8,7 @@ pub mod chat;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod fused;
 pub mod generate;
 pub mod gguf;
 pub mod model;

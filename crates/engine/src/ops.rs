@@ -74,7 +74,7 @@ pub fn frozen_matmul(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 // ---------------------------------------------------------------------------------------------
 // Row access on the CPU: every float dtype is read as f32 and written back in its own dtype.
 
-fn cpu_rows_f32(s: &CpuStorage, l: &Layout) -> candle_core::Result<Vec<f32>> {
+pub(crate) fn cpu_rows_f32(s: &CpuStorage, l: &Layout) -> candle_core::Result<Vec<f32>> {
     let (start, end) = l
         .contiguous_offsets()
         .ok_or_else(|| candle_core::Error::Msg("assay op: input must be contiguous".into()))?;
@@ -86,7 +86,7 @@ fn cpu_rows_f32(s: &CpuStorage, l: &Layout) -> candle_core::Result<Vec<f32>> {
     })
 }
 
-fn cpu_u32(s: &CpuStorage, l: &Layout) -> candle_core::Result<Vec<u32>> {
+pub(crate) fn cpu_u32(s: &CpuStorage, l: &Layout) -> candle_core::Result<Vec<u32>> {
     let (start, end) = l.contiguous_offsets().ok_or_else(|| {
         candle_core::Error::Msg("assay op: index input must be contiguous".into())
     })?;
@@ -96,7 +96,7 @@ fn cpu_u32(s: &CpuStorage, l: &Layout) -> candle_core::Result<Vec<u32>> {
     }
 }
 
-fn cpu_from_f32(values: Vec<f32>, dtype: DType) -> candle_core::Result<CpuStorage> {
+pub(crate) fn cpu_from_f32(values: Vec<f32>, dtype: DType) -> candle_core::Result<CpuStorage> {
     Ok(match dtype {
         DType::F32 => CpuStorage::F32(values),
         DType::BF16 => CpuStorage::BF16(values.into_iter().map(half::bf16::from_f32).collect()),
@@ -448,12 +448,24 @@ impl CustomOp2 for TokenNll {
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let nll = res.narrow(1, 0, 1)?;
-        let g = grad.narrow(1, 0, 1)?;
-        let ng = Tensor::cat(&[&nll, &g], 1)?.contiguous()?;
-        let dx = x.apply_op3_no_bwd(t, &ng, &TokenNllBackward)?;
+        let dx = token_nll_backward(x, t, res, &grad.narrow(1, 0, 1)?)?;
         Ok((Some(dx), None))
     }
+}
+
+/// The gradient of the logits for per-row loss gradients `grad` `[N, 1]` f32, given the logits,
+/// targets and the `[N, 2]` result of [`token_nll`]: `grad · (softmax(x) − onehot(target))`, in the
+/// logits' dtype.
+pub fn token_nll_backward(
+    logits: &Tensor,
+    targets: &Tensor,
+    nll: &Tensor,
+    grad: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let ng = Tensor::cat(&[&nll.narrow(1, 0, 1)?, grad], 1)?.contiguous()?;
+    logits
+        .contiguous()?
+        .apply_op3_no_bwd(&targets.contiguous()?, &ng, &TokenNllBackward)
 }
 
 /// `dx = g · (softmax(x) − onehot(target))` from logits, targets and per-row `[nll, g]`.
@@ -990,18 +1002,31 @@ impl candle_core::CustomOp3 for CausalAttention {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (q, k, v) = (q.detach(), k.detach(), v.detach());
-        let grad = grad.contiguous()?;
-        let pad = Tensor::zeros(q.dim(0)?, DType::U32, q.device())?;
-        let scores = q.matmul(&k.t()?)?;
-        let probs = scores.apply_op2_no_bwd(&pad, &MaskedSoftmax(self.0))?;
-        let dv = probs.t()?.matmul(&grad)?;
-        let dp = grad.matmul(&v.t()?)?;
-        let ds = probs.apply_op2_no_bwd(&dp, &SoftmaxBackward(self.0.scale))?;
-        let dq = ds.matmul(&k)?;
-        let dk = ds.t()?.matmul(&q)?;
+        let (dq, dk, dv) = causal_attention_backward(q, k, v, grad, self.0)?;
         Ok((Some(dq), Some(dk), Some(dv)))
     }
+}
+
+/// The gradients `(dq, dk, dv)` of [`causal_attention`] for the output gradient `grad`,
+/// recomputing the probabilities from `q` and `k`.
+pub fn causal_attention_backward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    grad: &Tensor,
+    mask: AttentionMask,
+) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let (q, k, v) = (q.detach(), k.detach(), v.detach());
+    let grad = grad.contiguous()?;
+    let pad = Tensor::zeros(q.dim(0)?, DType::U32, q.device())?;
+    let scores = q.matmul(&k.t()?)?;
+    let probs = scores.apply_op2_no_bwd(&pad, &MaskedSoftmax(mask))?;
+    let dv = probs.t()?.matmul(&grad)?;
+    let dp = grad.matmul(&v.t()?)?;
+    let ds = probs.apply_op2_no_bwd(&dp, &SoftmaxBackward(mask.scale))?;
+    let dq = ds.matmul(&k)?;
+    let dk = ds.t()?.matmul(&q)?;
+    Ok((dq, dk, dv))
 }
 
 /// Causal self-attention of grouped queries `q` `[B, kv, groups·T, d]` over `k`, `v`
