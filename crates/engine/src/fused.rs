@@ -328,13 +328,7 @@ impl Heads {
     }
 
     /// The CPU twin of the kernel: `table` `[B, T, D]` holds cos then sin halves, or None.
-    fn cpu(
-        &self,
-        x: &[f32],
-        bias: &[f32],
-        table: Option<&[f32]>,
-        dtype: DType,
-    ) -> Vec<f32> {
+    fn cpu(&self, x: &[f32], bias: &[f32], table: Option<&[f32]>, dtype: DType) -> Vec<f32> {
         let (half, dim) = (self.dim / 2, self.dim);
         let mut out = vec![0f32; x.len()];
         let mut pair = vec![0f32; dim];
@@ -536,12 +530,19 @@ impl Apply {
     }
 }
 
-fn cpu_write_f32(dst: &mut CpuStorage, l: &Layout, f: impl Fn(usize, f32) -> f32) -> candle_core::Result<()> {
+fn cpu_write_f32(
+    dst: &mut CpuStorage,
+    l: &Layout,
+    f: impl Fn(usize, f32) -> f32,
+) -> candle_core::Result<()> {
     let (start, end) = l
         .contiguous_offsets()
         .ok_or_else(|| candle_core::Error::Msg("in-place op: contiguous tensor expected".into()))?;
     match dst {
-        CpuStorage::F32(v) => v[start..end].iter_mut().enumerate().for_each(|(i, x)| *x = f(i, *x)),
+        CpuStorage::F32(v) => v[start..end]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x = f(i, *x)),
         CpuStorage::BF16(v) => v[start..end]
             .iter_mut()
             .enumerate()
@@ -550,7 +551,10 @@ fn cpu_write_f32(dst: &mut CpuStorage, l: &Layout, f: impl Fn(usize, f32) -> f32
             .iter_mut()
             .enumerate()
             .for_each(|(i, x)| *x = half::f16::from_f32(f(i, x.to_f32()))),
-        other => candle_core::bail!("in-place op: float tensor expected, got {:?}", other.dtype()),
+        other => candle_core::bail!(
+            "in-place op: float tensor expected, got {:?}",
+            other.dtype()
+        ),
     }
     Ok(())
 }

@@ -66,7 +66,15 @@ impl LoraAdapter {
         Ok((low.matmul(&b.t()?)? * self.scale)?)
     }
 
+    /// `x` times a fresh dropout mask from the adapter's seeded stream.
     fn dropout_mask(&self, x: &Tensor) -> Result<Tensor> {
+        Ok((x * self.draw_dropout_mask(x)?)?)
+    }
+
+    /// A fresh dropout mask shaped like `x`: `1 / keep` where kept, 0 where dropped. Draws come
+    /// from the adapter's seeded stream, one per value, so every pass that draws the same shapes
+    /// in the same order drops the same values.
+    pub(crate) fn draw_dropout_mask(&self, x: &Tensor) -> Result<Tensor> {
         let keep = 1.0 - self.dropout;
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         let mask: Vec<f32> = (0..x.elem_count())
@@ -78,8 +86,7 @@ impl LoraAdapter {
                 }
             })
             .collect();
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-        Ok((x * mask)?)
+        Ok(Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?)
     }
 }
 
@@ -149,7 +156,7 @@ impl Linear {
 pub struct RmsNorm {
     /// `[hidden]`.
     pub weight: Tensor,
-    eps: f64,
+    pub(crate) eps: f64,
 }
 
 impl RmsNorm {
@@ -395,14 +402,14 @@ impl KvCache {
     }
 }
 
-struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    o_proj: Linear,
-    n_heads: usize,
-    n_kv_heads: usize,
-    head_dim: usize,
+pub(crate) struct Attention {
+    pub(crate) q_proj: Linear,
+    pub(crate) k_proj: Linear,
+    pub(crate) v_proj: Linear,
+    pub(crate) o_proj: Linear,
+    pub(crate) n_heads: usize,
+    pub(crate) n_kv_heads: usize,
+    pub(crate) head_dim: usize,
 }
 
 impl Attention {
@@ -499,10 +506,10 @@ impl Attention {
     }
 }
 
-struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+pub(crate) struct Mlp {
+    pub(crate) gate_proj: Linear,
+    pub(crate) up_proj: Linear,
+    pub(crate) down_proj: Linear,
 }
 
 impl Mlp {
@@ -524,11 +531,11 @@ impl Mlp {
     }
 }
 
-struct Block {
-    input_layernorm: RmsNorm,
-    self_attn: Attention,
-    post_attention_layernorm: RmsNorm,
-    mlp: Mlp,
+pub(crate) struct Block {
+    pub(crate) input_layernorm: RmsNorm,
+    pub(crate) self_attn: Attention,
+    pub(crate) post_attention_layernorm: RmsNorm,
+    pub(crate) mlp: Mlp,
 }
 
 impl Block {
@@ -590,15 +597,15 @@ enum AttnContext<'a> {
 }
 
 /// Rotary position embedding for a batch of positions (rotate-half layout, as transformers).
-struct Rope {
+pub(crate) struct Rope {
     /// `[B, T, D/2]` in the model's dtype.
-    cos: Tensor,
-    sin: Tensor,
+    pub(crate) cos: Tensor,
+    pub(crate) sin: Tensor,
 }
 
 impl Rope {
     /// `positions` is `[B, T]` of f32.
-    fn new(inv_freq: &Tensor, positions: &Tensor, dtype: DType) -> Result<Self> {
+    pub(crate) fn new(inv_freq: &Tensor, positions: &Tensor, dtype: DType) -> Result<Self> {
         let freqs = positions
             .unsqueeze(2)?
             .broadcast_mul(&inv_freq.reshape((1, 1, ()))?)?; // [B, T, D/2]
@@ -626,12 +633,12 @@ impl Rope {
 
 /// A loaded causal language model of the Llama/Qwen2 family.
 pub struct Model {
-    config: ModelConfig,
-    embed_tokens: Tensor,
-    layers: Vec<Block>,
-    norm: RmsNorm,
-    lm_head: Tensor,
-    inv_freq: Tensor,
+    pub(crate) config: ModelConfig,
+    pub(crate) embed_tokens: Tensor,
+    pub(crate) layers: Vec<Block>,
+    pub(crate) norm: RmsNorm,
+    pub(crate) lm_head: Tensor,
+    pub(crate) inv_freq: Tensor,
     dtype: DType,
     device: Device,
 }

@@ -872,6 +872,20 @@ pub fn silu_mul(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
     gate.contiguous()?.apply_op2(&up.contiguous()?, SiluMul)
 }
 
+/// `[dgate; dup]` (shape `[2, ...]`) of [`silu_mul`] for the output gradient `grad`.
+pub fn silu_mul_backward(gate: &Tensor, up: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
+    if gate.shape() != up.shape() || gate.shape() != grad.shape() {
+        candle_core::bail!(
+            "silu_mul_backward: {:?} gate, {:?} up, {:?} grad",
+            gate.shape(),
+            up.shape(),
+            grad.shape()
+        );
+    }
+    gate.contiguous()?
+        .apply_op3_no_bwd(&up.contiguous()?, &grad.contiguous()?, &SiluMulBackward)
+}
+
 /// `a + b` for tensors of one shape and dtype, in one vectorised pass on the GPU.
 struct FastAdd;
 

@@ -1,6 +1,7 @@
 //! Training: LoRA and full-parameter fine-tuning, from-scratch training, AdamW with schedules,
 //! PEFT-format adapters, merged-model export. Seeded and bit-for-bit reproducible on the CPU.
 
+pub mod backprop;
 pub mod data;
 pub mod export;
 pub mod lora;

@@ -5,6 +5,7 @@ use candle_core::{DType, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::fused::{AdamWStep, adamw_apply, adamw_moments, decay_only};
 
 /// AdamW hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -33,37 +34,27 @@ impl Default for AdamWConfig {
     }
 }
 
-/// AdamW state over a fixed list of parameters.
+/// AdamW state over a fixed list of parameters: both moments of a parameter live in one f32
+/// buffer `[2, n]`, so a step is two fused in-place kernels per parameter ([`crate::fused`]).
 #[derive(Debug)]
 pub struct AdamW {
     config: AdamWConfig,
     params: Vec<Var>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    moments: Vec<Tensor>,
     step: u64,
 }
 
 impl AdamW {
     /// Zero moments for `params`.
     pub fn new(params: Vec<Var>, config: AdamWConfig) -> Result<Self> {
-        let zeros = |p: &Var| {
-            p.as_tensor()
-                .zeros_like()
-                .and_then(|z| z.to_dtype(DType::F32))
-        };
-        let m = params
+        let moments = params
             .iter()
-            .map(zeros)
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let v = params
-            .iter()
-            .map(zeros)
+            .map(|p| Tensor::zeros((2, p.elem_count()), DType::F32, p.device()))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             config,
             params,
-            m,
-            v,
+            moments,
             step: 0,
         })
     }
@@ -78,23 +69,23 @@ impl AdamW {
     pub fn step(&mut self, grads: &[Option<Tensor>], lr: f64) -> Result<()> {
         self.step += 1;
         let c = self.config;
-        let t = self.step as i32;
-        let bias1 = 1.0 - c.beta1.powi(t);
-        let bias2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
+        let step = AdamWStep {
+            lr,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+            step: self.step,
+        };
         for (i, param) in self.params.iter().enumerate() {
-            let theta = param.as_tensor().to_dtype(DType::F32)?;
-            let theta = (theta * (1.0 - lr * c.weight_decay))?;
-            let Some(g) = &grads[i] else {
-                param.set(&theta.to_dtype(param.dtype())?)?;
-                continue;
-            };
-            let g = g.to_dtype(DType::F32)?;
-            // exp_avg.lerp_(grad, 1 - beta1) == exp_avg + (1 - beta1) * (grad - exp_avg)
-            self.m[i] = (&self.m[i] + ((&g - &self.m[i])? * (1.0 - c.beta1))?)?;
-            self.v[i] = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-            let denom = ((self.v[i].sqrt()? / bias2_sqrt)? + c.eps)?;
-            let update = ((&self.m[i] / denom)? * (lr / bias1))?;
-            param.set(&(theta - update)?.to_dtype(param.dtype())?)?;
+            let param = param.as_tensor();
+            match &grads[i] {
+                None => decay_only(param, step)?,
+                Some(g) => {
+                    adamw_moments(&self.moments[i], g, step)?;
+                    adamw_apply(param, &self.moments[i], step)?;
+                }
+            }
         }
         Ok(())
     }
@@ -132,14 +123,21 @@ impl Schedule {
 
 /// Scales gradients so their global L2 norm is at most `max_norm`; returns the norm before clipping.
 pub fn clip_grad_norm(grads: &mut [Option<Tensor>], max_norm: f64) -> Result<f64> {
-    let mut total = 0.0f64;
-    for g in grads.iter().flatten() {
-        total += g
-            .to_dtype(DType::F32)?
-            .sqr()?
-            .sum_all()?
-            .to_scalar::<f32>()? as f64;
+    // One read-back for all parameters: a scalar read per parameter would wait on the device
+    // once per tensor.
+    let squares = grads
+        .iter()
+        .flatten()
+        .map(|g| g.to_dtype(DType::F32)?.sqr()?.sum_all())
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    if squares.is_empty() {
+        return Ok(0.0);
     }
+    let total: f64 = Tensor::stack(&squares, 0)?
+        .to_dtype(DType::F64)?
+        .to_vec1::<f64>()?
+        .iter()
+        .sum();
     let norm = total.sqrt();
     if max_norm > 0.0 && norm > max_norm {
         let factor = max_norm / (norm + 1e-6);

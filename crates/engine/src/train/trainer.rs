@@ -3,12 +3,13 @@
 
 use std::time::Instant;
 
-use candle_core::{D, Tensor, Var};
+use candle_core::{D, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
 use crate::model::{Model, Pass};
 use crate::ops::token_nll;
+use crate::train::backprop::{ScoredBatch, loss_and_grads};
 use crate::train::data::{Example, batches};
 use crate::train::optim::{AdamW, AdamWConfig, Schedule, clip_grad_norm};
 
@@ -259,9 +260,9 @@ fn accumulate(
     let mut total_nll = 0.0;
     for batch in micro {
         let examples: Vec<&Example> = batch.iter().map(|&i| &train[i]).collect();
-        let (loss, nll) = batch_loss(model, &examples, step_tokens as f64, Pass::Training)?;
-        total_nll += nll;
-        let store = loss.backward()?;
+        let scored = scored_batch(&examples, model.device())?;
+        let (nll, store) = loss_and_grads(model, &scored, step_tokens as f64)?;
+        total_nll += nll.to_scalar::<f32>()? as f64;
         for (slot, var) in grads.iter_mut().zip(vars) {
             if let Some(g) = store.get(var.as_tensor()) {
                 *slot = Some(match slot.take() {
@@ -274,14 +275,9 @@ fn accumulate(
     Ok((total_nll / step_tokens.max(1) as f64, step_tokens, grads))
 }
 
-/// Sum of completion-token negative log-likelihoods divided by `denominator`, as a scalar tensor,
-/// and the plain sum. Logits are computed only at positions that predict a completion token.
-pub fn batch_loss(
-    model: &Model,
-    examples: &[&Example],
-    denominator: f64,
-    pass: Pass,
-) -> Result<(Tensor, f64)> {
+/// `examples` right-padded into one batch, with the positions that predict their completion
+/// tokens.
+pub fn scored_batch(examples: &[&Example], device: &Device) -> Result<ScoredBatch> {
     let width = examples.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
     let mut ids = Vec::with_capacity(examples.len() * width);
     let mut positions = Vec::new();
@@ -298,18 +294,36 @@ pub fn batch_loss(
             targets.push(e.tokens[p]);
         }
     }
-    let device = model.device();
-    let ids = Tensor::from_vec(ids, (examples.len(), width), device)?;
-    let hidden = model.hidden_states(&ids, pass)?;
-    let h = hidden.dim(D::Minus1)?;
     let n = positions.len();
+    Ok(ScoredBatch {
+        ids: Tensor::from_vec(ids, (examples.len(), width), device)?,
+        positions: Tensor::from_vec(positions, n, device)?,
+        targets: Tensor::from_vec(targets, n, device)?,
+    })
+}
+
+/// Sum of completion-token negative log-likelihoods divided by `denominator`, as a scalar tensor,
+/// and the plain sum, through [`Model::hidden_states`] in `pass` (differentiable by candle's
+/// autograd in a training pass; the trainer itself uses [`loss_and_grads`]). Logits are computed
+/// only at positions that predict a completion token.
+pub fn batch_loss(
+    model: &Model,
+    examples: &[&Example],
+    denominator: f64,
+    pass: Pass,
+) -> Result<(Tensor, f64)> {
+    let batch = scored_batch(examples, model.device())?;
+    let (b, width) = batch.ids.dims2()?;
+    let hidden = model.hidden_states(&batch.ids, pass)?;
+    let h = hidden.dim(D::Minus1)?;
     let picked = hidden
-        .reshape((examples.len() * width, h))?
-        .index_select(&Tensor::from_vec(positions, n, device)?, 0)?;
+        .reshape((b * width, h))?
+        .index_select(&batch.positions, 0)?;
     // Logits stay in the model's dtype; the loss reads them in f32 without a log-softmax copy.
     let logits = model.raw_logits(&picked.unsqueeze(0)?)?.squeeze(0)?;
-    let targets = Tensor::from_vec(targets, n, device)?;
-    let nll = token_nll(&logits, &targets)?.narrow(1, 0, 1)?.sum_all()?;
+    let nll = token_nll(&logits, &batch.targets)?
+        .narrow(1, 0, 1)?
+        .sum_all()?;
     let sum = nll.to_scalar::<f32>()? as f64;
     Ok(((nll / denominator)?, sum))
 }
