@@ -2,7 +2,7 @@
 //!
 //! token ids ─► embedding ─► N × [ RMSNorm ─► attention (rope, GQA) ─► + ─► RMSNorm ─► SwiGLU MLP ─► + ] ─► RMSNorm ─► logits
 //!
-//! The same layers serve two passes. [`Pass::Inference`] uses candle's fused kernels (they have no
+//! The same layers serve two passes. [`Pass::Inference`] uses fused kernels, candle's and ours (they have no
 //! backward) and a per-sequence KV cache; [`Pass::Training`] uses composed ops that autograd can
 //! differentiate. Logits and every softmax are computed in f32 whatever the weights' dtype.
 
@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
+use crate::fused::{Rotation, merge_heads, split_heads};
 use crate::ops::{AttentionMask, add, causal_attention, frozen_matmul, masked_softmax, silu_mul};
 use crate::weights::WeightMap;
 
@@ -133,21 +134,27 @@ impl Linear {
             .last()
             .expect("linear input has at least one dimension");
         let rows = x.elem_count() / in_dim.max(1);
-        let x2 = x.reshape((rows, in_dim))?;
-        let mut y = if pass == Pass::Training && !self.weight.is_variable() {
-            frozen_matmul(&x2, &self.weight)?
-        } else {
-            x2.matmul(&self.weight.t()?)?
-        };
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
-        if let Some(lora) = &self.lora {
-            y = (y + lora.forward(&x2, pass)?)?;
-        }
+        let y = self.forward_rows(&x.reshape((rows, in_dim))?, pass, true)?;
         let mut out_dims = dims;
         *out_dims.last_mut().expect("non-empty") = self.weight.dim(0)?;
         Ok(y.reshape(out_dims)?)
+    }
+
+    /// The projection of rows `x` `[rows, in]`, leaving the bias out when `with_bias` is false
+    /// (for a caller that adds it in a fused op).
+    fn forward_rows(&self, x: &Tensor, pass: Pass, with_bias: bool) -> Result<Tensor> {
+        let mut y = if pass == Pass::Training && !self.weight.is_variable() {
+            frozen_matmul(x, &self.weight)?
+        } else {
+            x.matmul(&self.weight.t()?)?
+        };
+        if let (true, Some(b)) = (with_bias, &self.bias) {
+            y = y.broadcast_add(b)?;
+        }
+        if let Some(lora) = &self.lora {
+            y = (y + lora.forward(x, pass)?)?;
+        }
+        Ok(y)
     }
 }
 
@@ -427,13 +434,14 @@ impl Attention {
         })
     }
 
-    /// `[B, T, H]` → `[B, heads, T, head_dim]` with rope applied when `rope` is given.
+    /// `[B, T, H]` → `[B, heads, T, head_dim]` with rope applied when `rope` is given, in
+    /// differentiable ops (the training pass).
     fn project(
         &self,
         proj: &Linear,
         x: &Tensor,
         heads: usize,
-        rope: Option<(&Rope, Pass)>,
+        rope: Option<&Rope>,
         pass: Pass,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
@@ -443,7 +451,7 @@ impl Attention {
             .transpose(1, 2)?
             .contiguous()?;
         match rope {
-            Some((r, p)) => r.apply(&y, p),
+            Some(r) => r.apply(&y),
             None => Ok(y),
         }
     }
@@ -456,9 +464,14 @@ impl Attention {
         pass: Pass,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
-        let q = self.project(&self.q_proj, x, self.n_heads, Some((rope, pass)), pass)?;
-        let k = self.project(&self.k_proj, x, self.n_kv_heads, Some((rope, pass)), pass)?;
-        let v = self.project(&self.v_proj, x, self.n_kv_heads, None, pass)?;
+        let (q, k, v) = match pass {
+            Pass::Inference => self.project_fused(x, rope)?,
+            Pass::Training => (
+                self.project(&self.q_proj, x, self.n_heads, Some(rope), pass)?,
+                self.project(&self.k_proj, x, self.n_kv_heads, Some(rope), pass)?,
+                self.project(&self.v_proj, x, self.n_kv_heads, None, pass)?,
+            ),
+        };
         let out = match ctx {
             AttnContext::Batch { pad } => self.attend(&q, &k, &v, pad, 0, pass)?,
             AttnContext::Cached { cache, layer, pad } => {
@@ -467,10 +480,32 @@ impl Attention {
                 self.attend(&q, &k_all, &v_all, pad, past, pass)?
             }
         };
-        let out = out
-            .transpose(1, 2)?
-            .reshape((b, t, self.n_heads * self.head_dim))?;
+        let out = match pass {
+            Pass::Inference => merge_heads(&out, None)?,
+            Pass::Training => out.transpose(1, 2)?,
+        };
+        let out = out.reshape((b, t, self.n_heads * self.head_dim))?;
         self.o_proj.forward(&out, pass)
+    }
+
+    /// q, k, v `[B, heads, T, head_dim]` for inference: each projection's bias, layout change
+    /// and rope in one fused pass over its output.
+    fn project_fused(&self, x: &Tensor, rope: &Rope) -> Result<(Tensor, Tensor, Tensor)> {
+        let (b, t, h) = x.dims3()?;
+        let rows = x.reshape((b * t, h))?;
+        let rot = Some(Rotation {
+            cos: &rope.cos,
+            sin: &rope.sin,
+        });
+        let heads = |proj: &Linear, n: usize, rot| -> Result<Tensor> {
+            let lin = proj.forward_rows(&rows, Pass::Inference, false)?;
+            Ok(split_heads(&lin, proj.bias.as_ref(), rot, b, n)?)
+        };
+        Ok((
+            heads(&self.q_proj, self.n_heads, rot)?,
+            heads(&self.k_proj, self.n_kv_heads, rot)?,
+            heads(&self.v_proj, self.n_kv_heads, None)?,
+        ))
     }
 
     /// Scaled dot-product attention of `q` `[B, heads, T, d]` over `k`, `v` `[B, kv_heads, S, d]`
@@ -615,12 +650,9 @@ impl Rope {
         })
     }
 
-    /// Rotates `x` `[B, heads, T, D]` (contiguous): candle's fused kernel for inference, composed
-    /// differentiable ops for training.
-    fn apply(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
-        if pass == Pass::Inference {
-            return Ok(candle_nn::rotary_emb::rope(x, &self.cos, &self.sin)?);
-        }
+    /// Rotates `x` `[B, heads, T, D]` in differentiable ops (inference rotates inside
+    /// [`split_heads`]).
+    fn apply(&self, x: &Tensor) -> Result<Tensor> {
         let d = x.dim(D::Minus1)?;
         let cos = Tensor::cat(&[&self.cos, &self.cos], 2)?.unsqueeze(1)?;
         let sin = Tensor::cat(&[&self.sin, &self.sin], 2)?.unsqueeze(1)?;
