@@ -71,13 +71,14 @@ __device__ uint32_t block_argmax(float v, uint32_t i, float *sv, uint32_t *si) {
 // over the visible keys, exact zeros elsewhere.
 template <typename T>
 __device__ void masked_softmax(const T *x, T *y, uint32_t S, uint32_t T_, uint32_t past,
-                               uint32_t rows_per_batch, const uint32_t *pad, float scale) {
+                               uint32_t rows_per_batch, const uint32_t *pad, float scale,
+                               uint32_t rows_per_query) {
   // Rows of up to 16 * BLOCK keys are read once into registers; longer rows are re-read.
   constexpr int PER = 16;
   __shared__ float shared[BLOCK / 32];
   uint32_t r = blockIdx.x;
   uint32_t lo = pad ? pad[r / rows_per_batch] : 0;
-  uint32_t hi = past + (r % T_);  // inclusive
+  uint32_t hi = past + ((r / rows_per_query) % T_);  // inclusive
   const T *xr = x + (size_t)r * S;
   T *yr = y + (size_t)r * S;
   if (S <= PER * BLOCK) {
@@ -323,8 +324,9 @@ __device__ void add(const T *a, const T *b, T *out, size_t n) {
 
 #define MASKED_SOFTMAX(NAME, T)                                                                 \
   extern "C" __global__ void NAME(const T *x, T *y, uint32_t S, uint32_t T_, uint32_t past,   \
-                                  uint32_t rows_per_batch, const uint32_t *pad, float scale) { \
-    masked_softmax<T>(x, y, S, T_, past, rows_per_batch, pad, scale);                        \
+                                  uint32_t rows_per_batch, const uint32_t *pad, float scale,   \
+                                  uint32_t rows_per_query) {                                   \
+    masked_softmax<T>(x, y, S, T_, past, rows_per_batch, pad, scale, rows_per_query);        \
   }
 FOR_TYPES(masked_softmax, MASKED_SOFTMAX)
 

@@ -13,7 +13,10 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
 use crate::fused::{Rotation, merge_heads, split_heads};
-use crate::ops::{AttentionMask, add, causal_attention, frozen_matmul, masked_softmax, silu_mul};
+use crate::ops::{
+    AttentionMask, add, causal_attention, causal_attention_blocks, frozen_matmul, masked_softmax,
+    silu_mul,
+};
 use crate::weights::WeightMap;
 
 /// Which kernels a forward pass may use.
@@ -473,6 +476,17 @@ impl Attention {
             ),
         };
         let out = match ctx {
+            // Right-padded rows at positions 0..T: blocked causal attention skips the scores
+            // above the diagonal.
+            AttnContext::Batch { .. } if pass == Pass::Inference => {
+                let groups = self.n_heads / self.n_kv_heads;
+                let scale = 1.0 / (self.head_dim as f32).sqrt();
+                let q = position_major(&q, self.n_kv_heads)?;
+                head_major(
+                    &causal_attention_blocks(&q, &k, &v, groups, scale)?,
+                    self.n_heads,
+                )?
+            }
             AttnContext::Batch { pad } => self.attend(&q, &k, &v, pad, 0, pass)?,
             AttnContext::Cached { cache, layer, pad } => {
                 let past = cache.len;
@@ -530,6 +544,7 @@ impl Attention {
             past,
             rows_per_batch: self.n_kv_heads * groups * t,
             scale: 1.0 / (self.head_dim as f32).sqrt(),
+            rows_per_query: 1,
         };
         let out = if pass == Pass::Training && past == 0 {
             // One op that keeps no scores for backward (see ops::causal_attention).
@@ -661,6 +676,28 @@ impl Rope {
         let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
         Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
     }
+}
+
+/// Heads `[B, heads, T, D]` as position-major groups `[B, kv, T·g, D]` (row `t·g + i` is head
+/// `i` of the group sharing key head `kv`): the layout blocked attention takes.
+pub(crate) fn position_major(x: &Tensor, kv: usize) -> Result<Tensor> {
+    let (b, heads, t, d) = x.dims4()?;
+    let groups = heads / kv;
+    Ok(x.reshape((b, kv, groups, t, d))?
+        .transpose(2, 3)?
+        .contiguous()?
+        .reshape((b, kv, t * groups, d))?)
+}
+
+/// The inverse of [`position_major`].
+pub(crate) fn head_major(x: &Tensor, heads: usize) -> Result<Tensor> {
+    let (b, kv, rows, d) = x.dims4()?;
+    let groups = heads / kv;
+    let t = rows / groups;
+    Ok(x.reshape((b, kv, t, groups, d))?
+        .transpose(2, 3)?
+        .contiguous()?
+        .reshape((b, heads, t, d))?)
 }
 
 /// A loaded causal language model of the Llama/Qwen2 family.
