@@ -138,7 +138,8 @@ struct Kept {
     lora: [Option<LoraKept>; 7],
 }
 
-/// What an adapter's backward needs: its dropout mask and its low-rank activations `x_d Aᵀ`.
+/// What an adapter's backward needs: its dropout mask and its scaled low-rank activations
+/// `scale · x_d Aᵀ`.
 struct LoraKept {
     mask: Option<Tensor>,
     low: Tensor,
@@ -299,8 +300,9 @@ fn linear_forward(lin: &Linear, x: &Tensor, with_bias: bool) -> Result<(Tensor, 
         None => x.clone(),
     };
     let (a, b) = adapter_matrices(lin, x.dtype())?;
-    let low = dropped.matmul(&a.t()?)?;
-    let y = add(&y, &(low.matmul(&b.t()?)? * adapter.scale)?)?;
+    // The scale goes on the rank-r activations, not on the full-width output.
+    let low = (dropped.matmul(&a.t()?)? * adapter.scale)?;
+    let y = add(&y, &low.matmul(&b.t()?)?)?;
     Ok((y, Some(LoraKept { mask, low })))
 }
 
@@ -324,9 +326,8 @@ fn linear_backward(
         return Ok(dx);
     };
     let (a, b) = adapter_matrices(lin, x.dtype())?;
-    let scaled = (dy * adapter.scale)?;
-    grads.add(adapter.b.as_tensor(), scaled.t()?.matmul(&kept.low)?)?;
-    let dlow = scaled.matmul(&b)?;
+    grads.add(adapter.b.as_tensor(), dy.t()?.matmul(&kept.low)?)?;
+    let dlow = (dy.matmul(&b)? * adapter.scale)?;
     let dropped = match &kept.mask {
         Some(m) => (x * m)?,
         None => x.clone(),
