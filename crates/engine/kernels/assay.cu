@@ -318,6 +318,399 @@ __device__ void add(const T *a, const T *b, T *out, size_t n) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fused ops of the hand-written training pass (crates/engine/src/fused.rs). Their CPU twins live
+// there; where the twin does plain f32 arithmetic value by value (rotary, AdamW) the kernels use
+// the _rn intrinsics, which nvcc never contracts into an FMA, so GPU and CPU agree bit for bit.
+
+// Rounds to the storage dtype and back, as the CPU twin's `round_to`.
+template <typename T> __device__ __forceinline__ float round_as(float v) {
+  return to_f32(from_f32<T>(v));
+}
+
+// N values in registers, aligned for one wide load or store.
+template <typename T, int N> struct alignas(16) VecN {
+  T v[N];
+};
+
+// Copies N values with the widest loads their byte size allows (8, 16 or 32 bytes, which the
+// caller has checked the pointers are aligned to).
+template <typename T, int N> __device__ __forceinline__ void copy_wide(void *dst, const void *src) {
+  constexpr int bytes = N * (int)sizeof(T);
+  if constexpr (bytes % 16 == 0) {
+#pragma unroll
+    for (int k = 0; k < bytes / 16; k++)
+      reinterpret_cast<uint4 *>(dst)[k] = reinterpret_cast<const uint4 *>(src)[k];
+  } else if constexpr (bytes == 8) {
+    *reinterpret_cast<uint2 *>(dst) = *reinterpret_cast<const uint2 *>(src);
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; i++) reinterpret_cast<T *>(dst)[i] = reinterpret_cast<const T *>(src)[i];
+  }
+}
+
+// Loads the N values at p as f32: one wide load when `vec`, else the first `valid` one by one
+// (the rest read as 0), for row tails and unaligned tensors.
+template <int N, typename T>
+__device__ __forceinline__ void load_n(const T *p, uint32_t valid, bool vec, float out[N]) {
+  if (vec) {
+    VecN<T, N> r;
+    copy_wide<T, N>(&r, p);
+#pragma unroll
+    for (int i = 0; i < N; i++) out[i] = to_f32(r.v[i]);
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; i++) out[i] = (uint32_t)i < valid ? to_f32(p[i]) : 0.0f;
+  }
+}
+
+template <int N, typename T>
+__device__ __forceinline__ void store_n(T *p, uint32_t valid, bool vec, const float v[N]) {
+  if (vec) {
+    VecN<T, N> r;
+#pragma unroll
+    for (int i = 0; i < N; i++) r.v[i] = from_f32<T>(v[i]);
+    copy_wide<T, N>(p, &r);
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; i++)
+      if ((uint32_t)i < valid) p[i] = from_f32<T>(v[i]);
+  }
+}
+
+// Group g of a row of H values: columns [8g, 8g + 8), of which `left` exist.
+__device__ __forceinline__ uint32_t left8(uint32_t g, uint32_t H) {
+  uint32_t c = g * 8;
+  return H - c < 8 ? H - c : 8;
+}
+
+// Rows stay 16-byte aligned for 8-value loads when the base is and H is a multiple of 8.
+__device__ __forceinline__ bool rows_vec(uint32_t H, const void *p) {
+  return H % 8 == 0 && aligned16(p);
+}
+
+__device__ __forceinline__ float rstd_of(float sum_sq, uint32_t H, float eps) {
+  return 1.0f / sqrtf(sum_sq / (float)H + eps);
+}
+
+// RMSNorm forward, one block per row: y = w * round(x * rstd). The row is read twice (sum of
+// squares, then output); the second read of a few KB row hits L1, so DRAM sees it once.
+template <typename T>
+__device__ void rms_norm(const T *x, const T *w, T *y, uint32_t H, float eps) {
+  __shared__ float shared[BLOCK / 32];
+  const T *xr = x + (size_t)blockIdx.x * H;
+  T *yr = y + (size_t)blockIdx.x * H;
+  bool vec = rows_vec(H, x) && rows_vec(H, w) && rows_vec(H, y);
+  uint32_t G = (H + 7) / 8;
+  float ss = 0.0f;
+  for (uint32_t g = threadIdx.x; g < G; g += BLOCK) {
+    float v[8];
+    load_n<8>(xr + 8 * g, left8(g, H), vec, v);
+#pragma unroll
+    for (int i = 0; i < 8; i++) ss += v[i] * v[i];
+  }
+  float r = rstd_of(block_sum(ss, shared), H, eps);
+  for (uint32_t g = threadIdx.x; g < G; g += BLOCK) {
+    float v[8], wv[8], o[8];
+    load_n<8>(xr + 8 * g, left8(g, H), vec, v);
+    load_n<8>(w + 8 * g, left8(g, H), vec, wv);
+#pragma unroll
+    for (int i = 0; i < 8; i++) o[i] = wv[i] * round_as<T>(v[i] * r);
+    store_n<8>(yr + 8 * g, left8(g, H), vec, o);
+  }
+}
+
+// RMSNorm input gradient, one block per row: dx = rstd * (dy*w - x*rstd * dot/H) with
+// dot = sum(dy*w*x) * rstd; both sums come from one pass over the row.
+template <typename T>
+__device__ void rms_norm_backward(const T *x, const T *w, const T *dy, T *dx, uint32_t H,
+                                  float eps) {
+  __shared__ float shared[BLOCK / 32];
+  size_t off = (size_t)blockIdx.x * H;
+  bool vec = rows_vec(H, x) && rows_vec(H, w) && rows_vec(H, dy) && rows_vec(H, dx);
+  uint32_t G = (H + 7) / 8;
+  float ss = 0.0f, sd = 0.0f;
+  for (uint32_t g = threadIdx.x; g < G; g += BLOCK) {
+    float v[8], wv[8], d[8];
+    uint32_t n = left8(g, H);
+    load_n<8>(x + off + 8 * g, n, vec, v);
+    load_n<8>(w + 8 * g, n, vec, wv);
+    load_n<8>(dy + off + 8 * g, n, vec, d);
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      ss += v[i] * v[i];
+      sd += d[i] * wv[i] * v[i];
+    }
+  }
+  ss = block_sum(ss, shared);
+  sd = block_sum(sd, shared);
+  float r = rstd_of(ss, H, eps);
+  float mean = sd * r / (float)H;
+  for (uint32_t g = threadIdx.x; g < G; g += BLOCK) {
+    float v[8], wv[8], d[8], o[8];
+    uint32_t n = left8(g, H);
+    load_n<8>(x + off + 8 * g, n, vec, v);
+    load_n<8>(w + 8 * g, n, vec, wv);
+    load_n<8>(dy + off + 8 * g, n, vec, d);
+#pragma unroll
+    for (int i = 0; i < 8; i++) o[i] = r * (d[i] * wv[i] - v[i] * r * mean);
+    store_n<8>(dx + off + 8 * g, n, vec, o);
+  }
+}
+
+// RMSNorm weight gradient, first stage: block (s, c) sums dy * round(x * rstd) over the rows of
+// strip s for the columns of chunk c (8 * WGRAD_PER * BLOCK columns, held in registers) and writes
+// them to partial[s]. Each row's rstd needs the whole row: a row wider than one chunk is read in
+// full by every chunk's block (only rows over 8192 values pay that).
+#define WGRAD_PER 4
+template <typename T>
+__device__ void rms_norm_wgrad_partial(const T *x, const T *dy, float *partial, uint32_t N,
+                                       uint32_t H, uint32_t rows_per_strip, float eps) {
+  __shared__ float shared[BLOCK / 32];
+  bool vec = rows_vec(H, x) && rows_vec(H, dy);
+  uint32_t G = (H + 7) / 8;
+  uint32_t chunk = BLOCK * WGRAD_PER, g0 = blockIdx.y * chunk;
+  float acc[WGRAD_PER][8];
+#pragma unroll
+  for (int k = 0; k < WGRAD_PER; k++)
+#pragma unroll
+    for (int i = 0; i < 8; i++) acc[k][i] = 0.0f;
+  uint32_t r0 = blockIdx.x * rows_per_strip;
+  uint32_t r1 = min(N, r0 + rows_per_strip);
+  for (uint32_t r = r0; r < r1; r++) {
+    const T *xr = x + (size_t)r * H, *dr = dy + (size_t)r * H;
+    float xv[WGRAD_PER][8];
+    float ss = 0.0f;
+#pragma unroll
+    for (int k = 0; k < WGRAD_PER; k++) {
+      uint32_t g = g0 + threadIdx.x + k * BLOCK;
+      if (g < G) {
+        load_n<8>(xr + 8 * g, left8(g, H), vec, xv[k]);
+#pragma unroll
+        for (int i = 0; i < 8; i++) ss += xv[k][i] * xv[k][i];
+      }
+    }
+    if (gridDim.y > 1) {
+      // This thread's groups outside its own chunk are exactly those of its residue class
+      // below g0 or from g0 + chunk on.
+      for (uint32_t g = threadIdx.x; g < G; g += BLOCK) {
+        if (g >= g0 && g < g0 + chunk) continue;
+        float v[8];
+        load_n<8>(xr + 8 * g, left8(g, H), vec, v);
+#pragma unroll
+        for (int i = 0; i < 8; i++) ss += v[i] * v[i];
+      }
+    }
+    float rs = rstd_of(block_sum(ss, shared), H, eps);
+#pragma unroll
+    for (int k = 0; k < WGRAD_PER; k++) {
+      uint32_t g = g0 + threadIdx.x + k * BLOCK;
+      if (g < G) {
+        float d[8];
+        load_n<8>(dr + 8 * g, left8(g, H), vec, d);
+#pragma unroll
+        for (int i = 0; i < 8; i++) acc[k][i] += d[i] * round_as<T>(xv[k][i] * rs);
+      }
+    }
+  }
+  float *out = partial + (size_t)blockIdx.x * H;
+  bool vec_out = rows_vec(H, partial);
+#pragma unroll
+  for (int k = 0; k < WGRAD_PER; k++) {
+    uint32_t g = g0 + threadIdx.x + k * BLOCK;
+    if (g < G) store_n<8>(out + 8 * g, left8(g, H), vec_out, acc[k]);
+  }
+}
+
+// Second stage: dw[c] = sum over strips of partial[s, c], always in the same order (no atomics,
+// so the result is reproducible). A block covers 32 columns with 8 lanes of strips each.
+__device__ void rms_norm_wgrad_reduce(const float *partial, float *dw, uint32_t strips,
+                                      uint32_t H) {
+  __shared__ float lanes[8][33];
+  uint32_t col = threadIdx.x & 31, lane = threadIdx.x >> 5;
+  uint32_t c = blockIdx.x * 32 + col;
+  float acc = 0.0f;
+  if (c < H)
+    for (uint32_t s = lane; s < strips; s += 8) acc += partial[(size_t)s * H + c];
+  lanes[lane][col] = acc;
+  __syncthreads();
+  if (lane == 0 && c < H) {
+    float t = 0.0f;
+#pragma unroll
+    for (int l = 0; l < 8; l++) t += lanes[l][col];
+    dw[c] = t;
+  }
+}
+
+// Heads layout change. Block (tile, h, b) with threads (unit, row) covers tokens
+// t = tile * blockDim.y + threadIdx.y of head h in sequence b: the D values of one (b, t, h)
+// are contiguous in both layouts, rows [B, T, heads, D] and heads [B, heads, T, D], so reads and
+// writes are both contiguous runs of D values, and no thread divides an index.
+__device__ __forceinline__ bool heads_at(uint32_t T_, uint32_t heads, uint32_t D,
+                                         uint32_t to_heads, size_t &src, size_t &dst,
+                                         size_t &token) {
+  uint32_t t = blockIdx.x * blockDim.y + threadIdx.y;
+  if (t >= T_) return false;
+  uint32_t h = blockIdx.y, b = blockIdx.z;
+  token = (size_t)b * T_ + t;
+  size_t rows = (token * heads + h) * D;
+  size_t hd = (((size_t)b * heads + h) * T_ + t) * D;
+  src = to_heads ? rows : hd;
+  dst = to_heads ? hd : rows;
+  return true;
+}
+
+// Without rotation: out = round(x + bias), 8 values a thread.
+template <typename T>
+__device__ void heads_plain(const T *x, const T *bias, T *out, uint32_t T_, uint32_t heads,
+                            uint32_t D, uint32_t to_heads) {
+  size_t src, dst, token;
+  if (!heads_at(T_, heads, D, to_heads, src, dst, token)) return;
+  const T *bh = bias + (size_t)blockIdx.y * D;
+  bool vec = rows_vec(D, x) && rows_vec(D, bias) && rows_vec(D, out);
+  for (uint32_t g = threadIdx.x; g < (D + 7) / 8; g += blockDim.x) {
+    float v[8], bv[8];
+    uint32_t n = left8(g, D);
+    load_n<8>(x + src + 8 * g, n, vec, v);
+    load_n<8>(bh + 8 * g, n, vec, bv);
+#pragma unroll
+    for (int i = 0; i < 8; i++) v[i] = v[i] + bv[i];
+    store_n<8>(out + dst + 8 * g, n, vec, v);
+  }
+}
+
+// With rotation by +theta (rows to heads) or -theta (heads to rows): pairs (i, i + D/2) of
+// round(x + bias), 4 pairs a thread; `table` [B, T, D] holds cos then sin halves.
+template <typename T>
+__device__ void heads_rope(const T *x, const T *bias, const T *table, T *out, uint32_t T_,
+                           uint32_t heads, uint32_t D, uint32_t to_heads) {
+  size_t src, dst, token;
+  if (!heads_at(T_, heads, D, to_heads, src, dst, token)) return;
+  uint32_t half = D / 2;
+  const T *bh = bias + (size_t)blockIdx.y * D;
+  const T *cs = table + token * D;
+  // Runs of 4 values start every 4 values from a multiple of D: aligned to 4 values when D is a
+  // multiple of 8 and every base is.
+  constexpr uintptr_t A = 4 * sizeof(T) - 1;
+  bool vec = D % 8 == 0 && ((uintptr_t)x & A) == 0 && ((uintptr_t)bias & A) == 0 &&
+             ((uintptr_t)table & A) == 0 && ((uintptr_t)out & A) == 0;
+  float sign = to_heads ? 1.0f : -1.0f;
+  for (uint32_t i = threadIdx.x * 4; i < half; i += blockDim.x * 4) {
+    uint32_t n = half - i < 4 ? half - i : 4;
+    float lo[4], hi[4], blo[4], bhi[4], c[4], s[4], olo[4], ohi[4];
+    load_n<4>(x + src + i, n, vec, lo);
+    load_n<4>(x + src + half + i, n, vec, hi);
+    load_n<4>(bh + i, n, vec, blo);
+    load_n<4>(bh + half + i, n, vec, bhi);
+    load_n<4>(cs + i, n, vec, c);
+    load_n<4>(cs + half + i, n, vec, s);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      float a = round_as<T>(lo[k] + blo[k]), b = round_as<T>(hi[k] + bhi[k]);
+      float sk = sign * s[k];
+      olo[k] = __fsub_rn(__fmul_rn(a, c[k]), __fmul_rn(b, sk));
+      ohi[k] = __fadd_rn(__fmul_rn(b, c[k]), __fmul_rn(a, sk));
+    }
+    store_n<4>(out + dst + i, n, vec, olo);
+    store_n<4>(out + dst + half + i, n, vec, ohi);
+  }
+}
+
+// out[index[r]] += src[r] in f32, one block per source row; `out` starts zeroed. Indices of
+// `rows` or more are skipped (the CPU twin reports them as an error; a kernel cannot).
+template <typename T>
+__device__ void scatter_add_rows(const T *src, const uint32_t *index, float *out, uint32_t H,
+                                 uint32_t rows) {
+  uint32_t to = index[blockIdx.x];
+  if (to >= rows) return;
+  const T *sr = src + (size_t)blockIdx.x * H;
+  float *orow = out + (size_t)to * H;
+  bool vec = rows_vec(H, src) && rows_vec(H, out);
+  for (uint32_t g = threadIdx.x; g < (H + 7) / 8; g += BLOCK) {
+    float v[8];
+    uint32_t n = left8(g, H);
+    load_n<8>(sr + 8 * g, n, vec, v);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (vec) {
+      // Compute capability 9 adds 16-byte float atomics: a quarter of the atomic operations.
+      float4 *o4 = reinterpret_cast<float4 *>(orow + 8 * g);
+      atomicAdd(o4, make_float4(v[0], v[1], v[2], v[3]));
+      atomicAdd(o4 + 1, make_float4(v[4], v[5], v[6], v[7]));
+      continue;
+    }
+#endif
+    for (uint32_t i = 0; i < n; i++) atomicAdd(orow + 8 * g + i, v[i]);
+  }
+}
+
+// AdamW, in place, 8 values a thread. mv is [m; v] f32 of n values each.
+__device__ __forceinline__ void moments1(float g, float &m, float &v, float b1, float b2,
+                                         float omb2) {
+  m = __fadd_rn(m, __fmul_rn(__fsub_rn(g, m), b1));
+  v = __fadd_rn(__fmul_rn(v, b2), __fmul_rn(__fmul_rn(g, g), omb2));
+}
+
+template <typename T>
+__device__ void adamw_moments(float *mv, const T *grad, size_t n, float b1, float b2, float omb2) {
+  float *m = mv, *v = mv + n;
+  elementwise8(
+      n, aligned16(m) && aligned16(v) && aligned16(grad),
+      [&](size_t base, bool vec) {
+        float g[8], mm[8], vv[8];
+        load_n<8>(grad + base, 8, vec, g);
+        load_n<8>(m + base, 8, vec, mm);
+        load_n<8>(v + base, 8, vec, vv);
+#pragma unroll
+        for (int i = 0; i < 8; i++) moments1(g[i], mm[i], vv[i], b1, b2, omb2);
+        store_n<8>(m + base, 8, vec, mm);
+        store_n<8>(v + base, 8, vec, vv);
+      },
+      [&](size_t i) { moments1(to_f32(grad[i]), m[i], v[i], b1, b2, omb2); });
+}
+
+// theta * decay - m / (sqrt(v) * inv_bias2_sqrt + eps) * step_size, in the CPU twin's order.
+__device__ __forceinline__ float apply1(float theta, float m, float v, float decay,
+                                        float inv_bias2_sqrt, float eps, float step_size) {
+  float denom = __fadd_rn(__fmul_rn(__fsqrt_rn(v), inv_bias2_sqrt), eps);
+  return __fsub_rn(__fmul_rn(theta, decay), __fmul_rn(__fdiv_rn(m, denom), step_size));
+}
+
+template <typename T>
+__device__ void adamw_apply(T *param, const float *mv, size_t n, float decay, float inv_bias2_sqrt,
+                            float eps, float step_size) {
+  const float *m = mv, *v = mv + n;
+  elementwise8(
+      n, aligned16(param) && aligned16(m) && aligned16(v),
+      [&](size_t base, bool vec) {
+        float p[8], mm[8], vv[8];
+        load_n<8>(param + base, 8, vec, p);
+        load_n<8>(m + base, 8, vec, mm);
+        load_n<8>(v + base, 8, vec, vv);
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+          p[i] = apply1(p[i], mm[i], vv[i], decay, inv_bias2_sqrt, eps, step_size);
+        store_n<8>(param + base, 8, vec, p);
+      },
+      [&](size_t i) {
+        param[i] = from_f32<T>(
+            apply1(to_f32(param[i]), m[i], v[i], decay, inv_bias2_sqrt, eps, step_size));
+      });
+}
+
+template <typename T>
+__device__ void adamw_decay(T *param, size_t n, float decay) {
+  elementwise8(
+      n, aligned16(param),
+      [&](size_t base, bool vec) {
+        float p[8];
+        load_n<8>(param + base, 8, vec, p);
+#pragma unroll
+        for (int i = 0; i < 8; i++) p[i] = __fmul_rn(p[i], decay);
+        store_n<8>(param + base, 8, vec, p);
+      },
+      [&](size_t i) { param[i] = from_f32<T>(__fmul_rn(to_f32(param[i]), decay)); });
+}
+
+// ---------------------------------------------------------------------------------------------
 #define FOR_TYPES(NAME, BODY) \
   BODY(NAME##_f32, float)      \
   BODY(NAME##_bf16, __nv_bfloat16)
@@ -374,3 +767,69 @@ FOR_TYPES(silu_mul_backward, SILU_MUL_BACKWARD)
     add<T>(a, b, out, n);                                                                     \
   }
 FOR_TYPES(add, ADD)
+
+#define RMS_NORM(NAME, T)                                                                     \
+  extern "C" __global__ void NAME(const T *x, const T *w, T *y, uint32_t H, float eps) {     \
+    rms_norm<T>(x, w, y, H, eps);                                                             \
+  }
+FOR_TYPES(rms_norm, RMS_NORM)
+
+#define RMS_NORM_BACKWARD(NAME, T)                                                            \
+  extern "C" __global__ void NAME(const T *x, const T *w, const T *dy, T *dx, uint32_t H,    \
+                                  float eps) {                                                \
+    rms_norm_backward<T>(x, w, dy, dx, H, eps);                                               \
+  }
+FOR_TYPES(rms_norm_backward, RMS_NORM_BACKWARD)
+
+#define RMS_NORM_WGRAD_PARTIAL(NAME, T)                                                       \
+  extern "C" __global__ void NAME(const T *x, const T *dy, float *partial, uint32_t N,       \
+                                  uint32_t H, uint32_t rows_per_strip, float eps) {           \
+    rms_norm_wgrad_partial<T>(x, dy, partial, N, H, rows_per_strip, eps);                     \
+  }
+FOR_TYPES(rms_norm_wgrad_partial, RMS_NORM_WGRAD_PARTIAL)
+
+extern "C" __global__ void rms_norm_wgrad_reduce_f32(const float *partial, float *dw,
+                                                     uint32_t strips, uint32_t H) {
+  rms_norm_wgrad_reduce(partial, dw, strips, H);
+}
+
+#define HEADS_PLAIN(NAME, T)                                                                  \
+  extern "C" __global__ void NAME(const T *x, const T *bias, T *out, uint32_t T_,            \
+                                  uint32_t heads, uint32_t D, uint32_t to_heads) {            \
+    heads_plain<T>(x, bias, out, T_, heads, D, to_heads);                                     \
+  }
+FOR_TYPES(heads_plain, HEADS_PLAIN)
+
+#define HEADS_ROPE(NAME, T)                                                                   \
+  extern "C" __global__ void NAME(const T *x, const T *bias, const T *table, T *out,         \
+                                  uint32_t T_, uint32_t heads, uint32_t D, uint32_t to_heads) { \
+    heads_rope<T>(x, bias, table, out, T_, heads, D, to_heads);                               \
+  }
+FOR_TYPES(heads_rope, HEADS_ROPE)
+
+#define SCATTER_ADD_ROWS(NAME, T)                                                             \
+  extern "C" __global__ void NAME(const T *src, const uint32_t *index, float *out, uint32_t H, \
+                                  uint32_t rows) {                                            \
+    scatter_add_rows<T>(src, index, out, H, rows);                                            \
+  }
+FOR_TYPES(scatter_add_rows, SCATTER_ADD_ROWS)
+
+#define ADAMW_MOMENTS(NAME, T)                                                                \
+  extern "C" __global__ void NAME(float *mv, const T *grad, size_t n, float b1, float b2,    \
+                                  float omb2) {                                               \
+    adamw_moments<T>(mv, grad, n, b1, b2, omb2);                                              \
+  }
+FOR_TYPES(adamw_moments, ADAMW_MOMENTS)
+
+#define ADAMW_APPLY(NAME, T)                                                                  \
+  extern "C" __global__ void NAME(T *param, const float *mv, size_t n, float decay,          \
+                                  float inv_bias2_sqrt, float eps, float step_size) {         \
+    adamw_apply<T>(param, mv, n, decay, inv_bias2_sqrt, eps, step_size);                      \
+  }
+FOR_TYPES(adamw_apply, ADAMW_APPLY)
+
+#define ADAMW_DECAY(NAME, T)                                                                  \
+  extern "C" __global__ void NAME(T *param, size_t n, float decay) {                          \
+    adamw_decay<T>(param, n, decay);                                                          \
+  }
+FOR_TYPES(adamw_decay, ADAMW_DECAY)

@@ -15,6 +15,14 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor
 use candle_core::backend::BackendStorage;
 
 use crate::ops::{cpu_from_f32, cpu_rows_f32, cpu_u32};
+#[cfg(feature = "cuda")]
+use crate::ops::{cuda, elementwise_config, load_kernel};
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
+#[cfg(feature = "cuda")]
+use candle_core::cuda_backend::WrapErr;
+#[cfg(feature = "cuda")]
+use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
 
 // ---------------------------------------------------------------------------------------------
 // RMSNorm
@@ -125,6 +133,39 @@ impl CustomOp2 for RmsNorm {
         }
         Ok((cpu_from_f32(out, dtype)?, lx.shape().clone()))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &CudaStorage,
+        lx: &Layout,
+        w: &CudaStorage,
+        lw: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        let (rows, h) = rows_of(lx);
+        let dev = x.device();
+        let f = load_kernel!(dev, "rms_norm", x.dtype());
+        let (h32, eps) = (h as u32, self.0);
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let (xv, wv) = (cuda::view::<$ty>(x, lx)?, cuda::view::<$ty>(w, lw)?);
+                let out = cuda::alloc::<$ty>(dev, rows * h)?;
+                if rows > 0 {
+                    let mut b = f.builder();
+                    b.arg(&xv).arg(&wv).arg(&out).arg(&h32).arg(&eps);
+                    // SAFETY: arguments match the kernel's signature; one block per row.
+                    unsafe { b.launch(cuda::rows(rows)) }.w()?;
+                }
+                CudaStorage::wrap_cuda_slice(out, dev.clone())
+            }};
+        }
+        let out = match (x.dtype(), w.dtype()) {
+            (DType::F32, DType::F32) => launch!(f32),
+            (DType::BF16, DType::BF16) => launch!(half::bf16),
+            (a, b) => candle_core::bail!("rms_norm: {a:?} rows with {b:?} weight"),
+        };
+        Ok((out, lx.shape().clone()))
+    }
 }
 
 struct RmsNormBackward(f32);
@@ -168,7 +209,56 @@ impl CustomOp3 for RmsNormBackward {
         }
         Ok((cpu_from_f32(out, x.dtype())?, lx.shape().clone()))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &CudaStorage,
+        lx: &Layout,
+        w: &CudaStorage,
+        lw: &Layout,
+        dy: &CudaStorage,
+        ld: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        let (rows, h) = rows_of(lx);
+        let dev = x.device();
+        let f = load_kernel!(dev, "rms_norm_backward", x.dtype());
+        let (h32, eps) = (h as u32, self.0);
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let (xv, wv, dv) = (
+                    cuda::view::<$ty>(x, lx)?,
+                    cuda::view::<$ty>(w, lw)?,
+                    cuda::view::<$ty>(dy, ld)?,
+                );
+                let out = cuda::alloc::<$ty>(dev, rows * h)?;
+                if rows > 0 {
+                    let mut b = f.builder();
+                    b.arg(&xv).arg(&wv).arg(&dv).arg(&out).arg(&h32).arg(&eps);
+                    // SAFETY: arguments match the kernel's signature; one block per row.
+                    unsafe { b.launch(cuda::rows(rows)) }.w()?;
+                }
+                CudaStorage::wrap_cuda_slice(out, dev.clone())
+            }};
+        }
+        let out = match (x.dtype(), w.dtype(), dy.dtype()) {
+            (DType::F32, DType::F32, DType::F32) => launch!(f32),
+            (DType::BF16, DType::BF16, DType::BF16) => launch!(half::bf16),
+            (a, b, c) => {
+                candle_core::bail!("rms_norm_backward: {a:?} rows, {b:?} weight, {c:?} grad")
+            }
+        };
+        Ok((out, lx.shape().clone()))
+    }
 }
+
+/// Row strips of the weight gradient's first stage: enough blocks to fill an H100 (132 SMs) a
+/// few times over, few enough that the `[strips, H]` f32 partials stay small next to the input.
+#[cfg(feature = "cuda")]
+const WGRAD_STRIPS: usize = 512;
+/// Columns one block of the weight gradient's first stage covers (`8 · WGRAD_PER · BLOCK`).
+#[cfg(feature = "cuda")]
+const WGRAD_CHUNK: usize = 8 * 4 * cuda::BLOCK as usize;
 
 struct RmsNormWeightGrad(f32);
 
@@ -195,6 +285,72 @@ impl CustomOp2 for RmsNormWeightGrad {
             }
         }
         Ok((CpuStorage::F32(dw), Shape::from(h)))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &CudaStorage,
+        lx: &Layout,
+        dy: &CudaStorage,
+        ld: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        let (rows, h) = rows_of(lx);
+        let dev = x.device();
+        if rows == 0 {
+            let dw = dev.alloc_zeros::<f32>(h)?;
+            return Ok((
+                CudaStorage::wrap_cuda_slice(dw, dev.clone()),
+                Shape::from(h),
+            ));
+        }
+        let per_strip = rows.div_ceil(WGRAD_STRIPS);
+        let strips = rows.div_ceil(per_strip);
+        let partial = cuda::alloc::<f32>(dev, strips * h)?;
+        let partial_cfg = LaunchConfig {
+            grid_dim: (strips as u32, h.div_ceil(WGRAD_CHUNK) as u32, 1),
+            block_dim: (cuda::BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let f = load_kernel!(dev, "rms_norm_wgrad_partial", x.dtype());
+        let (n32, h32, per32, eps) = (rows as u32, h as u32, per_strip as u32, self.0);
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let (xv, dv) = (cuda::view::<$ty>(x, lx)?, cuda::view::<$ty>(dy, ld)?);
+                let mut b = f.builder();
+                b.arg(&xv)
+                    .arg(&dv)
+                    .arg(&partial)
+                    .arg(&n32)
+                    .arg(&h32)
+                    .arg(&per32);
+                b.arg(&eps);
+                // SAFETY: arguments match the kernel's signature; the (strip, chunk) blocks
+                // write every value of `partial`.
+                unsafe { b.launch(partial_cfg) }.w()?;
+            }};
+        }
+        match (x.dtype(), dy.dtype()) {
+            (DType::F32, DType::F32) => launch!(f32),
+            (DType::BF16, DType::BF16) => launch!(half::bf16),
+            (a, b) => candle_core::bail!("rms_norm_weight_grad: {a:?} rows with {b:?} grad"),
+        }
+        let dw = cuda::alloc::<f32>(dev, h)?;
+        let reduce = load_kernel!(dev, "rms_norm_wgrad_reduce", DType::F32);
+        let strips32 = strips as u32;
+        let mut b = reduce.builder();
+        b.arg(&partial).arg(&dw).arg(&strips32).arg(&h32);
+        let cfg = LaunchConfig {
+            grid_dim: (h.div_ceil(32) as u32, 1, 1),
+            block_dim: (cuda::BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: arguments match the kernel's signature; 32 columns a block cover all of dw.
+        unsafe { b.launch(cfg) }.w()?;
+        Ok((
+            CudaStorage::wrap_cuda_slice(dw, dev.clone()),
+            Shape::from(h),
+        ))
     }
 }
 
@@ -361,6 +517,98 @@ impl Heads {
         }
         out
     }
+
+    /// Blocks (token tile, head, sequence) of threads (unit, token), each thread taking
+    /// `per_thread` values of a token's head: the kernels index without dividing.
+    #[cfg(feature = "cuda")]
+    fn launch_config(&self, per_thread: usize) -> candle_core::Result<LaunchConfig> {
+        let units = self.dim.div_ceil(per_thread).max(1);
+        let x = units.min(cuda::BLOCK as usize);
+        let y = (cuda::BLOCK as usize / x).max(1);
+        if self.heads > 65535 || self.batch > 65535 {
+            candle_core::bail!(
+                "heads kernel: {} sequences of {} heads",
+                self.batch,
+                self.heads
+            );
+        }
+        Ok(LaunchConfig {
+            grid_dim: (
+                self.time.div_ceil(y) as u32,
+                self.heads as u32,
+                self.batch as u32,
+            ),
+            block_dim: (x as u32, y as u32, 1),
+            shared_mem_bytes: 0,
+        })
+    }
+
+    /// Runs `heads_plain` (no table) or `heads_rope` on the GPU.
+    #[cfg(feature = "cuda")]
+    fn cuda(
+        &self,
+        (x, lx): (&CudaStorage, &Layout),
+        (bias, lb): (&CudaStorage, &Layout),
+        table: Option<(&CudaStorage, &Layout)>,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        let dev = x.device();
+        let n = self.batch * self.time * self.heads * self.dim;
+        // Both kernels take 8 values of a head a thread: 8 in a row, or 4 rotation pairs.
+        let cfg = self.launch_config(8)?;
+        let name = if table.is_some() {
+            "heads_rope"
+        } else {
+            "heads_plain"
+        };
+        let f = load_kernel!(dev, name, x.dtype());
+        let dims = (
+            self.time as u32,
+            self.heads as u32,
+            self.dim as u32,
+            self.to_heads as u32,
+        );
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let (xv, bv) = (cuda::view::<$ty>(x, lx)?, cuda::view::<$ty>(bias, lb)?);
+                let tv = match table {
+                    Some((t, lt)) => {
+                        if t.dtype() != x.dtype() {
+                            candle_core::bail!(
+                                "rotation tables {:?} for {:?} heads",
+                                t.dtype(),
+                                x.dtype()
+                            );
+                        }
+                        Some(cuda::view::<$ty>(t, lt)?)
+                    }
+                    None => None,
+                };
+                let out = cuda::alloc::<$ty>(dev, n)?;
+                if n > 0 {
+                    let mut b = f.builder();
+                    b.arg(&xv).arg(&bv);
+                    if let Some(tv) = &tv {
+                        b.arg(tv);
+                    }
+                    b.arg(&out)
+                        .arg(&dims.0)
+                        .arg(&dims.1)
+                        .arg(&dims.2)
+                        .arg(&dims.3);
+                    // SAFETY: arguments match the kernel's signature (the table only for
+                    // heads_rope); the grid covers every (b, h, t) and the threads all of D.
+                    unsafe { b.launch(cfg) }.w()?;
+                }
+                CudaStorage::wrap_cuda_slice(out, dev.clone())
+            }};
+        }
+        let out = match (x.dtype(), bias.dtype()) {
+            (DType::F32, DType::F32) => launch!(f32),
+            (DType::BF16, DType::BF16) => launch!(half::bf16),
+            (a, b) => candle_core::bail!("heads: {a:?} values with {b:?} bias"),
+        };
+        Ok((out, self.out_shape()))
+    }
 }
 
 struct HeadsPlain(Heads);
@@ -384,6 +632,17 @@ impl CustomOp2 for HeadsPlain {
             x.dtype(),
         );
         Ok((cpu_from_f32(out, x.dtype())?, self.0.out_shape()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &CudaStorage,
+        lx: &Layout,
+        bias: &CudaStorage,
+        lb: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        self.0.cuda((x, lx), (bias, lb), None)
     }
 }
 
@@ -411,6 +670,19 @@ impl CustomOp3 for HeadsRope {
         );
         Ok((cpu_from_f32(out, x.dtype())?, self.0.out_shape()))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &CudaStorage,
+        lx: &Layout,
+        bias: &CudaStorage,
+        lb: &Layout,
+        table: &CudaStorage,
+        lt: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        self.0.cuda((x, lx), (bias, lb), Some((table, lt)))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -419,7 +691,9 @@ impl CustomOp3 for HeadsRope {
 /// `out[index[i]] += src[i]` into `rows` zero rows, accumulated in f32: the backward of an
 /// embedding lookup or a row gather. `src` `[n, H]`, `index` `[n]` u32 (each `< rows`).
 ///
-/// On the CPU rows are added in order (reproducible); on CUDA with atomic adds (order free).
+/// On the CPU rows are added in order (reproducible) and an index `>= rows` is an error; on CUDA
+/// rows are added with atomic adds (order free, so not bit-reproducible) and a row whose index is
+/// `>= rows` is skipped, since a kernel cannot report it without a read-back.
 pub fn scatter_add_rows(src: &Tensor, index: &Tensor, rows: usize) -> candle_core::Result<Tensor> {
     let (n, _) = src.dims2()?;
     if index.dims() != [n] || index.dtype() != DType::U32 {
@@ -460,6 +734,43 @@ impl CustomOp2 for ScatterAddRows {
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((self.0, h))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        src: &CudaStorage,
+        ls: &Layout,
+        index: &CudaStorage,
+        li: &Layout,
+    ) -> candle_core::Result<(CudaStorage, Shape)> {
+        let (n, h) = rows_of(ls);
+        let dev = src.device();
+        let f = load_kernel!(dev, "scatter_add_rows", src.dtype());
+        let out = dev.alloc_zeros::<f32>(self.0 * h)?;
+        let iv = cuda::view::<u32>(index, li)?;
+        let (h32, rows32) = (h as u32, self.0 as u32);
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let sv = cuda::view::<$ty>(src, ls)?;
+                let mut b = f.builder();
+                b.arg(&sv).arg(&iv).arg(&out).arg(&h32).arg(&rows32);
+                // SAFETY: arguments match the kernel's signature; one block per source row,
+                // rows past `self.0` skipped in the kernel.
+                unsafe { b.launch(cuda::rows(n)) }.w()?;
+            }};
+        }
+        if n > 0 && h > 0 {
+            match src.dtype() {
+                DType::F32 => launch!(f32),
+                DType::BF16 => launch!(half::bf16),
+                other => candle_core::bail!("scatter_add_rows: {other:?} rows"),
+            }
+        }
+        Ok((
+            CudaStorage::wrap_cuda_slice(out, dev.clone()),
+            Shape::from((self.0, h)),
+        ))
     }
 }
 
@@ -584,6 +895,45 @@ impl candle_core::InplaceOp2 for Moments {
             }
         })
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        mv: &mut CudaStorage,
+        lmv: &Layout,
+        grad: &CudaStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<()> {
+        let n = lg.shape().elem_count();
+        if n == 0 {
+            return Ok(());
+        }
+        let dev = mv.device().clone();
+        let f = load_kernel!(dev, "adamw_moments", grad.dtype());
+        let (b1, b2) = ((1.0 - self.0.beta1) as f32, self.0.beta2 as f32);
+        let one_minus_b2 = (1.0 - self.0.beta2) as f32;
+        let mut state = cuda::view_mut::<f32>(mv, lmv)?;
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let gv = cuda::view::<$ty>(grad, lg)?;
+                let mut b = f.builder();
+                b.arg(&mut state)
+                    .arg(&gv)
+                    .arg(&n)
+                    .arg(&b1)
+                    .arg(&b2)
+                    .arg(&one_minus_b2);
+                // SAFETY: arguments match the kernel's signature; the state holds 2n values.
+                unsafe { b.launch(elementwise_config(n)) }.w()?;
+            }};
+        }
+        match grad.dtype() {
+            DType::F32 => launch!(f32),
+            DType::BF16 => launch!(half::bf16),
+            other => candle_core::bail!("adamw_moments: {other:?} gradient"),
+        }
+        Ok(())
+    }
 }
 
 impl candle_core::InplaceOp2 for Apply {
@@ -606,6 +956,44 @@ impl candle_core::InplaceOp2 for Apply {
             theta * decay - mv[i] / denom * step_size
         })
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        param: &mut CudaStorage,
+        lp: &Layout,
+        mv: &CudaStorage,
+        lmv: &Layout,
+    ) -> candle_core::Result<()> {
+        let n = lp.shape().elem_count();
+        if n == 0 {
+            return Ok(());
+        }
+        let dev = param.device().clone();
+        let f = load_kernel!(dev, "adamw_apply", param.dtype());
+        let (decay, inv_bias2_sqrt, eps, step_size) = self.constants();
+        let state = cuda::view::<f32>(mv, lmv)?;
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let mut pv = cuda::view_mut::<$ty>(param, lp)?;
+                let mut b = f.builder();
+                b.arg(&mut pv)
+                    .arg(&state)
+                    .arg(&n)
+                    .arg(&decay)
+                    .arg(&inv_bias2_sqrt);
+                b.arg(&eps).arg(&step_size);
+                // SAFETY: arguments match the kernel's signature; the state holds 2n values.
+                unsafe { b.launch(elementwise_config(n)) }.w()?;
+            }};
+        }
+        match param.dtype() {
+            DType::F32 => launch!(f32),
+            DType::BF16 => launch!(half::bf16),
+            other => candle_core::bail!("adamw_apply: {other:?} parameter"),
+        }
+        Ok(())
+    }
 }
 
 impl candle_core::InplaceOp1 for Decay {
@@ -616,5 +1004,570 @@ impl candle_core::InplaceOp1 for Decay {
     fn cpu_fwd(&self, param: &mut CpuStorage, lp: &Layout) -> candle_core::Result<()> {
         let (decay, ..) = Apply(self.0).constants();
         cpu_write_f32(param, lp, |_, theta| theta * decay)
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, param: &mut CudaStorage, lp: &Layout) -> candle_core::Result<()> {
+        let n = lp.shape().elem_count();
+        if n == 0 {
+            return Ok(());
+        }
+        let dev = param.device().clone();
+        let f = load_kernel!(dev, "adamw_decay", param.dtype());
+        let (decay, ..) = Apply(self.0).constants();
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let mut pv = cuda::view_mut::<$ty>(param, lp)?;
+                let mut b = f.builder();
+                b.arg(&mut pv).arg(&n).arg(&decay);
+                // SAFETY: arguments match the kernel's signature.
+                unsafe { b.launch(elementwise_config(n)) }.w()?;
+            }};
+        }
+        match param.dtype() {
+            DType::F32 => launch!(f32),
+            DType::BF16 => launch!(half::bf16),
+            other => candle_core::bail!("decay_only: {other:?} parameter"),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{D, Device, Var};
+
+    const EPS: f64 = 1e-6;
+
+    fn rand(shape: &[usize], seed: u64) -> Tensor {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn rand_as(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
+        rand(shape, seed).to_dtype(dtype).unwrap()
+    }
+
+    /// `max |a − b| / max |b|`, on the CPU in f32 whatever the devices and dtypes.
+    fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+        let f = |t: &Tensor| {
+            t.to_device(&Device::Cpu)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+        };
+        let (a, b) = (f(a), f(b));
+        assert_eq!(a.dims(), b.dims());
+        let scalar = |t: Tensor| t.to_scalar::<f32>().unwrap();
+        let diff = scalar((&a - &b).unwrap().abs().unwrap().max_all().unwrap());
+        let scale = scalar(b.abs().unwrap().max_all().unwrap());
+        diff / scale.max(1e-12)
+    }
+
+    fn assert_close(a: &Tensor, b: &Tensor, tol: f32, what: &str) {
+        let d = rel_diff(a, b);
+        assert!(d <= tol, "{what}: relative difference {d} > {tol}");
+    }
+
+    /// Tolerance for a comparison in `dtype`: about one bf16 rounding, or f32 noise.
+    fn tol(dtype: DType) -> f32 {
+        if dtype == DType::F32 { 1e-5 } else { 1e-2 }
+    }
+
+    /// Composed RMSNorm: normalised in f32, cast to `x`'s dtype, times `w` (differentiable).
+    fn reference_norm(x: &Tensor, w: &Tensor, eps: f64) -> Tensor {
+        let xf = x.to_dtype(DType::F32).unwrap();
+        let ms = xf.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+        let xn = xf
+            .broadcast_div(&(ms + eps).unwrap().sqrt().unwrap())
+            .unwrap();
+        xn.to_dtype(x.dtype()).unwrap().broadcast_mul(w).unwrap()
+    }
+
+    #[test]
+    fn rms_norm_matches_composed_ops() {
+        for dtype in [DType::F32, DType::BF16] {
+            for (n, h) in [(5, 16), (3, 37)] {
+                let x = rand_as(&[n, h], 1, dtype);
+                let w = rand_as(&[h], 2, dtype);
+                let ours = rms_norm(&x, &w, EPS).unwrap();
+                assert_eq!(ours.dtype(), dtype);
+                assert_close(&ours, &reference_norm(&x, &w, EPS), tol(dtype), "rms_norm");
+            }
+        }
+    }
+
+    #[test]
+    fn rms_norm_gradients_match_autograd() {
+        let (n, h) = (6, 24);
+        let x = Var::from_tensor(&rand(&[n, h], 3)).unwrap();
+        let w = Var::from_tensor(&rand(&[h], 4)).unwrap();
+        let dy = rand(&[n, h], 5);
+        let y = reference_norm(&x, &w, EPS);
+        let grads = (y * &dy).unwrap().sum_all().unwrap().backward().unwrap();
+        let (gx, gw) = (grads.get(&x).unwrap(), grads.get(&w).unwrap());
+        let dx = rms_norm_backward(&x, &w, &dy, EPS).unwrap();
+        let dw = rms_norm_weight_grad(&x, &dy, EPS).unwrap();
+        assert_close(&dx, gx, 1e-5, "rms_norm_backward f32");
+        assert_close(&dw, gw, 1e-5, "rms_norm_weight_grad f32");
+        assert_eq!(dw.dtype(), DType::F32);
+
+        // bf16 storage: the same gradients up to bf16 rounding of inputs and output.
+        let bf = |t: &Tensor| t.to_dtype(DType::BF16).unwrap();
+        let (xb, wb, db) = (bf(&x), bf(&w), bf(&dy));
+        let up = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+        let x32 = Var::from_tensor(&up(&xb)).unwrap();
+        let w32 = Var::from_tensor(&up(&wb)).unwrap();
+        let y = reference_norm(&x32, &w32, EPS);
+        let grads = (y * up(&db))
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let dx = rms_norm_backward(&xb, &wb, &db, EPS).unwrap();
+        assert_eq!(dx.dtype(), DType::BF16);
+        assert_close(
+            &dx,
+            grads.get(&x32).unwrap(),
+            2e-2,
+            "rms_norm_backward bf16",
+        );
+        let dw = rms_norm_weight_grad(&xb, &db, EPS).unwrap();
+        assert_close(
+            &dw,
+            grads.get(&w32).unwrap(),
+            2e-2,
+            "rms_norm_weight_grad bf16",
+        );
+    }
+
+    #[test]
+    fn rms_norm_shape_errors() {
+        let x = rand(&[3, 8], 6);
+        assert!(rms_norm(&x, &rand(&[9], 7), EPS).is_err());
+        assert!(rms_norm(&x, &rand_as(&[8], 7, DType::BF16), EPS).is_err());
+        let w = rand(&[8], 7);
+        assert!(rms_norm_backward(&x, &w, &rand(&[3, 9], 8), EPS).is_err());
+        assert!(rms_norm_backward(&x, &w, &rand_as(&[3, 8], 8, DType::BF16), EPS).is_err());
+        assert!(rms_norm_weight_grad(&x, &rand(&[4, 8], 8), EPS).is_err());
+    }
+
+    /// Rotation tables `[b, t, d/2]` of real angles (so a rotation and its inverse cancel).
+    fn rope_tables(b: usize, t: usize, d: usize, dtype: DType) -> (Tensor, Tensor) {
+        let half = d / 2;
+        let mut angles = Vec::with_capacity(b * t * half);
+        for seq in 0..b {
+            for pos in 0..t {
+                for i in 0..half {
+                    let inv_freq = 10000f32.powf(-((2 * i) as f32) / d as f32);
+                    angles.push((pos + 3 * seq) as f32 * inv_freq);
+                }
+            }
+        }
+        let a = Tensor::from_vec(angles, (b, t, half), &Device::Cpu).unwrap();
+        (
+            a.cos().unwrap().to_dtype(dtype).unwrap(),
+            a.sin().unwrap().to_dtype(dtype).unwrap(),
+        )
+    }
+
+    /// `cat(−x₂, x₁)` over the last dimension.
+    fn rotate_half(x: &Tensor) -> Tensor {
+        let d = x.dim(D::Minus1).unwrap();
+        let x1 = x.narrow(D::Minus1, 0, d / 2).unwrap();
+        let x2 = x.narrow(D::Minus1, d / 2, d / 2).unwrap();
+        Tensor::cat(&[&x2.neg().unwrap(), &x1], D::Minus1).unwrap()
+    }
+
+    /// Composed split_heads: bias add (rounded in the dtype), reshape, transpose, then the
+    /// rotate-half rope in f32 and one rounding at the end.
+    fn reference_split(
+        lin: &Tensor,
+        bias: Option<&Tensor>,
+        rope: Option<(&Tensor, &Tensor)>,
+        b: usize,
+        heads: usize,
+    ) -> Tensor {
+        let (n, width) = lin.dims2().unwrap();
+        let (t, d) = (n / b, width / heads);
+        let x = match bias {
+            Some(bias) => lin.broadcast_add(bias).unwrap(),
+            None => lin.clone(),
+        };
+        let x = x
+            .reshape((b, t, heads, d))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let Some((cos, sin)) = rope else {
+            return x;
+        };
+        let full = |c: &Tensor| {
+            Tensor::cat(&[c, c], D::Minus1)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .unsqueeze(1)
+                .unwrap()
+        };
+        let xf = x.to_dtype(DType::F32).unwrap();
+        let out = (xf.broadcast_mul(&full(cos)).unwrap()
+            + rotate_half(&xf).broadcast_mul(&full(sin)).unwrap())
+        .unwrap();
+        out.to_dtype(lin.dtype()).unwrap()
+    }
+
+    #[test]
+    fn split_heads_matches_composed_ops() {
+        let (b, t, heads, d) = (2, 5, 3, 8);
+        for dtype in [DType::F32, DType::BF16] {
+            let lin = rand_as(&[b * t, heads * d], 10, dtype);
+            let bias = rand_as(&[heads * d], 11, dtype);
+            let (cos, sin) = rope_tables(b, t, d, dtype);
+            let rope = Rotation {
+                cos: &cos,
+                sin: &sin,
+            };
+            for with_bias in [false, true] {
+                let bias = with_bias.then_some(&bias);
+                let plain = split_heads(&lin, bias, None, b, heads).unwrap();
+                assert_eq!(plain.dims(), [b, heads, t, d]);
+                let want = reference_split(&lin, bias, None, b, heads);
+                assert_eq!(rel_diff(&plain, &want), 0.0, "split_heads without rope");
+                let rotated = split_heads(&lin, bias, Some(rope), b, heads).unwrap();
+                let want = reference_split(&lin, bias, Some((&cos, &sin)), b, heads);
+                assert_close(&rotated, &want, tol(dtype), "split_heads with rope");
+            }
+        }
+    }
+
+    #[test]
+    fn merge_heads_inverts_split_heads() {
+        let (b, t, heads, d) = (2, 4, 3, 6);
+        let lin = rand(&[b * t, heads * d], 12);
+        let (cos, sin) = rope_tables(b, t, d, DType::F32);
+        let rope = Rotation {
+            cos: &cos,
+            sin: &sin,
+        };
+        let split = split_heads(&lin, None, Some(rope), b, heads).unwrap();
+        let back = merge_heads(&split, Some(rope)).unwrap();
+        assert_close(&back, &lin, 1e-5, "merge_heads(split_heads(x))");
+        // Without rotation it is the plain layout change.
+        let x = rand(&[b, heads, t, d], 13);
+        let merged = merge_heads(&x, None).unwrap();
+        let want = x
+            .transpose(1, 2)
+            .unwrap()
+            .reshape((b * t, heads * d))
+            .unwrap();
+        assert_eq!(rel_diff(&merged, &want), 0.0);
+    }
+
+    #[test]
+    fn heads_shape_errors() {
+        let lin = rand(&[6, 12], 14);
+        assert!(split_heads(&lin, None, None, 4, 3).is_err()); // 6 rows are not 4 sequences
+        assert!(split_heads(&lin, None, None, 2, 5).is_err()); // 12 is not 5 heads
+        assert!(split_heads(&lin, Some(&rand(&[11], 15)), None, 2, 3).is_err());
+        let (cos, sin) = rope_tables(2, 3, 2, DType::F32); // head dim 2, not 4
+        let rope = Rotation {
+            cos: &cos,
+            sin: &sin,
+        };
+        assert!(split_heads(&lin, None, Some(rope), 2, 3).is_err());
+        assert!(merge_heads(&lin, None).is_err()); // not [B, heads, T, D]
+        let (cos, sin) = rope_tables(2, 3, 3, DType::F32); // odd head dim
+        let x = rand(&[2, 1, 3, 3], 16);
+        let rope = Rotation {
+            cos: &cos,
+            sin: &sin,
+        };
+        assert!(merge_heads(&x, Some(rope)).is_err());
+    }
+
+    #[test]
+    fn scatter_add_rows_matches_index_add() {
+        let index = Tensor::new(&[3u32, 0, 3, 1, 3, 0], &Device::Cpu).unwrap();
+        for dtype in [DType::F32, DType::BF16] {
+            let src = rand_as(&[6, 7], 17, dtype);
+            let ours = scatter_add_rows(&src, &index, 5).unwrap();
+            assert_eq!((ours.dims(), ours.dtype()), (&[5, 7][..], DType::F32));
+            let want = Tensor::zeros((5, 7), DType::F32, &Device::Cpu)
+                .unwrap()
+                .index_add(&index, &src.to_dtype(DType::F32).unwrap(), 0)
+                .unwrap();
+            assert_close(&ours, &want, 1e-6, "scatter_add_rows");
+        }
+        let src = rand(&[6, 7], 18);
+        assert!(scatter_add_rows(&src, &index, 3).is_err()); // index 3 of 3 rows
+        assert!(scatter_add_rows(&src, &index.to_dtype(DType::I64).unwrap(), 5).is_err());
+        assert!(scatter_add_rows(&src, &index.narrow(0, 0, 5).unwrap(), 5).is_err());
+    }
+
+    fn adamw_step(step: u64) -> AdamWStep {
+        AdamWStep {
+            lr: 1e-2,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            step,
+        }
+    }
+
+    /// The composed AdamW step the fused ops replace (`train::optim` before them).
+    fn reference_adamw(
+        param: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+        grad: Option<&Tensor>,
+        c: AdamWStep,
+    ) -> (Tensor, Tensor, Tensor) {
+        let t = c.step as i32;
+        let bias1 = 1.0 - c.beta1.powi(t);
+        let bias2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
+        let theta = (param.to_dtype(DType::F32).unwrap() * (1.0 - c.lr * c.weight_decay)).unwrap();
+        let Some(g) = grad else {
+            return (theta.to_dtype(param.dtype()).unwrap(), m.clone(), v.clone());
+        };
+        let g = g.to_dtype(DType::F32).unwrap();
+        let m = (m + ((&g - m).unwrap() * (1.0 - c.beta1)).unwrap()).unwrap();
+        let v = ((v * c.beta2).unwrap() + (g.sqr().unwrap() * (1.0 - c.beta2)).unwrap()).unwrap();
+        let denom = ((v.sqrt().unwrap() / bias2_sqrt).unwrap() + c.eps).unwrap();
+        let update = ((&m / denom).unwrap() * (c.lr / bias1)).unwrap();
+        let param = (theta - update).unwrap().to_dtype(param.dtype()).unwrap();
+        (param, m, v)
+    }
+
+    #[test]
+    fn adamw_matches_composed_ops() {
+        let n = 37;
+        for dtype in [DType::F32, DType::BF16] {
+            let param = rand_as(&[n], 20, dtype);
+            let mv = Tensor::zeros((2, n), DType::F32, &Device::Cpu).unwrap();
+            let (mut p_ref, mut m_ref, mut v_ref) = (
+                param.copy().unwrap(),
+                Tensor::zeros(n, DType::F32, &Device::Cpu).unwrap(),
+                Tensor::zeros(n, DType::F32, &Device::Cpu).unwrap(),
+            );
+            for step in 1..=3u64 {
+                let c = adamw_step(step);
+                let grad = rand_as(&[n], 20 + step, dtype);
+                if step == 2 {
+                    decay_only(&param, c).unwrap();
+                    (p_ref, m_ref, v_ref) = reference_adamw(&p_ref, &m_ref, &v_ref, None, c);
+                } else {
+                    adamw_moments(&mv, &grad, c).unwrap();
+                    adamw_apply(&param, &mv, c).unwrap();
+                    (p_ref, m_ref, v_ref) = reference_adamw(&p_ref, &m_ref, &v_ref, Some(&grad), c);
+                }
+                assert_close(&mv.get(0).unwrap(), &m_ref, 1e-6, "adamw m");
+                assert_close(&mv.get(1).unwrap(), &v_ref, 1e-6, "adamw v");
+                assert_close(&param, &p_ref, 1e-6, "adamw param");
+            }
+        }
+    }
+
+    #[test]
+    fn adamw_shape_errors() {
+        let c = adamw_step(1);
+        let param = rand(&[4, 3], 30);
+        let grad = rand(&[4, 3], 31);
+        let zeros = |shape: &[usize], dtype| Tensor::zeros(shape, dtype, &Device::Cpu).unwrap();
+        assert!(adamw_moments(&zeros(&[2, 11], DType::F32), &grad, c).is_err());
+        assert!(adamw_moments(&zeros(&[2, 12], DType::BF16), &grad, c).is_err());
+        assert!(adamw_moments(&zeros(&[12, 2], DType::F32).t().unwrap(), &grad, c).is_err());
+        assert!(adamw_apply(&param, &zeros(&[2, 13], DType::F32), c).is_err());
+        assert!(adamw_apply(&param.t().unwrap(), &zeros(&[2, 12], DType::F32), c).is_err());
+        assert!(adamw_moments(&zeros(&[2, 12], DType::F32), &grad, c).is_ok());
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // CUDA kernels against the CPU ops on the same inputs.
+
+    #[cfg(feature = "cuda")]
+    fn gpu() -> Option<Device> {
+        match Device::new_cuda(0) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("no CUDA device, skipping the kernel test: {e}");
+                None
+            }
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    fn on(t: &Tensor, dev: &Device) -> Tensor {
+        t.to_device(dev).unwrap()
+    }
+
+    /// Row shapes: vectorised (H a multiple of 8), a ragged tail, rows wider than one chunk of
+    /// the weight gradient, and more rows than weight-gradient strips.
+    #[cfg(feature = "cuda")]
+    const NORM_SHAPES: [(usize, usize); 5] = [(64, 1536), (7, 100), (3, 8200), (1100, 64), (2, 3)];
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_rms_norm_matches_cpu() {
+        let Some(dev) = gpu() else { return };
+        for dtype in [DType::F32, DType::BF16] {
+            for (i, &(n, h)) in NORM_SHAPES.iter().enumerate() {
+                let seed = 100 + 10 * i as u64;
+                // One row more than needed, cut off the front: a view at an offset, unaligned
+                // when H is not a multiple of 8.
+                let x = rand_as(&[n + 1, h], seed, dtype).narrow(0, 1, n).unwrap();
+                let w = rand_as(&[h], seed + 1, dtype);
+                let dy = rand_as(&[n, h], seed + 2, dtype);
+                let what = format!("{dtype:?} [{n}, {h}]");
+                let (gx, gw, gd) = (on(&x, &dev), on(&w, &dev), on(&dy, &dev));
+                let cpu = rms_norm(&x, &w, EPS).unwrap();
+                let gpu = rms_norm(&gx, &gw, EPS).unwrap();
+                assert_close(&gpu, &cpu, tol(dtype), &format!("rms_norm {what}"));
+                let cpu = rms_norm_backward(&x, &w, &dy, EPS).unwrap();
+                let gpu = rms_norm_backward(&gx, &gw, &gd, EPS).unwrap();
+                assert_close(&gpu, &cpu, tol(dtype), &format!("rms_norm_backward {what}"));
+                let cpu = rms_norm_weight_grad(&x, &dy, EPS).unwrap();
+                let gpu = rms_norm_weight_grad(&gx, &gd, EPS).unwrap();
+                let wtol = if dtype == DType::F32 { 2e-5 } else { 1e-2 };
+                assert_close(&gpu, &cpu, wtol, &format!("rms_norm_weight_grad {what}"));
+            }
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_heads_match_cpu() {
+        let Some(dev) = gpu() else { return };
+        // (batch, time, heads, dim): vectorised, odd pair count, and an odd dim without rope.
+        let shapes = [(2, 33, 4, 64), (2, 5, 3, 8), (1, 7, 2, 6), (3, 2, 2, 5)];
+        for dtype in [DType::F32, DType::BF16] {
+            for (i, &(b, t, heads, d)) in shapes.iter().enumerate() {
+                let seed = 200 + 10 * i as u64;
+                let lin = rand_as(&[b * t, heads * d], seed, dtype);
+                let bias = rand_as(&[heads * d], seed + 1, dtype);
+                let x = rand_as(&[b, heads, t, d], seed + 2, dtype);
+                let (cos, sin) = rope_tables(b, t, d, dtype);
+                let (gcos, gsin) = (on(&cos, &dev), on(&sin, &dev));
+                let (glin, gbias, gx) = (on(&lin, &dev), on(&bias, &dev), on(&x, &dev));
+                let what = format!("{dtype:?} {:?}", (b, t, heads, d));
+                for with_bias in [false, true] {
+                    let (bias, gbias) = (with_bias.then_some(&bias), with_bias.then_some(&gbias));
+                    let cpu = split_heads(&lin, bias, None, b, heads).unwrap();
+                    let gpu = split_heads(&glin, gbias, None, b, heads).unwrap();
+                    assert_eq!(rel_diff(&gpu, &cpu), 0.0, "split_heads {what}");
+                    if d % 2 == 0 {
+                        let rope = Rotation {
+                            cos: &cos,
+                            sin: &sin,
+                        };
+                        let grope = Rotation {
+                            cos: &gcos,
+                            sin: &gsin,
+                        };
+                        let cpu = split_heads(&lin, bias, Some(rope), b, heads).unwrap();
+                        let gpu = split_heads(&glin, gbias, Some(grope), b, heads).unwrap();
+                        assert_eq!(rel_diff(&gpu, &cpu), 0.0, "split_heads rope {what}");
+                    }
+                }
+                let cpu = merge_heads(&x, None).unwrap();
+                let gpu = merge_heads(&gx, None).unwrap();
+                assert_eq!(rel_diff(&gpu, &cpu), 0.0, "merge_heads {what}");
+                if d % 2 == 0 {
+                    let rope = Rotation {
+                        cos: &cos,
+                        sin: &sin,
+                    };
+                    let grope = Rotation {
+                        cos: &gcos,
+                        sin: &gsin,
+                    };
+                    let cpu = merge_heads(&x, Some(rope)).unwrap();
+                    let gpu = merge_heads(&gx, Some(grope)).unwrap();
+                    assert_eq!(rel_diff(&gpu, &cpu), 0.0, "merge_heads rope {what}");
+                }
+            }
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_scatter_add_rows_matches_cpu() {
+        use rand::{Rng, SeedableRng};
+        let Some(dev) = gpu() else { return };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(300);
+        for dtype in [DType::F32, DType::BF16] {
+            for (n, h, rows) in [(500, 1536, 37), (50, 37, 10), (9, 3, 2)] {
+                let src = rand_as(&[n, h], 301, dtype);
+                let index: Vec<u32> = (0..n).map(|_| rng.random_range(0..rows as u32)).collect();
+                let index = Tensor::new(index.as_slice(), &Device::Cpu).unwrap();
+                let cpu = scatter_add_rows(&src, &index, rows).unwrap();
+                let gpu = scatter_add_rows(&on(&src, &dev), &on(&index, &dev), rows).unwrap();
+                // Atomic adds sum in any order: f32 rounding noise only.
+                assert_close(
+                    &gpu,
+                    &cpu,
+                    1e-5,
+                    &format!("scatter_add_rows {dtype:?} {n}x{h}"),
+                );
+            }
+        }
+        // The GPU skips a row whose index is out of range (the CPU reports it).
+        let src = rand(&[3, 16], 302);
+        let index = Tensor::new(&[1u32, 7, 0], &Device::Cpu).unwrap();
+        let gpu = scatter_add_rows(&on(&src, &dev), &on(&index, &dev), 2).unwrap();
+        let kept = Tensor::new(&[0u32, 2], &Device::Cpu).unwrap();
+        let want = scatter_add_rows(
+            &src.index_select(&kept, 0).unwrap(),
+            &Tensor::new(&[1u32, 0], &Device::Cpu).unwrap(),
+            2,
+        )
+        .unwrap();
+        assert_eq!(rel_diff(&gpu, &want), 0.0);
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_adamw_matches_cpu() {
+        let Some(dev) = gpu() else { return };
+        // n = 1003 puts the v row off 16-byte alignment (the kernels' scalar path).
+        for n in [4096, 1003] {
+            for (pdtype, gdtype) in [
+                (DType::F32, DType::F32),
+                (DType::BF16, DType::BF16),
+                (DType::F32, DType::BF16),
+            ] {
+                let param = rand_as(&[n], 400, pdtype);
+                let gparam = on(&param, &dev);
+                let mv = Tensor::zeros((2, n), DType::F32, &Device::Cpu).unwrap();
+                let gmv = on(&mv, &dev);
+                for step in 1..=3u64 {
+                    let c = adamw_step(step);
+                    if step == 2 {
+                        decay_only(&param, c).unwrap();
+                        decay_only(&gparam, c).unwrap();
+                    } else {
+                        let grad = rand_as(&[n], 400 + step, gdtype);
+                        adamw_moments(&mv, &grad, c).unwrap();
+                        adamw_moments(&gmv, &on(&grad, &dev), c).unwrap();
+                        adamw_apply(&param, &mv, c).unwrap();
+                        adamw_apply(&gparam, &gmv, c).unwrap();
+                    }
+                    // The kernels do the CPU's f32 operations in its order: equal values.
+                    let what = format!("adamw {pdtype:?}/{gdtype:?} n={n} step {step}");
+                    assert_eq!(rel_diff(&gmv, &mv), 0.0, "{what}: moments");
+                    assert_eq!(rel_diff(&gparam, &param), 0.0, "{what}: parameter");
+                }
+            }
+        }
     }
 }

@@ -105,7 +105,7 @@ pub(crate) fn cpu_from_f32(values: Vec<f32>, dtype: DType) -> candle_core::Resul
     })
 }
 
-fn last_dim(l: &Layout) -> candle_core::Result<(usize, usize)> {
+pub(crate) fn last_dim(l: &Layout) -> candle_core::Result<(usize, usize)> {
     let dims = l.shape().dims();
     let cols = *dims
         .last()
@@ -120,17 +120,21 @@ macro_rules! load_kernel {
         $dev.get_or_load_custom_func(&cuda::kernel($name, $dtype)?, "assay", cuda::PTX)?
     };
 }
+#[cfg(feature = "cuda")]
+pub(crate) use load_kernel;
 
 #[cfg(feature = "cuda")]
-mod cuda {
+pub(crate) mod cuda {
     //! Launching the kernels of `kernels/assay.cu`.
-    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig};
+    use candle_core::cuda_backend::cudarc::driver::{
+        CudaSlice, CudaView, CudaViewMut, LaunchConfig,
+    };
     use candle_core::{CudaDevice, CudaStorage, DType, Layout};
 
     /// The PTX of `kernels/assay.cu`, built by build.rs.
     pub const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/assay.ptx"));
     /// Threads per block, as `BLOCK` in the kernels.
-    const BLOCK: u32 = 256;
+    pub const BLOCK: u32 = 256;
 
     /// The name of kernel `name` for `dtype` (`name_f32`, `name_bf16`).
     pub fn kernel(name: &str, dtype: DType) -> candle_core::Result<String> {
@@ -160,6 +164,18 @@ mod cuda {
             .contiguous_offsets()
             .ok_or_else(|| candle_core::Error::Msg("assay op: input must be contiguous".into()))?;
         Ok(s.as_cuda_slice::<T>()?.slice(start..end))
+    }
+
+    /// The contiguous mutable view of a storage of type `T` at its layout's offset, for the
+    /// in-place kernels.
+    pub fn view_mut<'a, T: candle_core::cuda_backend::CudaDType>(
+        s: &'a mut CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<CudaViewMut<'a, T>> {
+        let (start, end) = l.contiguous_offsets().ok_or_else(|| {
+            candle_core::Error::Msg("assay op: in-place tensor must be contiguous".into())
+        })?;
+        Ok(s.as_cuda_slice_mut::<T>()?.slice_mut(start..end))
     }
 
     /// Uninitialised device memory for `n` values (every kernel writes all of its output).
@@ -698,7 +714,9 @@ pub fn sample_rows(
 
 /// Launches an elementwise kernel of `kernels/assay.cu` (8 values a thread) over `n` values.
 #[cfg(feature = "cuda")]
-fn elementwise_config(n: usize) -> candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+pub(crate) fn elementwise_config(
+    n: usize,
+) -> candle_core::cuda_backend::cudarc::driver::LaunchConfig {
     let threads = n.div_ceil(8).max(1) as u32;
     candle_core::cuda_backend::cudarc::driver::LaunchConfig {
         grid_dim: (threads.div_ceil(256), 1, 1),
