@@ -546,14 +546,16 @@ __device__ void rms_norm_wgrad_reduce(const float *partial, float *dw, uint32_t 
 // are contiguous in both layouts, rows [B, T, heads, D] and heads [B, heads, T, D], so reads and
 // writes are both contiguous runs of D values, and no thread divides an index.
 __device__ __forceinline__ bool heads_at(uint32_t T_, uint32_t heads, uint32_t D,
-                                         uint32_t to_heads, size_t &src, size_t &dst,
-                                         size_t &token) {
+                                         uint32_t to_heads, uint32_t groups, size_t &src,
+                                         size_t &dst, size_t &token) {
   uint32_t t = blockIdx.x * blockDim.y + threadIdx.y;
   if (t >= T_) return false;
   uint32_t h = blockIdx.y, b = blockIdx.z;
   token = (size_t)b * T_ + t;
   size_t rows = (token * heads + h) * D;
-  size_t hd = (((size_t)b * heads + h) * T_ + t) * D;
+  // Heads side: [B, kv, T, groups, D] (groups = 1: [B, heads, T, D]).
+  uint32_t kv = heads / groups;
+  size_t hd = ((((size_t)b * kv + h / groups) * T_ + t) * groups + h % groups) * D;
   src = to_heads ? rows : hd;
   dst = to_heads ? hd : rows;
   return true;
@@ -562,9 +564,9 @@ __device__ __forceinline__ bool heads_at(uint32_t T_, uint32_t heads, uint32_t D
 // Without rotation: out = round(x + bias), 8 values a thread.
 template <typename T>
 __device__ void heads_plain(const T *x, const T *bias, T *out, uint32_t T_, uint32_t heads,
-                            uint32_t D, uint32_t to_heads) {
+                            uint32_t D, uint32_t to_heads, uint32_t groups) {
   size_t src, dst, token;
-  if (!heads_at(T_, heads, D, to_heads, src, dst, token)) return;
+  if (!heads_at(T_, heads, D, to_heads, groups, src, dst, token)) return;
   const T *bh = bias + (size_t)blockIdx.y * D;
   bool vec = rows_vec(D, x) && rows_vec(D, bias) && rows_vec(D, out);
   for (uint32_t g = threadIdx.x; g < (D + 7) / 8; g += blockDim.x) {
@@ -582,9 +584,9 @@ __device__ void heads_plain(const T *x, const T *bias, T *out, uint32_t T_, uint
 // round(x + bias), 4 pairs a thread; `table` [B, T, D] holds cos then sin halves.
 template <typename T>
 __device__ void heads_rope(const T *x, const T *bias, const T *table, T *out, uint32_t T_,
-                           uint32_t heads, uint32_t D, uint32_t to_heads) {
+                           uint32_t heads, uint32_t D, uint32_t to_heads, uint32_t groups) {
   size_t src, dst, token;
-  if (!heads_at(T_, heads, D, to_heads, src, dst, token)) return;
+  if (!heads_at(T_, heads, D, to_heads, groups, src, dst, token)) return;
   uint32_t half = D / 2;
   const T *bh = bias + (size_t)blockIdx.y * D;
   const T *cs = table + token * D;
@@ -795,15 +797,17 @@ extern "C" __global__ void rms_norm_wgrad_reduce_f32(const float *partial, float
 
 #define HEADS_PLAIN(NAME, T)                                                                  \
   extern "C" __global__ void NAME(const T *x, const T *bias, T *out, uint32_t T_,            \
-                                  uint32_t heads, uint32_t D, uint32_t to_heads) {            \
-    heads_plain<T>(x, bias, out, T_, heads, D, to_heads);                                     \
+                                  uint32_t heads, uint32_t D, uint32_t to_heads,              \
+                                  uint32_t groups) {                                          \
+    heads_plain<T>(x, bias, out, T_, heads, D, to_heads, groups);                             \
   }
 FOR_TYPES(heads_plain, HEADS_PLAIN)
 
 #define HEADS_ROPE(NAME, T)                                                                   \
   extern "C" __global__ void NAME(const T *x, const T *bias, const T *table, T *out,         \
-                                  uint32_t T_, uint32_t heads, uint32_t D, uint32_t to_heads) { \
-    heads_rope<T>(x, bias, table, out, T_, heads, D, to_heads);                               \
+                                  uint32_t T_, uint32_t heads, uint32_t D, uint32_t to_heads, \
+                                  uint32_t groups) {                                          \
+    heads_rope<T>(x, bias, table, out, T_, heads, D, to_heads, groups);                       \
   }
 FOR_TYPES(heads_rope, HEADS_ROPE)
 

@@ -376,9 +376,26 @@ pub fn split_heads(
     batch: usize,
     heads: usize,
 ) -> candle_core::Result<Tensor> {
+    split_heads_grouped(lin, bias, rope, batch, heads, heads)
+}
+
+/// As [`split_heads`], into position-major groups `[B, kv, T·g, D]` for `kv` key heads of
+/// `g = heads / kv` query heads each (row `t·g + i` is head `kv·g + i` at position `t`): the
+/// layout of [`crate::ops::causal_attention_blocks`]. With `kv == heads` it is `split_heads`.
+pub fn split_heads_grouped(
+    lin: &Tensor,
+    bias: Option<&Tensor>,
+    rope: Option<Rotation>,
+    batch: usize,
+    heads: usize,
+    kv: usize,
+) -> candle_core::Result<Tensor> {
     let (n, width) = lin.dims2()?;
     if batch == 0 || n % batch != 0 || heads == 0 || width % heads != 0 {
         candle_core::bail!("split_heads: [{n}, {width}] is not {batch} sequences of {heads} heads");
+    }
+    if kv == 0 || heads % kv != 0 {
+        candle_core::bail!("split_heads: {heads} heads do not form groups over {kv} key heads");
     }
     let op = Heads {
         batch,
@@ -386,6 +403,7 @@ pub fn split_heads(
         heads,
         dim: width / heads,
         to_heads: true,
+        groups: heads / kv,
     };
     op.check_rope(rope)?;
     let zeros;
@@ -408,13 +426,32 @@ pub fn split_heads(
 /// when given. With a rotation this is the backward of [`split_heads`] (a rotation's adjoint is
 /// its inverse); without, it is the layout change after attention.
 pub fn merge_heads(x: &Tensor, rope: Option<Rotation>) -> candle_core::Result<Tensor> {
-    let (batch, heads, time, dim) = x.dims4()?;
+    let heads = x.dim(1)?;
+    merge_heads_grouped(x, heads, rope)
+}
+
+/// The inverse of [`split_heads_grouped`]: position-major groups `x` `[B, kv, T·g, D]` of
+/// `heads` query heads back to rows `[B·T, heads·D]`, rotated by the inverse of `rope` when given.
+pub fn merge_heads_grouped(
+    x: &Tensor,
+    heads: usize,
+    rope: Option<Rotation>,
+) -> candle_core::Result<Tensor> {
+    let (batch, kv, rows, dim) = x.dims4()?;
+    if kv == 0 || heads % kv != 0 || rows % (heads / kv) != 0 {
+        candle_core::bail!(
+            "merge_heads: {:?} is not groups of {heads} heads",
+            x.shape()
+        );
+    }
+    let groups = heads / kv;
     let op = Heads {
         batch,
-        time,
+        time: rows / groups,
         heads,
         dim,
         to_heads: false,
+        groups,
     };
     op.check_rope(rope)?;
     let no_bias = Tensor::zeros(heads * dim, x.dtype(), x.device())?;
@@ -430,6 +467,9 @@ struct Heads {
     dim: usize,
     /// Rows to heads (rotating by +θ), or heads to rows (rotating by −θ).
     to_heads: bool,
+    /// Query heads per key head on the heads side, `[B, heads / groups, T, groups, D]`; 1 for
+    /// the plain `[B, heads, T, D]`.
+    groups: usize,
 }
 
 impl Heads {
@@ -451,7 +491,8 @@ impl Heads {
 
     fn out_shape(&self) -> Shape {
         if self.to_heads {
-            Shape::from((self.batch, self.heads, self.time, self.dim))
+            let kv = self.heads / self.groups;
+            Shape::from((self.batch, kv, self.time * self.groups, self.dim))
         } else {
             Shape::from((self.batch * self.time, self.heads * self.dim))
         }
@@ -478,9 +519,10 @@ impl Heads {
         ((b * self.time + t) * self.heads + h) * self.dim + d
     }
 
-    /// Index in the heads layout `[B, heads, T, D]`.
+    /// Index in the heads layout `[B, kv, T, groups, D]` (`[B, heads, T, D]` for one group).
     fn head_index(&self, b: usize, h: usize, t: usize, d: usize) -> usize {
-        ((b * self.heads + h) * self.time + t) * self.dim + d
+        let (g, kv) = (self.groups, self.heads / self.groups);
+        (((b * kv + h / g) * self.time + t) * g + h % g) * self.dim + d
     }
 
     /// The CPU twin of the kernel: `table` `[B, T, D]` holds cos then sin halves, or None.
@@ -566,6 +608,7 @@ impl Heads {
             self.heads as u32,
             self.dim as u32,
             self.to_heads as u32,
+            self.groups as u32,
         );
         macro_rules! launch {
             ($ty:ty) => {{
@@ -594,7 +637,8 @@ impl Heads {
                         .arg(&dims.0)
                         .arg(&dims.1)
                         .arg(&dims.2)
-                        .arg(&dims.3);
+                        .arg(&dims.3)
+                        .arg(&dims.4);
                     // SAFETY: arguments match the kernel's signature (the table only for
                     // heads_rope); the grid covers every (b, h, t) and the threads all of D.
                     unsafe { b.launch(cfg) }.w()?;
@@ -1274,6 +1318,41 @@ mod tests {
     }
 
     #[test]
+    fn grouped_heads_are_position_major_groups() {
+        let (b, t, heads, kv, d) = (2, 5, 6, 2, 4);
+        let groups = heads / kv;
+        let lin = rand(&[b * t, heads * d], 16);
+        let bias = rand(&[heads * d], 17);
+        let (cos, sin) = rope_tables(b, t, d, DType::F32);
+        let rope = Rotation {
+            cos: &cos,
+            sin: &sin,
+        };
+        let plain = split_heads(&lin, Some(&bias), Some(rope), b, heads).unwrap();
+        let want = plain
+            .reshape((b, kv, groups, t, d))
+            .unwrap()
+            .transpose(2, 3)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .reshape((b, kv, t * groups, d))
+            .unwrap();
+        let grouped = split_heads_grouped(&lin, Some(&bias), Some(rope), b, heads, kv).unwrap();
+        assert_eq!(rel_diff(&grouped, &want), 0.0);
+        let back = merge_heads_grouped(&grouped, heads, Some(rope)).unwrap();
+        let unbiased = lin.broadcast_add(&bias).unwrap();
+        assert_close(
+            &back,
+            &unbiased,
+            1e-5,
+            "merge_heads_grouped(split_heads_grouped(x))",
+        );
+        assert!(split_heads_grouped(&lin, None, None, b, heads, 4).is_err());
+        assert!(merge_heads_grouped(&grouped, 5, None).is_err());
+    }
+
+    #[test]
     fn heads_shape_errors() {
         let lin = rand(&[6, 12], 14);
         assert!(split_heads(&lin, None, None, 4, 3).is_err()); // 6 rows are not 4 sequences
@@ -1482,6 +1561,25 @@ mod tests {
                 let cpu = merge_heads(&x, None).unwrap();
                 let gpu = merge_heads(&gx, None).unwrap();
                 assert_eq!(rel_diff(&gpu, &cpu), 0.0, "merge_heads {what}");
+                if heads % 2 == 0 && d % 2 == 0 {
+                    // Two key heads: position-major groups both ways.
+                    let rope = Rotation {
+                        cos: &cos,
+                        sin: &sin,
+                    };
+                    let grope = Rotation {
+                        cos: &gcos,
+                        sin: &gsin,
+                    };
+                    let kv = heads / 2;
+                    let cpu = split_heads_grouped(&lin, Some(&bias), Some(rope), b, heads, kv);
+                    let gpu = split_heads_grouped(&glin, Some(&gbias), Some(grope), b, heads, kv);
+                    let (cpu, gpu) = (cpu.unwrap(), gpu.unwrap());
+                    assert_eq!(rel_diff(&gpu, &cpu), 0.0, "split_heads_grouped {what}");
+                    let cpu = merge_heads_grouped(&cpu, heads, Some(rope)).unwrap();
+                    let gpu = merge_heads_grouped(&gpu, heads, Some(grope)).unwrap();
+                    assert_eq!(rel_diff(&gpu, &cpu), 0.0, "merge_heads_grouped {what}");
+                }
                 if d % 2 == 0 {
                     let rope = Rotation {
                         cos: &cos,

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
-use crate::fused::{Rotation, merge_heads, split_heads};
+use crate::fused::{Rotation, merge_heads, merge_heads_grouped, split_heads_grouped};
 use crate::ops::{
     AttentionMask, add, causal_attention, causal_attention_blocks, frozen_matmul, masked_softmax,
     silu_mul,
@@ -466,27 +466,14 @@ impl Attention {
         ctx: &mut AttnContext,
         pass: Pass,
     ) -> Result<Tensor> {
+        if pass == Pass::Inference {
+            return self.forward_inference(x, rope, ctx);
+        }
         let (b, t, _) = x.dims3()?;
-        let (q, k, v) = match pass {
-            Pass::Inference => self.project_fused(x, rope)?,
-            Pass::Training => (
-                self.project(&self.q_proj, x, self.n_heads, Some(rope), pass)?,
-                self.project(&self.k_proj, x, self.n_kv_heads, Some(rope), pass)?,
-                self.project(&self.v_proj, x, self.n_kv_heads, None, pass)?,
-            ),
-        };
+        let q = self.project(&self.q_proj, x, self.n_heads, Some(rope), pass)?;
+        let k = self.project(&self.k_proj, x, self.n_kv_heads, Some(rope), pass)?;
+        let v = self.project(&self.v_proj, x, self.n_kv_heads, None, pass)?;
         let out = match ctx {
-            // Right-padded rows at positions 0..T: blocked causal attention skips the scores
-            // above the diagonal.
-            AttnContext::Batch { .. } if pass == Pass::Inference => {
-                let groups = self.n_heads / self.n_kv_heads;
-                let scale = 1.0 / (self.head_dim as f32).sqrt();
-                let q = position_major(&q, self.n_kv_heads)?;
-                head_major(
-                    &causal_attention_blocks(&q, &k, &v, groups, scale)?,
-                    self.n_heads,
-                )?
-            }
             AttnContext::Batch { pad } => self.attend(&q, &k, &v, pad, 0, pass)?,
             AttnContext::Cached { cache, layer, pad } => {
                 let past = cache.len;
@@ -494,32 +481,53 @@ impl Attention {
                 self.attend(&q, &k_all, &v_all, pad, past, pass)?
             }
         };
-        let out = match pass {
-            Pass::Inference => merge_heads(&out, None)?,
-            Pass::Training => out.transpose(1, 2)?,
-        };
-        let out = out.reshape((b, t, self.n_heads * self.head_dim))?;
+        let out = out
+            .transpose(1, 2)?
+            .reshape((b, t, self.n_heads * self.head_dim))?;
         self.o_proj.forward(&out, pass)
     }
 
-    /// q, k, v `[B, heads, T, head_dim]` for inference: each projection's bias, layout change
-    /// and rope in one fused pass over its output.
-    fn project_fused(&self, x: &Tensor, rope: &Rope) -> Result<(Tensor, Tensor, Tensor)> {
+    /// Inference: each projection's bias, head layout and rope in one fused pass over its output;
+    /// without a cache (right-padded rows at positions 0..T) blocked causal attention over
+    /// position-major query groups, which skips the scores above the diagonal.
+    fn forward_inference(&self, x: &Tensor, rope: &Rope, ctx: &mut AttnContext) -> Result<Tensor> {
         let (b, t, h) = x.dims3()?;
         let rows = x.reshape((b * t, h))?;
         let rot = Some(Rotation {
             cos: &rope.cos,
             sin: &rope.sin,
         });
-        let heads = |proj: &Linear, n: usize, rot| -> Result<Tensor> {
+        let kv = self.n_kv_heads;
+        let heads = |proj: &Linear, n: usize, kv: usize, rot| -> Result<Tensor> {
             let lin = proj.forward_rows(&rows, Pass::Inference, false)?;
-            Ok(split_heads(&lin, proj.bias.as_ref(), rot, b, n)?)
+            Ok(split_heads_grouped(
+                &lin,
+                proj.bias.as_ref(),
+                rot,
+                b,
+                n,
+                kv,
+            )?)
         };
-        Ok((
-            heads(&self.q_proj, self.n_heads, rot)?,
-            heads(&self.k_proj, self.n_kv_heads, rot)?,
-            heads(&self.v_proj, self.n_kv_heads, None)?,
-        ))
+        let k = heads(&self.k_proj, kv, kv, rot)?;
+        let v = heads(&self.v_proj, kv, kv, None)?;
+        let out = match ctx {
+            AttnContext::Batch { .. } => {
+                let q = heads(&self.q_proj, self.n_heads, kv, rot)?;
+                let scale = 1.0 / (self.head_dim as f32).sqrt();
+                let out = causal_attention_blocks(&q, &k, &v, self.n_heads / kv, scale)?;
+                merge_heads_grouped(&out, self.n_heads, None)?
+            }
+            AttnContext::Cached { cache, layer, pad } => {
+                let q = heads(&self.q_proj, self.n_heads, self.n_heads, rot)?;
+                let past = cache.len;
+                let (k_all, v_all) = cache.append(*layer, &k, &v)?;
+                let out = self.attend(&q, &k_all, &v_all, pad, past, Pass::Inference)?;
+                merge_heads(&out, None)?
+            }
+        };
+        let out = out.reshape((b, t, self.n_heads * self.head_dim))?;
+        self.o_proj.forward(&out, Pass::Inference)
     }
 
     /// Scaled dot-product attention of `q` `[B, heads, T, d]` over `k`, `v` `[B, kv_heads, S, d]`
@@ -676,28 +684,6 @@ impl Rope {
         let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
         Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
     }
-}
-
-/// Heads `[B, heads, T, D]` as position-major groups `[B, kv, T·g, D]` (row `t·g + i` is head
-/// `i` of the group sharing key head `kv`): the layout blocked attention takes.
-pub(crate) fn position_major(x: &Tensor, kv: usize) -> Result<Tensor> {
-    let (b, heads, t, d) = x.dims4()?;
-    let groups = heads / kv;
-    Ok(x.reshape((b, kv, groups, t, d))?
-        .transpose(2, 3)?
-        .contiguous()?
-        .reshape((b, kv, t * groups, d))?)
-}
-
-/// The inverse of [`position_major`].
-pub(crate) fn head_major(x: &Tensor, heads: usize) -> Result<Tensor> {
-    let (b, kv, rows, d) = x.dims4()?;
-    let groups = heads / kv;
-    let t = rows / groups;
-    Ok(x.reshape((b, kv, t, groups, d))?
-        .transpose(2, 3)?
-        .contiguous()?
-        .reshape((b, heads, t, d))?)
 }
 
 /// A loaded causal language model of the Llama/Qwen2 family.

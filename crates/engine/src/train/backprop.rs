@@ -20,10 +20,10 @@ use candle_core::{DType, Tensor, TensorId};
 
 use crate::error::Result;
 use crate::fused::{
-    Rotation, merge_heads, rms_norm, rms_norm_backward, rms_norm_weight_grad, scatter_add_rows,
-    split_heads,
+    Rotation, merge_heads, merge_heads_grouped, rms_norm, rms_norm_backward, rms_norm_weight_grad,
+    scatter_add_rows, split_heads, split_heads_grouped,
 };
-use crate::model::{Block, Linear, Model, RmsNorm, Rope, head_major, position_major};
+use crate::model::{Block, Linear, Model, RmsNorm, Rope};
 use crate::ops::{
     add, causal_attention_blocks, causal_attention_blocks_backward, silu_mul, silu_mul_backward,
     token_nll, token_nll_backward,
@@ -168,15 +168,12 @@ fn block_forward(block: &Block, x: &Tensor, rope: &Rope, batch: usize) -> Result
     let (v_lin, lv) = linear_forward(&a.v_proj, &xn1, false)?;
     let bias = |l: &Linear| l.bias.as_ref().map(Tensor::detach);
     let rot = Some(rotation(rope));
-    let q = position_major(
-        &split_heads(&q_lin, bias(&a.q_proj).as_ref(), rot, batch, a.n_heads)?,
-        kv,
-    )?;
+    let q = split_heads_grouped(&q_lin, bias(&a.q_proj).as_ref(), rot, batch, a.n_heads, kv)?;
     let k = split_heads(&k_lin, bias(&a.k_proj).as_ref(), rot, batch, kv)?;
     let v = split_heads(&v_lin, bias(&a.v_proj).as_ref(), None, batch, kv)?;
     drop((q_lin, k_lin, v_lin));
     let out = causal_attention_blocks(&q, &k, &v, groups, attention_scale(block))?;
-    let attn = merge_heads(&head_major(&out, a.n_heads)?, None)?;
+    let attn = merge_heads_grouped(&out, a.n_heads, None)?;
     drop(out);
     let (o, lo) = linear_forward(&a.o_proj, &attn, true)?;
     let x2 = add(x, &o)?;
@@ -250,12 +247,12 @@ fn block_backward(
     let dattn = linear_backward(&a.o_proj, &attn, lo.as_ref(), &dx2, grads)?;
     drop(attn);
     let groups = a.n_heads / kv;
-    let dheads = position_major(&split_heads(&dattn, None, None, batch, a.n_heads)?, kv)?;
+    let dheads = split_heads_grouped(&dattn, None, None, batch, a.n_heads, kv)?;
     let (dq, dk, dv) =
         causal_attention_blocks_backward(&q, &k, &v, &dheads, groups, attention_scale(block))?;
     drop((q, k, v, dheads));
     let rot = Some(rotation(rope));
-    let dq = merge_heads(&head_major(&dq, a.n_heads)?, rot)?;
+    let dq = merge_heads_grouped(&dq, a.n_heads, rot)?;
     let dk = merge_heads(&dk, rot)?;
     let dv = merge_heads(&dv, None)?;
     let dxn1 = add(
