@@ -819,6 +819,111 @@ impl CustomOp2 for ScatterAddRows {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Prefix accumulation (blocked attention's key gradients)
+
+/// `acc[.., :t, :] += part` in place, for `acc` `[.., T, D]` f32 (contiguous) and `part`
+/// `[.., t, D]` (any float dtype, `t ≤ T`, same leading dims): one pass instead of a narrow, an
+/// add, a cast and a copy back.
+pub fn add_prefix(acc: &Tensor, part: &Tensor) -> candle_core::Result<()> {
+    let (ad, pd) = (acc.dims(), part.dims());
+    let rank = ad.len();
+    let ok = rank >= 2
+        && pd.len() == rank
+        && ad[..rank - 2] == pd[..rank - 2]
+        && ad[rank - 1] == pd[rank - 1]
+        && pd[rank - 2] <= ad[rank - 2];
+    if !ok || acc.dtype() != DType::F32 || !acc.is_contiguous() {
+        candle_core::bail!(
+            "add_prefix: {:?} {:?} into {:?} {:?}",
+            part.shape(),
+            part.dtype(),
+            acc.shape(),
+            acc.dtype()
+        );
+    }
+    let prefix = PrefixRows {
+        part_row: pd[rank - 2] * pd[rank - 1],
+        acc_row: ad[rank - 2] * ad[rank - 1],
+    };
+    acc.inplace_op2(&part.contiguous()?, &prefix)
+}
+
+/// Row lengths of [`add_prefix`]: each of `part`'s rows adds into the start of one of `acc`'s.
+struct PrefixRows {
+    part_row: usize,
+    acc_row: usize,
+}
+
+impl candle_core::InplaceOp2 for PrefixRows {
+    fn name(&self) -> &'static str {
+        "fused-add-prefix"
+    }
+
+    fn cpu_fwd(
+        &self,
+        acc: &mut CpuStorage,
+        la: &Layout,
+        part: &CpuStorage,
+        lp: &Layout,
+    ) -> candle_core::Result<()> {
+        let values = cpu_rows_f32(part, lp)?;
+        let (start, end) = la
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("add_prefix: contiguous f32 expected".into()))?;
+        let CpuStorage::F32(acc) = acc else {
+            candle_core::bail!("add_prefix: f32 accumulator expected");
+        };
+        let acc = &mut acc[start..end];
+        for (row, chunk) in values.chunks(self.part_row.max(1)).enumerate() {
+            let dst = &mut acc[row * self.acc_row..row * self.acc_row + chunk.len()];
+            for (d, v) in dst.iter_mut().zip(chunk) {
+                *d += v;
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        acc: &mut CudaStorage,
+        la: &Layout,
+        part: &CudaStorage,
+        lp: &Layout,
+    ) -> candle_core::Result<()> {
+        let n = lp.shape().elem_count();
+        if n == 0 {
+            return Ok(());
+        }
+        let dev = acc.device().clone();
+        let f = load_kernel!(dev, "add_prefix", part.dtype());
+        let (l, m) = (self.part_row as u32, self.acc_row as u32);
+        let mut dst = cuda::view_mut::<f32>(acc, la)?;
+        let threads = n.div_ceil(4) as u32;
+        let cfg = LaunchConfig {
+            grid_dim: (threads.div_ceil(cuda::BLOCK), 1, 1),
+            block_dim: (cuda::BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let pv = cuda::view::<$ty>(part, lp)?;
+                let mut b = f.builder();
+                b.arg(&mut dst).arg(&pv).arg(&n).arg(&l).arg(&m);
+                // SAFETY: arguments match the kernel's signature; every part index maps into acc.
+                unsafe { b.launch(cfg) }.w()?;
+            }};
+        }
+        match part.dtype() {
+            DType::F32 => launch!(f32),
+            DType::BF16 => launch!(half::bf16),
+            other => candle_core::bail!("add_prefix: {other:?} part"),
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // AdamW
 
 /// One AdamW step's constants (torch's single-tensor AdamW; see `train::optim`).
@@ -1353,6 +1458,19 @@ mod tests {
     }
 
     #[test]
+    fn add_prefix_accumulates_into_the_leading_rows() {
+        let acc = rand(&[2, 3, 5, 4], 30);
+        let before = acc.copy().unwrap();
+        let part = rand(&[2, 3, 2, 4], 31);
+        add_prefix(&acc, &part).unwrap();
+        let head = (before.narrow(2, 0, 2).unwrap() + &part).unwrap();
+        let want = Tensor::cat(&[&head, &before.narrow(2, 2, 3).unwrap()], 2).unwrap();
+        assert_eq!(rel_diff(&acc, &want), 0.0);
+        assert!(add_prefix(&acc, &rand(&[2, 3, 6, 4], 32)).is_err());
+        assert!(add_prefix(&acc, &rand(&[2, 2, 2, 4], 33)).is_err());
+    }
+
+    #[test]
     fn heads_shape_errors() {
         let lin = rand(&[6, 12], 14);
         assert!(split_heads(&lin, None, None, 4, 3).is_err()); // 6 rows are not 4 sequences
@@ -1520,6 +1638,20 @@ mod tests {
                 let wtol = if dtype == DType::F32 { 2e-5 } else { 1e-2 };
                 assert_close(&gpu, &cpu, wtol, &format!("rms_norm_weight_grad {what}"));
             }
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_add_prefix_matches_cpu() {
+        let Some(dev) = gpu() else { return };
+        for dtype in [DType::F32, DType::BF16] {
+            let acc = rand(&[2, 3, 37, 8], 40);
+            let part = rand_as(&[2, 3, 21, 8], 41, dtype);
+            let gacc = on(&acc, &dev);
+            add_prefix(&acc, &part).unwrap();
+            add_prefix(&gacc, &on(&part, &dev)).unwrap();
+            assert_eq!(rel_diff(&gacc.to_device(&Device::Cpu).unwrap(), &acc), 0.0);
         }
     }
 

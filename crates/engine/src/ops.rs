@@ -217,6 +217,67 @@ impl MaskedSoftmax {
         let lo = pad[row / m.rows_per_batch] as usize;
         (lo, m.past + (row / m.rows_per_query.max(1)) % m.queries)
     }
+
+    /// Rows of at most [`WARP_ROW`] keys: one warp a row.
+    #[cfg(feature = "cuda")]
+    fn cuda_warp_rows(
+        &self,
+        x: &candle_core::CudaStorage,
+        lx: &Layout,
+        pad: &candle_core::CudaStorage,
+        lp: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::WrapErr;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        let (rows, cols) = last_dim(lx)?;
+        let dev = x.device();
+        let f = load_kernel!(dev, "masked_softmax_warp", x.dtype());
+        let pad = cuda::view::<u32>(pad, lp)?;
+        let m = self.0;
+        let dims = [
+            rows as u32,
+            cols as u32,
+            m.queries as u32,
+            m.past as u32,
+            m.rows_per_batch as u32,
+        ];
+        let per_query = m.rows_per_query.max(1) as u32;
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let input = cuda::view::<$ty>(x, lx)?;
+                let out = cuda::alloc::<$ty>(dev, rows * cols)?;
+                let mut b = f.builder();
+                b.arg(&input).arg(&out);
+                for d in &dims {
+                    b.arg(d);
+                }
+                b.arg(&pad).arg(&m.scale).arg(&per_query);
+                // SAFETY: arguments match the kernel's signature; a warp per row.
+                unsafe { b.launch(warp_rows(rows)) }.w()?;
+                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
+            }};
+        }
+        let out = match x.dtype() {
+            DType::F32 => launch!(f32),
+            DType::BF16 => launch!(half::bf16),
+            other => candle_core::bail!("masked softmax: {other:?} scores"),
+        };
+        Ok((out, lx.shape().clone()))
+    }
+}
+
+/// The longest row the warp-per-row softmax kernels take (32 lanes × 32 values).
+#[cfg(feature = "cuda")]
+const WARP_ROW: usize = 1024;
+
+/// Eight rows a block of 256 threads, a warp each.
+#[cfg(feature = "cuda")]
+fn warp_rows(rows: usize) -> candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+    candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+        grid_dim: (rows.div_ceil(8).max(1) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    }
 }
 
 impl CustomOp2 for MaskedSoftmax {
@@ -267,6 +328,9 @@ impl CustomOp2 for MaskedSoftmax {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(lx)?;
         let dev = x.device();
+        if cols <= WARP_ROW {
+            return self.cuda_warp_rows(x, lx, pad, lp);
+        }
         let f = load_kernel!(dev, "masked_softmax", x.dtype());
         let pad = cuda::view::<u32>(pad, lp)?;
         let (s, t, past, rpb) = (
@@ -352,16 +416,32 @@ impl CustomOp2 for SoftmaxBackward {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(ly)?;
         let dev = y.device();
-        let f = load_kernel!(dev, "softmax_backward", y.dtype());
-        let (s, scale) = (cols as u32, self.0);
+        let warp = cols <= WARP_ROW;
+        let name = if warp {
+            "softmax_backward_warp"
+        } else {
+            "softmax_backward"
+        };
+        let f = load_kernel!(dev, name, y.dtype());
+        let (n, s, scale) = (rows as u32, cols as u32, self.0);
         macro_rules! launch {
             ($ty:ty) => {{
                 let (yv, gv) = (cuda::view::<$ty>(y, ly)?, cuda::view::<$ty>(g, lg)?);
                 let out = cuda::alloc::<$ty>(dev, rows * cols)?;
                 let mut b = f.builder();
-                b.arg(&yv).arg(&gv).arg(&out).arg(&s).arg(&scale);
-                // SAFETY: arguments match the kernel's signature; one block per row.
-                unsafe { b.launch(cuda::rows(rows)) }.w()?;
+                b.arg(&yv).arg(&gv).arg(&out);
+                if warp {
+                    b.arg(&n);
+                }
+                b.arg(&s).arg(&scale);
+                let cfg = if warp {
+                    warp_rows(rows)
+                } else {
+                    cuda::rows(rows)
+                };
+                // SAFETY: arguments match the kernel's signature (rows only for the warp twin);
+                // a warp or a block per row.
+                unsafe { b.launch(cfg) }.w()?;
                 candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
             }};
         }
@@ -1168,17 +1248,11 @@ pub fn causal_attention_blocks_backward(
         let rows = (t0 * groups, (t1 - t0) * groups);
         let probs = chunk_probs(q, k, &pad, chunk, groups, scale)?;
         let g = grad.narrow(2, rows.0, rows.1)?.contiguous()?;
-        let dv_part = probs.t()?.matmul(&g)?.to_dtype(DType::F32)?;
-        dv.slice_set(&(dv.narrow(2, 0, t1)? + dv_part)?, 2, 0)?;
+        crate::fused::add_prefix(&dv, &probs.t()?.matmul(&g)?)?;
         let dp = g.matmul(&v.narrow(2, 0, t1)?.t()?)?;
         let ds = probs.apply_op2_no_bwd(&dp, &SoftmaxBackward(scale))?;
         dqs.push(ds.matmul(&k.narrow(2, 0, t1)?)?);
-        let dk_part = ds.t()?.matmul(&q.narrow(2, rows.0, rows.1)?)?;
-        dk.slice_set(
-            &(dk.narrow(2, 0, t1)? + dk_part.to_dtype(DType::F32)?)?,
-            2,
-            0,
-        )?;
+        crate::fused::add_prefix(&dk, &ds.t()?.matmul(&q.narrow(2, rows.0, rows.1)?)?)?;
     }
     Ok((
         Tensor::cat(&dqs, 2)?,
@@ -1222,6 +1296,61 @@ mod tests {
         let probs =
             candle_nn::ops::softmax(&scores.broadcast_add(&mask).unwrap(), D::Minus1).unwrap();
         probs.matmul(v).unwrap()
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_softmax_and_blocked_attention_match_cpu() {
+        let Ok(dev) = Device::new_cuda(0) else {
+            eprintln!("no CUDA device: skipped");
+            return;
+        };
+        let on = |t: &Tensor| t.to_device(&dev).unwrap();
+        let back = |t: &Tensor| t.to_device(&Device::Cpu).unwrap();
+        // Short rows take the warp-per-row kernels, long rows the block-per-row ones.
+        for cols in [300usize, 1024, 1500] {
+            for dtype in [DType::F32, DType::BF16] {
+                let x = randn(&[2, 24, cols], 21).to_dtype(dtype).unwrap();
+                let g = randn(&[2, 24, cols], 22).to_dtype(dtype).unwrap();
+                let pad = Tensor::new(&[3u32, 0], &Device::Cpu).unwrap();
+                let mask = AttentionMask {
+                    queries: 8,
+                    past: cols - 8,
+                    rows_per_batch: 24,
+                    scale: 0.7,
+                    rows_per_query: 3,
+                };
+                let cpu = masked_softmax(&x, &pad, mask).unwrap();
+                let gpu = back(&masked_softmax(&on(&x), &on(&pad), mask).unwrap());
+                let tol = if dtype == DType::F32 { 1e-6 } else { 1e-2 };
+                let f32 = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+                assert!(
+                    max_diff(&f32(&gpu), &f32(&cpu)) < tol,
+                    "softmax {cols} {dtype:?}"
+                );
+                let op = SoftmaxBackward(0.7);
+                let cpu = cpu.apply_op2_no_bwd(&g, &op).unwrap();
+                let gpu = back(&on(&gpu).apply_op2_no_bwd(&on(&g), &op).unwrap());
+                assert!(
+                    max_diff(&f32(&gpu), &f32(&cpu)) < tol,
+                    "backward {cols} {dtype:?}"
+                );
+            }
+        }
+        let (b, kv, groups, t, d) = (2, 2, 3, 300, 8);
+        let q = randn(&[b, kv, groups * t, d], 23);
+        let k = randn(&[b, kv, t, d], 24);
+        let v = randn(&[b, kv, t, d], 25);
+        let w = randn(&[b, kv, groups * t, d], 26);
+        let cpu = causal_attention_blocks(&q, &k, &v, groups, 0.4).unwrap();
+        let gpu = causal_attention_blocks(&on(&q), &on(&k), &on(&v), groups, 0.4).unwrap();
+        assert!(max_diff(&back(&gpu), &cpu) < 1e-4);
+        let cpu = causal_attention_blocks_backward(&q, &k, &v, &w, groups, 0.4).unwrap();
+        let gpu = causal_attention_blocks_backward(&on(&q), &on(&k), &on(&v), &on(&w), groups, 0.4)
+            .unwrap();
+        assert!(max_diff(&back(&gpu.0), &cpu.0) < 1e-4);
+        assert!(max_diff(&back(&gpu.1), &cpu.1) < 1e-4);
+        assert!(max_diff(&back(&gpu.2), &cpu.2) < 1e-4);
     }
 
     /// `[B, kv, g·T, d]` head-major rows to position-major `[B, kv, T·g, d]`.
