@@ -839,22 +839,18 @@ FOR_TYPES(adamw_apply, ADAMW_APPLY)
 FOR_TYPES(adamw_decay, ADAMW_DECAY)
 
 // acc[a, r] += part[a, r] for r < L, with acc rows of M >= L values (f32) and part rows of L:
-// a prefix of every row accumulated in place, 4 values a thread.
+// a prefix of every row accumulated in place. Blocks (column tile, row) so that neighbouring
+// threads touch neighbouring values and no thread divides.
 template <typename T>
-__device__ void add_prefix(float *acc, const T *part, size_t n, uint32_t L, uint32_t M) {
-  size_t base = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * 4;
-#pragma unroll
-  for (int k = 0; k < 4; k++) {
-    size_t i = base + k;
-    if (i >= n) return;
-    size_t a = i / L, r = i - a * L;
-    acc[a * M + r] += to_f32(part[i]);
-  }
+__device__ void add_prefix(float *acc, const T *part, size_t A, uint32_t L, uint32_t M) {
+  uint32_t r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= L) return;
+  for (size_t a = blockIdx.y; a < A; a += gridDim.y) acc[a * M + r] += to_f32(part[a * L + r]);
 }
 
 #define ADD_PREFIX(NAME, T)                                                                   \
-  extern "C" __global__ void NAME(float *acc, const T *part, size_t n, uint32_t L, uint32_t M) { \
-    add_prefix<T>(acc, part, n, L, M);                                                        \
+  extern "C" __global__ void NAME(float *acc, const T *part, size_t A, uint32_t L, uint32_t M) { \
+    add_prefix<T>(acc, part, A, L, M);                                                        \
   }
 FOR_TYPES(add_prefix, ADD_PREFIX)
 
@@ -883,17 +879,22 @@ __device__ void masked_softmax_warp(const T *x, T *y, uint32_t rows, uint32_t S,
   uint32_t hi = past + ((r / rows_per_query) % T_);  // inclusive
   const T *xr = x + (size_t)r * S;
   T *yr = y + (size_t)r * S;
+  bool vec = rows_vec(S, x) && rows_vec(S, y);
   float v[32];
   float m = -INFINITY;
 #pragma unroll
-  for (int c = 0; c < 4; c++)
+  for (int c = 0; c < 4; c++) {
+    uint32_t base = (c * 32 + lane) * 8;
+    uint32_t valid = base < S ? (S - base < 8 ? S - base : 8) : 0;
+    if (valid > 0) load_n<8>(xr + base, valid, vec, v + c * 8);
 #pragma unroll
     for (int e = 0; e < 8; e++) {
-      uint32_t j = (c * 32 + lane) * 8 + e;
-      float val = (j < S && j >= lo && j <= hi) ? to_f32(xr[j]) * scale : -INFINITY;
+      uint32_t j = base + e;
+      float val = (j < S && j >= lo && j <= hi) ? v[c * 8 + e] * scale : -INFINITY;
       v[c * 8 + e] = val;
       m = fmaxf(m, val);
     }
+  }
   m = warp_max(m);
   float sum = 0.0f;
 #pragma unroll
@@ -904,12 +905,13 @@ __device__ void masked_softmax_warp(const T *x, T *y, uint32_t rows, uint32_t S,
   sum = warp_sum(sum);
   float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
 #pragma unroll
-  for (int c = 0; c < 4; c++)
+  for (int i = 0; i < 32; i++) v[i] *= inv;
 #pragma unroll
-    for (int e = 0; e < 8; e++) {
-      uint32_t j = (c * 32 + lane) * 8 + e;
-      if (j < S) yr[j] = from_f32<T>(v[c * 8 + e] * inv);
-    }
+  for (int c = 0; c < 4; c++) {
+    uint32_t base = (c * 32 + lane) * 8;
+    uint32_t valid = base < S ? (S - base < 8 ? S - base : 8) : 0;
+    if (valid > 0) store_n<8>(yr + base, valid, vec, v + c * 8);
+  }
 }
 
 template <typename T>
@@ -919,26 +921,31 @@ __device__ void softmax_backward_warp(const T *y, const T *g, T *dx, uint32_t ro
   uint32_t r = blockIdx.x * (BLOCK / 32) + (threadIdx.x >> 5);
   if (r >= rows) return;
   size_t off = (size_t)r * S;
+  bool vec = rows_vec(S, y) && rows_vec(S, g) && rows_vec(S, dx);
   float yy[32], gg[32];
   float dot = 0.0f;
 #pragma unroll
-  for (int c = 0; c < 4; c++)
+  for (int c = 0; c < 4; c++) {
+    uint32_t base = (c * 32 + lane) * 8;
+    uint32_t valid = base < S ? (S - base < 8 ? S - base : 8) : 0;
 #pragma unroll
-    for (int e = 0; e < 8; e++) {
-      uint32_t j = (c * 32 + lane) * 8 + e;
-      bool in = j < S;
-      yy[c * 8 + e] = in ? to_f32(y[off + j]) : 0.0f;
-      gg[c * 8 + e] = in ? to_f32(g[off + j]) : 0.0f;
-      dot += yy[c * 8 + e] * gg[c * 8 + e];
+    for (int e = 0; e < 8; e++) yy[c * 8 + e] = gg[c * 8 + e] = 0.0f;
+    if (valid > 0) {
+      load_n<8>(y + off + base, valid, vec, yy + c * 8);
+      load_n<8>(g + off + base, valid, vec, gg + c * 8);
     }
+#pragma unroll
+    for (int e = 0; e < 8; e++) dot += yy[c * 8 + e] * gg[c * 8 + e];
+  }
   dot = warp_sum(dot);
 #pragma unroll
-  for (int c = 0; c < 4; c++)
+  for (int i = 0; i < 32; i++) yy[i] = scale * yy[i] * (gg[i] - dot);
 #pragma unroll
-    for (int e = 0; e < 8; e++) {
-      uint32_t j = (c * 32 + lane) * 8 + e;
-      if (j < S) dx[off + j] = from_f32<T>(scale * yy[c * 8 + e] * (gg[c * 8 + e] - dot));
-    }
+  for (int c = 0; c < 4; c++) {
+    uint32_t base = (c * 32 + lane) * 8;
+    uint32_t valid = base < S ? (S - base < 8 ? S - base : 8) : 0;
+    if (valid > 0) store_n<8>(dx + off + base, valid, vec, yy + c * 8);
+  }
 }
 
 #define MASKED_SOFTMAX_WARP(NAME, T)                                                          \

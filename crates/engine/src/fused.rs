@@ -899,9 +899,9 @@ impl candle_core::InplaceOp2 for PrefixRows {
         let f = load_kernel!(dev, "add_prefix", part.dtype());
         let (l, m) = (self.part_row as u32, self.acc_row as u32);
         let mut dst = cuda::view_mut::<f32>(acc, la)?;
-        let threads = n.div_ceil(4) as u32;
+        let rows = n / self.part_row.max(1);
         let cfg = LaunchConfig {
-            grid_dim: (threads.div_ceil(cuda::BLOCK), 1, 1),
+            grid_dim: (l.div_ceil(cuda::BLOCK), rows.min(65535) as u32, 1),
             block_dim: (cuda::BLOCK, 1, 1),
             shared_mem_bytes: 0,
         };
@@ -909,7 +909,7 @@ impl candle_core::InplaceOp2 for PrefixRows {
             ($ty:ty) => {{
                 let pv = cuda::view::<$ty>(part, lp)?;
                 let mut b = f.builder();
-                b.arg(&mut dst).arg(&pv).arg(&n).arg(&l).arg(&m);
+                b.arg(&mut dst).arg(&pv).arg(&rows).arg(&l).arg(&m);
                 // SAFETY: arguments match the kernel's signature; every part index maps into acc.
                 unsafe { b.launch(cfg) }.w()?;
             }};
