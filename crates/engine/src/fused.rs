@@ -436,7 +436,7 @@ impl Heads {
     fn check_rope(&self, rope: Option<Rotation>) -> candle_core::Result<()> {
         if let Some(r) = rope {
             let want = [self.batch, self.time, self.dim / 2];
-            if self.dim % 2 != 0 || r.cos.dims() != want || r.sin.dims() != want {
+            if !self.dim.is_multiple_of(2) || r.cos.dims() != want || r.sin.dims() != want {
                 candle_core::bail!(
                     "rotation tables {:?} for {} sequences of {} tokens, head dim {}",
                     r.cos.shape(),
@@ -1569,5 +1569,88 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Effective bandwidth of each kernel at training shapes ([32768, 1536] bf16, 12 heads of
+    /// 128), next to a plain device copy of the same tensor as the ceiling. Run on a GPU with
+    /// `--ignored --nocapture cuda_fused_bandwidth`.
+    #[cfg(feature = "cuda")]
+    #[test]
+    #[ignore]
+    fn cuda_fused_bandwidth() {
+        let Some(dev) = gpu() else { return };
+        let (b, t, heads, d) = (16, 2048, 12, 128);
+        let (n, h) = (b * t, heads * d);
+        let bf = DType::BF16;
+        let randg = |shape: &[usize]| {
+            Tensor::rand(-2f32, 2f32, shape, &dev)
+                .unwrap()
+                .to_dtype(bf)
+                .unwrap()
+        };
+        let (x, dy, w) = (randg(&[n, h]), randg(&[n, h]), randg(&[h]));
+        let (cos, sin) = (randg(&[b, t, d / 2]), randg(&[b, t, d / 2]));
+        let rope = Rotation {
+            cos: &cos,
+            sin: &sin,
+        };
+        let heads_x = split_heads(&x, None, None, b, heads).unwrap();
+        let index = Tensor::arange(0u32, n as u32, &dev).unwrap();
+        let params = n * h;
+        let param = randg(&[params]);
+        let grad = randg(&[params]);
+        let mv = Tensor::zeros((2, params), DType::F32, &dev).unwrap();
+        let elems = (n * h) as f64;
+        let time = |what: &str, bytes: f64, f: &dyn Fn()| {
+            f();
+            dev.synchronize().unwrap();
+            let reps = 20;
+            let start = std::time::Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            dev.synchronize().unwrap();
+            let s = start.elapsed().as_secs_f64() / reps as f64;
+            println!(
+                "{what:<24} {:>8.1} us {:>8.1} GB/s",
+                s * 1e6,
+                bytes / s / 1e9
+            );
+        };
+        time("copy (ceiling)", 4.0 * elems, &|| {
+            x.copy().unwrap();
+        });
+        time("rms_norm", 4.0 * elems, &|| {
+            rms_norm(&x, &w, EPS).unwrap();
+        });
+        time("rms_norm_backward", 6.0 * elems, &|| {
+            rms_norm_backward(&x, &w, &dy, EPS).unwrap();
+        });
+        time("rms_norm_weight_grad", 4.0 * elems, &|| {
+            rms_norm_weight_grad(&x, &dy, EPS).unwrap();
+        });
+        time("split_heads", 4.0 * elems, &|| {
+            split_heads(&x, Some(&w), None, b, heads).unwrap();
+        });
+        time("split_heads rope", 4.0 * elems, &|| {
+            split_heads(&x, Some(&w), Some(rope), b, heads).unwrap();
+        });
+        time("merge_heads rope", 4.0 * elems, &|| {
+            merge_heads(&heads_x, Some(rope)).unwrap();
+        });
+        // Read bf16, read and write f32 (the zero fill is a further write).
+        time("scatter_add_rows", 14.0 * elems, &|| {
+            scatter_add_rows(&x, &index, n).unwrap();
+        });
+        let c = adamw_step(1);
+        time("adamw_moments", 18.0 * elems, &|| {
+            adamw_moments(&mv, &grad, c).unwrap();
+        });
+        time("adamw_apply", 12.0 * elems, &|| {
+            adamw_apply(&param, &mv, c).unwrap();
+        });
+        time("decay_only", 4.0 * elems, &|| {
+            decay_only(&param, c).unwrap();
+        });
     }
 }
