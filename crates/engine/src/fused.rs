@@ -255,10 +255,11 @@ impl CustomOp3 for RmsNormBackward {
 /// Row strips of the weight gradient's first stage: enough blocks to fill an H100 (132 SMs) a
 /// few times over, few enough that the `[strips, H]` f32 partials stay small next to the input.
 #[cfg(feature = "cuda")]
-const WGRAD_STRIPS: usize = 512;
-/// Columns one block of the weight gradient's first stage covers (`8 · WGRAD_PER · BLOCK`).
+const WGRAD_STRIPS: usize = 1024;
+/// Rows up to this wide take the weight gradient's narrow kernel (one group of 8 values a
+/// thread, one chunk); wider ones the wide kernel, in chunks of `4 ·` this many columns.
 #[cfg(feature = "cuda")]
-const WGRAD_CHUNK: usize = 8 * 4 * cuda::BLOCK as usize;
+const WGRAD_NARROW: usize = 8 * cuda::BLOCK as usize;
 
 struct RmsNormWeightGrad(f32);
 
@@ -307,12 +308,17 @@ impl CustomOp2 for RmsNormWeightGrad {
         let per_strip = rows.div_ceil(WGRAD_STRIPS);
         let strips = rows.div_ceil(per_strip);
         let partial = cuda::alloc::<f32>(dev, strips * h)?;
+        let (name, chunk) = if h <= WGRAD_NARROW {
+            ("rms_norm_wgrad_partial_narrow", WGRAD_NARROW)
+        } else {
+            ("rms_norm_wgrad_partial_wide", 4 * WGRAD_NARROW)
+        };
         let partial_cfg = LaunchConfig {
-            grid_dim: (strips as u32, h.div_ceil(WGRAD_CHUNK) as u32, 1),
+            grid_dim: (strips as u32, h.div_ceil(chunk) as u32, 1),
             block_dim: (cuda::BLOCK, 1, 1),
             shared_mem_bytes: 0,
         };
-        let f = load_kernel!(dev, "rms_norm_wgrad_partial", x.dtype());
+        let f = load_kernel!(dev, name, x.dtype());
         let (n32, h32, per32, eps) = (rows as u32, h as u32, per_strip as u32, self.0);
         macro_rules! launch {
             ($ty:ty) => {{
@@ -341,11 +347,11 @@ impl CustomOp2 for RmsNormWeightGrad {
         let mut b = reduce.builder();
         b.arg(&partial).arg(&dw).arg(&strips32).arg(&h32);
         let cfg = LaunchConfig {
-            grid_dim: (h.div_ceil(32) as u32, 1, 1),
+            grid_dim: (h.div_ceil(8) as u32, 1, 1),
             block_dim: (cuda::BLOCK, 1, 1),
             shared_mem_bytes: 0,
         };
-        // SAFETY: arguments match the kernel's signature; 32 columns a block cover all of dw.
+        // SAFETY: arguments match the kernel's signature; 8 columns a block cover all of dw.
         unsafe { b.launch(cfg) }.w()?;
         Ok((
             CudaStorage::wrap_cuda_slice(dw, dev.clone()),
@@ -553,12 +559,10 @@ impl Heads {
     ) -> candle_core::Result<(CudaStorage, Shape)> {
         let dev = x.device();
         let n = self.batch * self.time * self.heads * self.dim;
-        // Both kernels take 8 values of a head a thread: 8 in a row, or 4 rotation pairs.
-        let cfg = self.launch_config(8)?;
-        let name = if table.is_some() {
-            "heads_rope"
-        } else {
-            "heads_plain"
+        // 8 values of a head a thread without rotation, 8 rotation pairs (16 values) with.
+        let (name, cfg) = match table {
+            Some(_) => ("heads_rope", self.launch_config(16)?),
+            None => ("heads_plain", self.launch_config(8)?),
         };
         let f = load_kernel!(dev, name, x.dtype());
         let dims = (
@@ -1634,6 +1638,10 @@ mod tests {
         });
         time("split_heads rope", 4.0 * elems, &|| {
             split_heads(&x, Some(&w), Some(rope), b, heads).unwrap();
+        });
+        // The rotation tables' concatenation, which split_heads and merge_heads pay each call.
+        time("cat rope tables", 4.0 * (b * t * d) as f64, &|| {
+            Tensor::cat(&[&cos, &sin], 2).unwrap();
         });
         time("merge_heads rope", 4.0 * elems, &|| {
             merge_heads(&heads_x, Some(rope)).unwrap();
