@@ -804,12 +804,14 @@ FOR_TYPES(rms_norm, RMS_NORM)
   }
 FOR_TYPES(rms_norm_backward, RMS_NORM_BACKWARD)
 
-// Narrow rows (up to 8 * BLOCK = 2048 values, one group a thread) take 4 rows at once; wider
-// rows 4 groups a thread (8192 values a chunk) and 1 row at once, to stay within registers.
+// Narrow rows (up to 8 * BLOCK = 2048 values, one group a thread) take 2 rows at once, in few
+// enough registers for 4 blocks an SM, so that one block's loads overlap another's reduction;
+// wider rows 4 groups a thread (8192 values a chunk) and 1 row at once.
 #define RMS_NORM_WGRAD_PARTIAL(NAME, T)                                                       \
-  extern "C" __global__ void NAME(const T *x, const T *dy, float *partial, uint32_t N,       \
-                                  uint32_t H, uint32_t rows_per_strip, float eps) {           \
-    rms_norm_wgrad_partial<T, 1, 4>(x, dy, partial, N, H, rows_per_strip, eps);               \
+  extern "C" __global__ void __launch_bounds__(BLOCK, 4)                                      \
+      NAME(const T *x, const T *dy, float *partial, uint32_t N, uint32_t H,                   \
+           uint32_t rows_per_strip, float eps) {                                              \
+    rms_norm_wgrad_partial<T, 1, 2>(x, dy, partial, N, H, rows_per_strip, eps);               \
   }
 FOR_TYPES(rms_norm_wgrad_partial_narrow, RMS_NORM_WGRAD_PARTIAL)
 #define RMS_NORM_WGRAD_PARTIAL_WIDE(NAME, T)                                                  \
