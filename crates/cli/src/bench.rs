@@ -8,9 +8,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use assay_engine::candle_core::{DType, Device, Tensor, Var};
+use assay_engine::train::backprop::loss_and_grads;
 use assay_engine::train::data::Example;
 use assay_engine::train::optim::{AdamW, AdamWConfig};
-use assay_engine::train::trainer::batch_loss;
+use assay_engine::train::trainer::scored_batch;
 use assay_engine::train::{LoraConfig, attach_lora, lora_parameters};
 use assay_engine::{
     BatchLimits, GenerateOptions, Model, ModelConfig, Pass, SamplingParams, TextTokenizer,
@@ -371,15 +372,15 @@ fn time_steps(
         ..AdamWConfig::default()
     };
     let mut opt = AdamW::new(vars.clone(), config)?;
+    let batch = scored_batch(&refs, model.device())?;
     let mut peak: f64 = 0.0;
     let mut losses = Vec::new();
     let mut step = |peak: &mut f64| -> anyhow::Result<f64> {
-        let (loss, nll) = batch_loss(model, &refs, targets as f64, Pass::Training)?;
-        let grads = loss.backward()?;
+        let (nll, grads) = loss_and_grads(model, &batch, targets as f64)?;
         *peak = peak.max(gib_above(model.device(), base));
         let grads: Vec<Option<Tensor>> = vars.iter().map(|v| grads.get(v).cloned()).collect();
         opt.step(&grads, lr)?;
-        Ok(nll / targets as f64)
+        Ok(nll.to_scalar::<f32>()? as f64 / targets as f64)
     };
     let warmup = if std::env::var_os("ASSAY_BENCH_PROFILE").is_some() {
         1

@@ -71,13 +71,14 @@ __device__ uint32_t block_argmax(float v, uint32_t i, float *sv, uint32_t *si) {
 // over the visible keys, exact zeros elsewhere.
 template <typename T>
 __device__ void masked_softmax(const T *x, T *y, uint32_t S, uint32_t T_, uint32_t past,
-                               uint32_t rows_per_batch, const uint32_t *pad, float scale) {
+                               uint32_t rows_per_batch, const uint32_t *pad, float scale,
+                               uint32_t rows_per_query) {
   // Rows of up to 16 * BLOCK keys are read once into registers; longer rows are re-read.
   constexpr int PER = 16;
   __shared__ float shared[BLOCK / 32];
   uint32_t r = blockIdx.x;
   uint32_t lo = pad ? pad[r / rows_per_batch] : 0;
-  uint32_t hi = past + (r % T_);  // inclusive
+  uint32_t hi = past + ((r / rows_per_query) % T_);  // inclusive
   const T *xr = x + (size_t)r * S;
   T *yr = y + (size_t)r * S;
   if (S <= PER * BLOCK) {
@@ -571,14 +572,16 @@ __device__ void rms_norm_wgrad_reduce(const float *partial, float *dw, uint32_t 
 // are contiguous in both layouts, rows [B, T, heads, D] and heads [B, heads, T, D], so reads and
 // writes are both contiguous runs of D values, and no thread divides an index.
 __device__ __forceinline__ bool heads_at(uint32_t T_, uint32_t heads, uint32_t D,
-                                         uint32_t to_heads, size_t &src, size_t &dst,
-                                         size_t &token) {
+                                         uint32_t to_heads, uint32_t groups, size_t &src,
+                                         size_t &dst, size_t &token) {
   uint32_t t = blockIdx.x * blockDim.y + threadIdx.y;
   if (t >= T_) return false;
   uint32_t h = blockIdx.y, b = blockIdx.z;
   token = (size_t)b * T_ + t;
   size_t rows = (token * heads + h) * D;
-  size_t hd = (((size_t)b * heads + h) * T_ + t) * D;
+  // Heads side: [B, kv, T, groups, D] (groups = 1: [B, heads, T, D]).
+  uint32_t kv = heads / groups;
+  size_t hd = ((((size_t)b * kv + h / groups) * T_ + t) * groups + h % groups) * D;
   src = to_heads ? rows : hd;
   dst = to_heads ? hd : rows;
   return true;
@@ -587,9 +590,9 @@ __device__ __forceinline__ bool heads_at(uint32_t T_, uint32_t heads, uint32_t D
 // Without rotation: out = round(x + bias), 8 values a thread.
 template <typename T>
 __device__ void heads_plain(const T *x, const T *bias, T *out, uint32_t T_, uint32_t heads,
-                            uint32_t D, uint32_t to_heads) {
+                            uint32_t D, uint32_t to_heads, uint32_t groups) {
   size_t src, dst, token;
-  if (!heads_at(T_, heads, D, to_heads, src, dst, token)) return;
+  if (!heads_at(T_, heads, D, to_heads, groups, src, dst, token)) return;
   const T *bh = bias + (size_t)blockIdx.y * D;
   bool vec = rows_vec(D, x) && rows_vec(D, bias) && rows_vec(D, out);
   for (uint32_t g = threadIdx.x; g < (D + 7) / 8; g += blockDim.x) {
@@ -607,10 +610,10 @@ __device__ void heads_plain(const T *x, const T *bias, T *out, uint32_t T_, uint
 // round(x + bias), 8 pairs a thread; `table` [B, T, D] holds cos then sin halves.
 template <typename T>
 __device__ void heads_rope(const T *x, const T *bias, const T *table, T *out, uint32_t T_,
-                           uint32_t heads, uint32_t D, uint32_t to_heads) {
+                           uint32_t heads, uint32_t D, uint32_t to_heads, uint32_t groups) {
   constexpr int P = 8;
   size_t src, dst, token;
-  if (!heads_at(T_, heads, D, to_heads, src, dst, token)) return;
+  if (!heads_at(T_, heads, D, to_heads, groups, src, dst, token)) return;
   uint32_t half = D / 2;
   const T *bh = bias + (size_t)blockIdx.y * D;
   const T *cs = table + token * D;
@@ -741,8 +744,9 @@ __device__ void adamw_decay(T *param, size_t n, float decay) {
 
 #define MASKED_SOFTMAX(NAME, T)                                                                 \
   extern "C" __global__ void NAME(const T *x, T *y, uint32_t S, uint32_t T_, uint32_t past,   \
-                                  uint32_t rows_per_batch, const uint32_t *pad, float scale) { \
-    masked_softmax<T>(x, y, S, T_, past, rows_per_batch, pad, scale);                        \
+                                  uint32_t rows_per_batch, const uint32_t *pad, float scale,   \
+                                  uint32_t rows_per_query) {                                   \
+    masked_softmax<T>(x, y, S, T_, past, rows_per_batch, pad, scale, rows_per_query);        \
   }
 FOR_TYPES(masked_softmax, MASKED_SOFTMAX)
 
@@ -828,15 +832,17 @@ extern "C" __global__ void rms_norm_wgrad_reduce_f32(const float *partial, float
 
 #define HEADS_PLAIN(NAME, T)                                                                  \
   extern "C" __global__ void NAME(const T *x, const T *bias, T *out, uint32_t T_,            \
-                                  uint32_t heads, uint32_t D, uint32_t to_heads) {            \
-    heads_plain<T>(x, bias, out, T_, heads, D, to_heads);                                     \
+                                  uint32_t heads, uint32_t D, uint32_t to_heads,              \
+                                  uint32_t groups) {                                          \
+    heads_plain<T>(x, bias, out, T_, heads, D, to_heads, groups);                             \
   }
 FOR_TYPES(heads_plain, HEADS_PLAIN)
 
 #define HEADS_ROPE(NAME, T)                                                                   \
   extern "C" __global__ void NAME(const T *x, const T *bias, const T *table, T *out,         \
-                                  uint32_t T_, uint32_t heads, uint32_t D, uint32_t to_heads) { \
-    heads_rope<T>(x, bias, table, out, T_, heads, D, to_heads);                               \
+                                  uint32_t T_, uint32_t heads, uint32_t D, uint32_t to_heads, \
+                                  uint32_t groups) {                                          \
+    heads_rope<T>(x, bias, table, out, T_, heads, D, to_heads, groups);                       \
   }
 FOR_TYPES(heads_rope, HEADS_ROPE)
 
@@ -866,3 +872,122 @@ FOR_TYPES(adamw_apply, ADAMW_APPLY)
     adamw_decay<T>(param, n, decay);                                                          \
   }
 FOR_TYPES(adamw_decay, ADAMW_DECAY)
+
+// acc[a, r] += part[a, r] for r < L, with acc rows of M >= L values (f32) and part rows of L:
+// a prefix of every row accumulated in place, 4 values a thread.
+template <typename T>
+__device__ void add_prefix(float *acc, const T *part, size_t n, uint32_t L, uint32_t M) {
+  size_t base = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * 4;
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    size_t i = base + k;
+    if (i >= n) return;
+    size_t a = i / L, r = i - a * L;
+    acc[a * M + r] += to_f32(part[i]);
+  }
+}
+
+#define ADD_PREFIX(NAME, T)                                                                   \
+  extern "C" __global__ void NAME(float *acc, const T *part, size_t n, uint32_t L, uint32_t M) { \
+    add_prefix<T>(acc, part, n, L, M);                                                        \
+  }
+FOR_TYPES(add_prefix, ADD_PREFIX)
+
+// Warp-per-row twins of masked_softmax and softmax_backward for rows of at most 1024 values
+// (attention over up to 1024 keys): eight rows a block, shuffles only, no block barriers. The
+// block-per-row kernels leave most threads idle on such short rows. Lane l holds values
+// (c * 32 + l) * 8 + e, eight contiguous values per chunk c.
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+  return v;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+  return v;
+}
+
+template <typename T>
+__device__ void masked_softmax_warp(const T *x, T *y, uint32_t rows, uint32_t S, uint32_t T_,
+                                    uint32_t past, uint32_t rows_per_batch, const uint32_t *pad,
+                                    float scale, uint32_t rows_per_query) {
+  uint32_t lane = threadIdx.x & 31;
+  uint32_t r = blockIdx.x * (BLOCK / 32) + (threadIdx.x >> 5);
+  if (r >= rows) return;
+  uint32_t lo = pad ? pad[r / rows_per_batch] : 0;
+  uint32_t hi = past + ((r / rows_per_query) % T_);  // inclusive
+  const T *xr = x + (size_t)r * S;
+  T *yr = y + (size_t)r * S;
+  float v[32];
+  float m = -INFINITY;
+#pragma unroll
+  for (int c = 0; c < 4; c++)
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      uint32_t j = (c * 32 + lane) * 8 + e;
+      float val = (j < S && j >= lo && j <= hi) ? to_f32(xr[j]) * scale : -INFINITY;
+      v[c * 8 + e] = val;
+      m = fmaxf(m, val);
+    }
+  m = warp_max(m);
+  float sum = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 32; i++) {
+    v[i] = v[i] == -INFINITY ? 0.0f : __expf(v[i] - m);
+    sum += v[i];
+  }
+  sum = warp_sum(sum);
+  float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+#pragma unroll
+  for (int c = 0; c < 4; c++)
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      uint32_t j = (c * 32 + lane) * 8 + e;
+      if (j < S) yr[j] = from_f32<T>(v[c * 8 + e] * inv);
+    }
+}
+
+template <typename T>
+__device__ void softmax_backward_warp(const T *y, const T *g, T *dx, uint32_t rows, uint32_t S,
+                                      float scale) {
+  uint32_t lane = threadIdx.x & 31;
+  uint32_t r = blockIdx.x * (BLOCK / 32) + (threadIdx.x >> 5);
+  if (r >= rows) return;
+  size_t off = (size_t)r * S;
+  float yy[32], gg[32];
+  float dot = 0.0f;
+#pragma unroll
+  for (int c = 0; c < 4; c++)
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      uint32_t j = (c * 32 + lane) * 8 + e;
+      bool in = j < S;
+      yy[c * 8 + e] = in ? to_f32(y[off + j]) : 0.0f;
+      gg[c * 8 + e] = in ? to_f32(g[off + j]) : 0.0f;
+      dot += yy[c * 8 + e] * gg[c * 8 + e];
+    }
+  dot = warp_sum(dot);
+#pragma unroll
+  for (int c = 0; c < 4; c++)
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      uint32_t j = (c * 32 + lane) * 8 + e;
+      if (j < S) dx[off + j] = from_f32<T>(scale * yy[c * 8 + e] * (gg[c * 8 + e] - dot));
+    }
+}
+
+#define MASKED_SOFTMAX_WARP(NAME, T)                                                          \
+  extern "C" __global__ void NAME(const T *x, T *y, uint32_t rows, uint32_t S, uint32_t T_,  \
+                                  uint32_t past, uint32_t rows_per_batch, const uint32_t *pad, \
+                                  float scale, uint32_t rows_per_query) {                     \
+    masked_softmax_warp<T>(x, y, rows, S, T_, past, rows_per_batch, pad, scale,               \
+                           rows_per_query);                                                   \
+  }
+FOR_TYPES(masked_softmax_warp, MASKED_SOFTMAX_WARP)
+
+#define SOFTMAX_BACKWARD_WARP(NAME, T)                                                        \
+  extern "C" __global__ void NAME(const T *y, const T *g, T *dx, uint32_t rows, uint32_t S,  \
+                                  float scale) {                                              \
+    softmax_backward_warp<T>(y, g, dx, rows, S, scale);                                       \
+  }
+FOR_TYPES(softmax_backward_warp, SOFTMAX_BACKWARD_WARP)

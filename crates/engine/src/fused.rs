@@ -382,9 +382,26 @@ pub fn split_heads(
     batch: usize,
     heads: usize,
 ) -> candle_core::Result<Tensor> {
+    split_heads_grouped(lin, bias, rope, batch, heads, heads)
+}
+
+/// As [`split_heads`], into position-major groups `[B, kv, T·g, D]` for `kv` key heads of
+/// `g = heads / kv` query heads each (row `t·g + i` is head `kv·g + i` at position `t`): the
+/// layout of [`crate::ops::causal_attention_blocks`]. With `kv == heads` it is `split_heads`.
+pub fn split_heads_grouped(
+    lin: &Tensor,
+    bias: Option<&Tensor>,
+    rope: Option<Rotation>,
+    batch: usize,
+    heads: usize,
+    kv: usize,
+) -> candle_core::Result<Tensor> {
     let (n, width) = lin.dims2()?;
     if batch == 0 || n % batch != 0 || heads == 0 || width % heads != 0 {
         candle_core::bail!("split_heads: [{n}, {width}] is not {batch} sequences of {heads} heads");
+    }
+    if kv == 0 || !heads.is_multiple_of(kv) {
+        candle_core::bail!("split_heads: {heads} heads do not form groups over {kv} key heads");
     }
     let op = Heads {
         batch,
@@ -392,6 +409,7 @@ pub fn split_heads(
         heads,
         dim: width / heads,
         to_heads: true,
+        groups: heads / kv,
     };
     op.check_rope(rope)?;
     let zeros;
@@ -414,13 +432,32 @@ pub fn split_heads(
 /// when given. With a rotation this is the backward of [`split_heads`] (a rotation's adjoint is
 /// its inverse); without, it is the layout change after attention.
 pub fn merge_heads(x: &Tensor, rope: Option<Rotation>) -> candle_core::Result<Tensor> {
-    let (batch, heads, time, dim) = x.dims4()?;
+    let heads = x.dim(1)?;
+    merge_heads_grouped(x, heads, rope)
+}
+
+/// The inverse of [`split_heads_grouped`]: position-major groups `x` `[B, kv, T·g, D]` of
+/// `heads` query heads back to rows `[B·T, heads·D]`, rotated by the inverse of `rope` when given.
+pub fn merge_heads_grouped(
+    x: &Tensor,
+    heads: usize,
+    rope: Option<Rotation>,
+) -> candle_core::Result<Tensor> {
+    let (batch, kv, rows, dim) = x.dims4()?;
+    if kv == 0 || !heads.is_multiple_of(kv) || !rows.is_multiple_of(heads / kv) {
+        candle_core::bail!(
+            "merge_heads: {:?} is not groups of {heads} heads",
+            x.shape()
+        );
+    }
+    let groups = heads / kv;
     let op = Heads {
         batch,
-        time,
+        time: rows / groups,
         heads,
         dim,
         to_heads: false,
+        groups,
     };
     op.check_rope(rope)?;
     let no_bias = Tensor::zeros(heads * dim, x.dtype(), x.device())?;
@@ -436,6 +473,9 @@ struct Heads {
     dim: usize,
     /// Rows to heads (rotating by +θ), or heads to rows (rotating by −θ).
     to_heads: bool,
+    /// Query heads per key head on the heads side, `[B, heads / groups, T, groups, D]`; 1 for
+    /// the plain `[B, heads, T, D]`.
+    groups: usize,
 }
 
 impl Heads {
@@ -457,7 +497,8 @@ impl Heads {
 
     fn out_shape(&self) -> Shape {
         if self.to_heads {
-            Shape::from((self.batch, self.heads, self.time, self.dim))
+            let kv = self.heads / self.groups;
+            Shape::from((self.batch, kv, self.time * self.groups, self.dim))
         } else {
             Shape::from((self.batch * self.time, self.heads * self.dim))
         }
@@ -484,9 +525,10 @@ impl Heads {
         ((b * self.time + t) * self.heads + h) * self.dim + d
     }
 
-    /// Index in the heads layout `[B, heads, T, D]`.
+    /// Index in the heads layout `[B, kv, T, groups, D]` (`[B, heads, T, D]` for one group).
     fn head_index(&self, b: usize, h: usize, t: usize, d: usize) -> usize {
-        ((b * self.heads + h) * self.time + t) * self.dim + d
+        let (g, kv) = (self.groups, self.heads / self.groups);
+        (((b * kv + h / g) * self.time + t) * g + h % g) * self.dim + d
     }
 
     /// The CPU twin of the kernel: `table` `[B, T, D]` holds cos then sin halves, or None.
@@ -570,6 +612,7 @@ impl Heads {
             self.heads as u32,
             self.dim as u32,
             self.to_heads as u32,
+            self.groups as u32,
         );
         macro_rules! launch {
             ($ty:ty) => {{
@@ -598,7 +641,8 @@ impl Heads {
                         .arg(&dims.0)
                         .arg(&dims.1)
                         .arg(&dims.2)
-                        .arg(&dims.3);
+                        .arg(&dims.3)
+                        .arg(&dims.4);
                     // SAFETY: arguments match the kernel's signature (the table only for
                     // heads_rope); the grid covers every (b, h, t) and the threads all of D.
                     unsafe { b.launch(cfg) }.w()?;
@@ -775,6 +819,111 @@ impl CustomOp2 for ScatterAddRows {
             CudaStorage::wrap_cuda_slice(out, dev.clone()),
             Shape::from((self.0, h)),
         ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prefix accumulation (blocked attention's key gradients)
+
+/// `acc[.., :t, :] += part` in place, for `acc` `[.., T, D]` f32 (contiguous) and `part`
+/// `[.., t, D]` (any float dtype, `t ≤ T`, same leading dims): one pass instead of a narrow, an
+/// add, a cast and a copy back.
+pub fn add_prefix(acc: &Tensor, part: &Tensor) -> candle_core::Result<()> {
+    let (ad, pd) = (acc.dims(), part.dims());
+    let rank = ad.len();
+    let ok = rank >= 2
+        && pd.len() == rank
+        && ad[..rank - 2] == pd[..rank - 2]
+        && ad[rank - 1] == pd[rank - 1]
+        && pd[rank - 2] <= ad[rank - 2];
+    if !ok || acc.dtype() != DType::F32 || !acc.is_contiguous() {
+        candle_core::bail!(
+            "add_prefix: {:?} {:?} into {:?} {:?}",
+            part.shape(),
+            part.dtype(),
+            acc.shape(),
+            acc.dtype()
+        );
+    }
+    let prefix = PrefixRows {
+        part_row: pd[rank - 2] * pd[rank - 1],
+        acc_row: ad[rank - 2] * ad[rank - 1],
+    };
+    acc.inplace_op2(&part.contiguous()?, &prefix)
+}
+
+/// Row lengths of [`add_prefix`]: each of `part`'s rows adds into the start of one of `acc`'s.
+struct PrefixRows {
+    part_row: usize,
+    acc_row: usize,
+}
+
+impl candle_core::InplaceOp2 for PrefixRows {
+    fn name(&self) -> &'static str {
+        "fused-add-prefix"
+    }
+
+    fn cpu_fwd(
+        &self,
+        acc: &mut CpuStorage,
+        la: &Layout,
+        part: &CpuStorage,
+        lp: &Layout,
+    ) -> candle_core::Result<()> {
+        let values = cpu_rows_f32(part, lp)?;
+        let (start, end) = la
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("add_prefix: contiguous f32 expected".into()))?;
+        let CpuStorage::F32(acc) = acc else {
+            candle_core::bail!("add_prefix: f32 accumulator expected");
+        };
+        let acc = &mut acc[start..end];
+        for (row, chunk) in values.chunks(self.part_row.max(1)).enumerate() {
+            let dst = &mut acc[row * self.acc_row..row * self.acc_row + chunk.len()];
+            for (d, v) in dst.iter_mut().zip(chunk) {
+                *d += v;
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        acc: &mut CudaStorage,
+        la: &Layout,
+        part: &CudaStorage,
+        lp: &Layout,
+    ) -> candle_core::Result<()> {
+        let n = lp.shape().elem_count();
+        if n == 0 {
+            return Ok(());
+        }
+        let dev = acc.device().clone();
+        let f = load_kernel!(dev, "add_prefix", part.dtype());
+        let (l, m) = (self.part_row as u32, self.acc_row as u32);
+        let mut dst = cuda::view_mut::<f32>(acc, la)?;
+        let threads = n.div_ceil(4) as u32;
+        let cfg = LaunchConfig {
+            grid_dim: (threads.div_ceil(cuda::BLOCK), 1, 1),
+            block_dim: (cuda::BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let pv = cuda::view::<$ty>(part, lp)?;
+                let mut b = f.builder();
+                b.arg(&mut dst).arg(&pv).arg(&n).arg(&l).arg(&m);
+                // SAFETY: arguments match the kernel's signature; every part index maps into acc.
+                unsafe { b.launch(cfg) }.w()?;
+            }};
+        }
+        match part.dtype() {
+            DType::F32 => launch!(f32),
+            DType::BF16 => launch!(half::bf16),
+            other => candle_core::bail!("add_prefix: {other:?} part"),
+        }
+        Ok(())
     }
 }
 
@@ -1278,6 +1427,54 @@ mod tests {
     }
 
     #[test]
+    fn grouped_heads_are_position_major_groups() {
+        let (b, t, heads, kv, d) = (2, 5, 6, 2, 4);
+        let groups = heads / kv;
+        let lin = rand(&[b * t, heads * d], 16);
+        let bias = rand(&[heads * d], 17);
+        let (cos, sin) = rope_tables(b, t, d, DType::F32);
+        let rope = Rotation {
+            cos: &cos,
+            sin: &sin,
+        };
+        let plain = split_heads(&lin, Some(&bias), Some(rope), b, heads).unwrap();
+        let want = plain
+            .reshape((b, kv, groups, t, d))
+            .unwrap()
+            .transpose(2, 3)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .reshape((b, kv, t * groups, d))
+            .unwrap();
+        let grouped = split_heads_grouped(&lin, Some(&bias), Some(rope), b, heads, kv).unwrap();
+        assert_eq!(rel_diff(&grouped, &want), 0.0);
+        let back = merge_heads_grouped(&grouped, heads, Some(rope)).unwrap();
+        let unbiased = lin.broadcast_add(&bias).unwrap();
+        assert_close(
+            &back,
+            &unbiased,
+            1e-5,
+            "merge_heads_grouped(split_heads_grouped(x))",
+        );
+        assert!(split_heads_grouped(&lin, None, None, b, heads, 4).is_err());
+        assert!(merge_heads_grouped(&grouped, 5, None).is_err());
+    }
+
+    #[test]
+    fn add_prefix_accumulates_into_the_leading_rows() {
+        let acc = rand(&[2, 3, 5, 4], 30);
+        let before = acc.copy().unwrap();
+        let part = rand(&[2, 3, 2, 4], 31);
+        add_prefix(&acc, &part).unwrap();
+        let head = (before.narrow(2, 0, 2).unwrap() + &part).unwrap();
+        let want = Tensor::cat(&[&head, &before.narrow(2, 2, 3).unwrap()], 2).unwrap();
+        assert_eq!(rel_diff(&acc, &want), 0.0);
+        assert!(add_prefix(&acc, &rand(&[2, 3, 6, 4], 32)).is_err());
+        assert!(add_prefix(&acc, &rand(&[2, 2, 2, 4], 33)).is_err());
+    }
+
+    #[test]
     fn heads_shape_errors() {
         let lin = rand(&[6, 12], 14);
         assert!(split_heads(&lin, None, None, 4, 3).is_err()); // 6 rows are not 4 sequences
@@ -1450,6 +1647,20 @@ mod tests {
 
     #[cfg(feature = "cuda")]
     #[test]
+    fn cuda_add_prefix_matches_cpu() {
+        let Some(dev) = gpu() else { return };
+        for dtype in [DType::F32, DType::BF16] {
+            let acc = rand(&[2, 3, 37, 8], 40);
+            let part = rand_as(&[2, 3, 21, 8], 41, dtype);
+            let gacc = on(&acc, &dev);
+            add_prefix(&acc, &part).unwrap();
+            add_prefix(&gacc, &on(&part, &dev)).unwrap();
+            assert_eq!(rel_diff(&gacc.to_device(&Device::Cpu).unwrap(), &acc), 0.0);
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
     fn cuda_heads_match_cpu() {
         let Some(dev) = gpu() else { return };
         // (batch, time, heads, dim): vectorised, odd pair count, and an odd dim without rope.
@@ -1486,6 +1697,25 @@ mod tests {
                 let cpu = merge_heads(&x, None).unwrap();
                 let gpu = merge_heads(&gx, None).unwrap();
                 assert_eq!(rel_diff(&gpu, &cpu), 0.0, "merge_heads {what}");
+                if heads % 2 == 0 && d % 2 == 0 {
+                    // Two key heads: position-major groups both ways.
+                    let rope = Rotation {
+                        cos: &cos,
+                        sin: &sin,
+                    };
+                    let grope = Rotation {
+                        cos: &gcos,
+                        sin: &gsin,
+                    };
+                    let kv = heads / 2;
+                    let cpu = split_heads_grouped(&lin, Some(&bias), Some(rope), b, heads, kv);
+                    let gpu = split_heads_grouped(&glin, Some(&gbias), Some(grope), b, heads, kv);
+                    let (cpu, gpu) = (cpu.unwrap(), gpu.unwrap());
+                    assert_eq!(rel_diff(&gpu, &cpu), 0.0, "split_heads_grouped {what}");
+                    let cpu = merge_heads_grouped(&cpu, heads, Some(rope)).unwrap();
+                    let gpu = merge_heads_grouped(&gpu, heads, Some(grope)).unwrap();
+                    assert_eq!(rel_diff(&gpu, &cpu), 0.0, "merge_heads_grouped {what}");
+                }
                 if d % 2 == 0 {
                     let rope = Rotation {
                         cos: &cos,

@@ -2,7 +2,7 @@
 //!
 //! token ids ─► embedding ─► N × [ RMSNorm ─► attention (rope, GQA) ─► + ─► RMSNorm ─► SwiGLU MLP ─► + ] ─► RMSNorm ─► logits
 //!
-//! The same layers serve two passes. [`Pass::Inference`] uses candle's fused kernels (they have no
+//! The same layers serve two passes. [`Pass::Inference`] uses fused kernels, candle's and ours (they have no
 //! backward) and a per-sequence KV cache; [`Pass::Training`] uses composed ops that autograd can
 //! differentiate. Logits and every softmax are computed in f32 whatever the weights' dtype.
 
@@ -12,7 +12,11 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
-use crate::ops::{AttentionMask, add, causal_attention, frozen_matmul, masked_softmax, silu_mul};
+use crate::fused::{Rotation, merge_heads, merge_heads_grouped, split_heads_grouped};
+use crate::ops::{
+    AttentionMask, add, causal_attention, causal_attention_blocks, frozen_matmul, masked_softmax,
+    silu_mul,
+};
 use crate::weights::WeightMap;
 
 /// Which kernels a forward pass may use.
@@ -133,21 +137,27 @@ impl Linear {
             .last()
             .expect("linear input has at least one dimension");
         let rows = x.elem_count() / in_dim.max(1);
-        let x2 = x.reshape((rows, in_dim))?;
-        let mut y = if pass == Pass::Training && !self.weight.is_variable() {
-            frozen_matmul(&x2, &self.weight)?
-        } else {
-            x2.matmul(&self.weight.t()?)?
-        };
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
-        if let Some(lora) = &self.lora {
-            y = (y + lora.forward(&x2, pass)?)?;
-        }
+        let y = self.forward_rows(&x.reshape((rows, in_dim))?, pass, true)?;
         let mut out_dims = dims;
         *out_dims.last_mut().expect("non-empty") = self.weight.dim(0)?;
         Ok(y.reshape(out_dims)?)
+    }
+
+    /// The projection of rows `x` `[rows, in]`, leaving the bias out when `with_bias` is false
+    /// (for a caller that adds it in a fused op).
+    fn forward_rows(&self, x: &Tensor, pass: Pass, with_bias: bool) -> Result<Tensor> {
+        let mut y = if pass == Pass::Training && !self.weight.is_variable() {
+            frozen_matmul(x, &self.weight)?
+        } else {
+            x.matmul(&self.weight.t()?)?
+        };
+        if let (true, Some(b)) = (with_bias, &self.bias) {
+            y = y.broadcast_add(b)?;
+        }
+        if let Some(lora) = &self.lora {
+            y = (y + lora.forward(x, pass)?)?;
+        }
+        Ok(y)
     }
 }
 
@@ -427,13 +437,14 @@ impl Attention {
         })
     }
 
-    /// `[B, T, H]` → `[B, heads, T, head_dim]` with rope applied when `rope` is given.
+    /// `[B, T, H]` → `[B, heads, T, head_dim]` with rope applied when `rope` is given, in
+    /// differentiable ops (the training pass).
     fn project(
         &self,
         proj: &Linear,
         x: &Tensor,
         heads: usize,
-        rope: Option<(&Rope, Pass)>,
+        rope: Option<&Rope>,
         pass: Pass,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
@@ -443,7 +454,7 @@ impl Attention {
             .transpose(1, 2)?
             .contiguous()?;
         match rope {
-            Some((r, p)) => r.apply(&y, p),
+            Some(r) => r.apply(&y),
             None => Ok(y),
         }
     }
@@ -455,9 +466,12 @@ impl Attention {
         ctx: &mut AttnContext,
         pass: Pass,
     ) -> Result<Tensor> {
+        if pass == Pass::Inference {
+            return self.forward_inference(x, rope, ctx);
+        }
         let (b, t, _) = x.dims3()?;
-        let q = self.project(&self.q_proj, x, self.n_heads, Some((rope, pass)), pass)?;
-        let k = self.project(&self.k_proj, x, self.n_kv_heads, Some((rope, pass)), pass)?;
+        let q = self.project(&self.q_proj, x, self.n_heads, Some(rope), pass)?;
+        let k = self.project(&self.k_proj, x, self.n_kv_heads, Some(rope), pass)?;
         let v = self.project(&self.v_proj, x, self.n_kv_heads, None, pass)?;
         let out = match ctx {
             AttnContext::Batch { pad } => self.attend(&q, &k, &v, pad, 0, pass)?,
@@ -471,6 +485,49 @@ impl Attention {
             .transpose(1, 2)?
             .reshape((b, t, self.n_heads * self.head_dim))?;
         self.o_proj.forward(&out, pass)
+    }
+
+    /// Inference: each projection's bias, head layout and rope in one fused pass over its output;
+    /// without a cache (right-padded rows at positions 0..T) blocked causal attention over
+    /// position-major query groups, which skips the scores above the diagonal.
+    fn forward_inference(&self, x: &Tensor, rope: &Rope, ctx: &mut AttnContext) -> Result<Tensor> {
+        let (b, t, h) = x.dims3()?;
+        let rows = x.reshape((b * t, h))?;
+        let rot = Some(Rotation {
+            cos: &rope.cos,
+            sin: &rope.sin,
+        });
+        let kv = self.n_kv_heads;
+        let heads = |proj: &Linear, n: usize, kv: usize, rot| -> Result<Tensor> {
+            let lin = proj.forward_rows(&rows, Pass::Inference, false)?;
+            Ok(split_heads_grouped(
+                &lin,
+                proj.bias.as_ref(),
+                rot,
+                b,
+                n,
+                kv,
+            )?)
+        };
+        let k = heads(&self.k_proj, kv, kv, rot)?;
+        let v = heads(&self.v_proj, kv, kv, None)?;
+        let out = match ctx {
+            AttnContext::Batch { .. } => {
+                let q = heads(&self.q_proj, self.n_heads, kv, rot)?;
+                let scale = 1.0 / (self.head_dim as f32).sqrt();
+                let out = causal_attention_blocks(&q, &k, &v, self.n_heads / kv, scale)?;
+                merge_heads_grouped(&out, self.n_heads, None)?
+            }
+            AttnContext::Cached { cache, layer, pad } => {
+                let q = heads(&self.q_proj, self.n_heads, self.n_heads, rot)?;
+                let past = cache.len;
+                let (k_all, v_all) = cache.append(*layer, &k, &v)?;
+                let out = self.attend(&q, &k_all, &v_all, pad, past, Pass::Inference)?;
+                merge_heads(&out, None)?
+            }
+        };
+        let out = out.reshape((b, t, self.n_heads * self.head_dim))?;
+        self.o_proj.forward(&out, Pass::Inference)
     }
 
     /// Scaled dot-product attention of `q` `[B, heads, T, d]` over `k`, `v` `[B, kv_heads, S, d]`
@@ -495,6 +552,7 @@ impl Attention {
             past,
             rows_per_batch: self.n_kv_heads * groups * t,
             scale: 1.0 / (self.head_dim as f32).sqrt(),
+            rows_per_query: 1,
         };
         let out = if pass == Pass::Training && past == 0 {
             // One op that keeps no scores for backward (see ops::causal_attention).
@@ -615,12 +673,9 @@ impl Rope {
         })
     }
 
-    /// Rotates `x` `[B, heads, T, D]` (contiguous): candle's fused kernel for inference, composed
-    /// differentiable ops for training.
-    fn apply(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
-        if pass == Pass::Inference {
-            return Ok(candle_nn::rotary_emb::rope(x, &self.cos, &self.sin)?);
-        }
+    /// Rotates `x` `[B, heads, T, D]` in differentiable ops (inference rotates inside
+    /// [`split_heads`]).
+    fn apply(&self, x: &Tensor) -> Result<Tensor> {
         let d = x.dim(D::Minus1)?;
         let cos = Tensor::cat(&[&self.cos, &self.cos], 2)?.unsqueeze(1)?;
         let sin = Tensor::cat(&[&self.sin, &self.sin], 2)?.unsqueeze(1)?;

@@ -201,6 +201,10 @@ pub struct AttentionMask {
     pub rows_per_batch: usize,
     /// Scale applied to the scores before the softmax.
     pub scale: f32,
+    /// Consecutive rows that share a query position: 1 when rows are head-major
+    /// (`[heads, T]`), the group size when they are position-major (`[T, heads]`, see
+    /// [`causal_attention_blocks`]). Row `r` is query `(r / rows_per_query) % queries`.
+    pub rows_per_query: usize,
 }
 
 /// `softmax(scale · x)` over the keys each row may see (see [`AttentionMask`]) with exact zeros
@@ -211,7 +215,68 @@ impl MaskedSoftmax {
     fn visible(&self, row: usize, pad: &[u32]) -> (usize, usize) {
         let m = self.0;
         let lo = pad[row / m.rows_per_batch] as usize;
-        (lo, m.past + row % m.queries)
+        (lo, m.past + (row / m.rows_per_query.max(1)) % m.queries)
+    }
+
+    /// Rows of at most [`WARP_ROW`] keys: one warp a row.
+    #[cfg(feature = "cuda")]
+    fn cuda_warp_rows(
+        &self,
+        x: &candle_core::CudaStorage,
+        lx: &Layout,
+        pad: &candle_core::CudaStorage,
+        lp: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::cuda_backend::WrapErr;
+        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+        let (rows, cols) = last_dim(lx)?;
+        let dev = x.device();
+        let f = load_kernel!(dev, "masked_softmax_warp", x.dtype());
+        let pad = cuda::view::<u32>(pad, lp)?;
+        let m = self.0;
+        let dims = [
+            rows as u32,
+            cols as u32,
+            m.queries as u32,
+            m.past as u32,
+            m.rows_per_batch as u32,
+        ];
+        let per_query = m.rows_per_query.max(1) as u32;
+        macro_rules! launch {
+            ($ty:ty) => {{
+                let input = cuda::view::<$ty>(x, lx)?;
+                let out = cuda::alloc::<$ty>(dev, rows * cols)?;
+                let mut b = f.builder();
+                b.arg(&input).arg(&out);
+                for d in &dims {
+                    b.arg(d);
+                }
+                b.arg(&pad).arg(&m.scale).arg(&per_query);
+                // SAFETY: arguments match the kernel's signature; a warp per row.
+                unsafe { b.launch(warp_rows(rows)) }.w()?;
+                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
+            }};
+        }
+        let out = match x.dtype() {
+            DType::F32 => launch!(f32),
+            DType::BF16 => launch!(half::bf16),
+            other => candle_core::bail!("masked softmax: {other:?} scores"),
+        };
+        Ok((out, lx.shape().clone()))
+    }
+}
+
+/// The longest row the warp-per-row softmax kernels take (32 lanes × 32 values).
+#[cfg(feature = "cuda")]
+const WARP_ROW: usize = 1024;
+
+/// Eight rows a block of 256 threads, a warp each.
+#[cfg(feature = "cuda")]
+fn warp_rows(rows: usize) -> candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+    candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+        grid_dim: (rows.div_ceil(8).max(1) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
     }
 }
 
@@ -263,6 +328,9 @@ impl CustomOp2 for MaskedSoftmax {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(lx)?;
         let dev = x.device();
+        if cols <= WARP_ROW {
+            return self.cuda_warp_rows(x, lx, pad, lp);
+        }
         let f = load_kernel!(dev, "masked_softmax", x.dtype());
         let pad = cuda::view::<u32>(pad, lp)?;
         let (s, t, past, rpb) = (
@@ -272,13 +340,14 @@ impl CustomOp2 for MaskedSoftmax {
             self.0.rows_per_batch as u32,
         );
         let scale = self.0.scale;
+        let per_query = self.0.rows_per_query.max(1) as u32;
         macro_rules! launch {
             ($ty:ty) => {{
                 let input = cuda::view::<$ty>(x, lx)?;
                 let out = cuda::alloc::<$ty>(dev, rows * cols)?;
                 let mut b = f.builder();
                 b.arg(&input).arg(&out).arg(&s).arg(&t).arg(&past).arg(&rpb);
-                b.arg(&pad).arg(&scale);
+                b.arg(&pad).arg(&scale).arg(&per_query);
                 // SAFETY: arguments match the kernel's signature; one block per row.
                 unsafe { b.launch(cuda::rows(rows)) }.w()?;
                 candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
@@ -347,16 +416,32 @@ impl CustomOp2 for SoftmaxBackward {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(ly)?;
         let dev = y.device();
-        let f = load_kernel!(dev, "softmax_backward", y.dtype());
-        let (s, scale) = (cols as u32, self.0);
+        let warp = cols <= WARP_ROW;
+        let name = if warp {
+            "softmax_backward_warp"
+        } else {
+            "softmax_backward"
+        };
+        let f = load_kernel!(dev, name, y.dtype());
+        let (n, s, scale) = (rows as u32, cols as u32, self.0);
         macro_rules! launch {
             ($ty:ty) => {{
                 let (yv, gv) = (cuda::view::<$ty>(y, ly)?, cuda::view::<$ty>(g, lg)?);
                 let out = cuda::alloc::<$ty>(dev, rows * cols)?;
                 let mut b = f.builder();
-                b.arg(&yv).arg(&gv).arg(&out).arg(&s).arg(&scale);
-                // SAFETY: arguments match the kernel's signature; one block per row.
-                unsafe { b.launch(cuda::rows(rows)) }.w()?;
+                b.arg(&yv).arg(&gv).arg(&out);
+                if warp {
+                    b.arg(&n);
+                }
+                b.arg(&s).arg(&scale);
+                let cfg = if warp {
+                    warp_rows(rows)
+                } else {
+                    cuda::rows(rows)
+                };
+                // SAFETY: arguments match the kernel's signature (rows only for the warp twin);
+                // a warp or a block per row.
+                unsafe { b.launch(cfg) }.w()?;
                 candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
             }};
         }
@@ -1073,6 +1158,109 @@ pub fn causal_attention(
         .apply_op3(&k.contiguous()?, &v.contiguous()?, CausalAttention(mask))
 }
 
+/// Position chunks `[t0, t1)` for blocked causal attention over `t` positions: about one per
+/// 128 positions, at most 8, so that little of the score matrix above the diagonal is computed.
+fn query_chunks(t: usize) -> Vec<(usize, usize)> {
+    let count = (t / 128).clamp(1, 8);
+    let size = t.div_ceil(count).max(1);
+    (0..t)
+        .step_by(size)
+        .map(|t0| (t0, (t0 + size).min(t)))
+        .collect()
+}
+
+/// The attention probabilities of the queries at positions `[t0, t1)` over keys `[0, t1)`.
+fn chunk_probs(
+    q: &Tensor,
+    k: &Tensor,
+    pad: &Tensor,
+    (t0, t1): (usize, usize),
+    groups: usize,
+    scale: f32,
+) -> candle_core::Result<Tensor> {
+    let kv = q.dim(1)?;
+    let queries = q.narrow(2, t0 * groups, (t1 - t0) * groups)?;
+    let scores = queries.matmul(&k.narrow(2, 0, t1)?.t()?)?;
+    let mask = AttentionMask {
+        queries: t1 - t0,
+        past: t0,
+        rows_per_batch: kv * (t1 - t0) * groups,
+        scale,
+        rows_per_query: groups,
+    };
+    scores.apply_op2_no_bwd(pad, &MaskedSoftmax(mask))
+}
+
+fn check_blocks(q: &Tensor, k: &Tensor, v: &Tensor, groups: usize) -> candle_core::Result<usize> {
+    let (b, kv, rows, d) = q.dims4()?;
+    let t = k.dim(2)?;
+    if groups == 0 || rows != t * groups || k.dims() != [b, kv, t, d] || v.dims() != k.dims() {
+        candle_core::bail!(
+            "blocked attention: q {:?}, k {:?}, v {:?} with {groups} queries per key head",
+            q.shape(),
+            k.shape(),
+            v.shape()
+        );
+    }
+    Ok(t)
+}
+
+/// Causal self-attention over position-major grouped queries: `q` `[B, kv, T·g, d]` whose row
+/// `t·g + i` is the `i`-th query head sharing key head `kv` at position `t`; `k`, `v`
+/// `[B, kv, T, d]`. Queries are taken a chunk of positions at a time against only the keys up to
+/// the chunk's last position, so about `(c + 1) / 2c` of the `[T, T]` scores are computed, written
+/// and read (c chunks). No autograd: [`causal_attention_blocks_backward`] is its backward.
+pub fn causal_attention_blocks(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    groups: usize,
+    scale: f32,
+) -> candle_core::Result<Tensor> {
+    let t = check_blocks(q, k, v, groups)?;
+    let pad = Tensor::zeros(q.dim(0)?, DType::U32, q.device())?;
+    let outs = query_chunks(t)
+        .into_iter()
+        .map(|chunk| {
+            chunk_probs(q, k, &pad, chunk, groups, scale)?.matmul(&v.narrow(2, 0, chunk.1)?)
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Tensor::cat(&outs, 2)
+}
+
+/// `(dq, dk, dv)` of [`causal_attention_blocks`] for the output gradient `grad`, recomputing the
+/// probabilities chunk by chunk; key gradients are summed over chunks in f32.
+pub fn causal_attention_blocks_backward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    grad: &Tensor,
+    groups: usize,
+    scale: f32,
+) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let t = check_blocks(q, k, v, groups)?;
+    let pad = Tensor::zeros(q.dim(0)?, DType::U32, q.device())?;
+    let dk = Tensor::zeros(k.shape(), DType::F32, k.device())?;
+    let dv = Tensor::zeros(v.shape(), DType::F32, v.device())?;
+    let mut dqs = Vec::new();
+    for chunk in query_chunks(t) {
+        let (t0, t1) = chunk;
+        let rows = (t0 * groups, (t1 - t0) * groups);
+        let probs = chunk_probs(q, k, &pad, chunk, groups, scale)?;
+        let g = grad.narrow(2, rows.0, rows.1)?.contiguous()?;
+        crate::fused::add_prefix(&dv, &probs.t()?.matmul(&g)?)?;
+        let dp = g.matmul(&v.narrow(2, 0, t1)?.t()?)?;
+        let ds = probs.apply_op2_no_bwd(&dp, &SoftmaxBackward(scale))?;
+        dqs.push(ds.matmul(&k.narrow(2, 0, t1)?)?);
+        crate::fused::add_prefix(&dk, &ds.t()?.matmul(&q.narrow(2, rows.0, rows.1)?)?)?;
+    }
+    Ok((
+        Tensor::cat(&dqs, 2)?,
+        dk.to_dtype(k.dtype())?,
+        dv.to_dtype(v.dtype())?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1110,6 +1298,111 @@ mod tests {
         probs.matmul(v).unwrap()
     }
 
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_softmax_and_blocked_attention_match_cpu() {
+        let Ok(dev) = Device::new_cuda(0) else {
+            eprintln!("no CUDA device: skipped");
+            return;
+        };
+        let on = |t: &Tensor| t.to_device(&dev).unwrap();
+        let back = |t: &Tensor| t.to_device(&Device::Cpu).unwrap();
+        // Short rows take the warp-per-row kernels, long rows the block-per-row ones.
+        for cols in [300usize, 1024, 1500] {
+            for dtype in [DType::F32, DType::BF16] {
+                let x = randn(&[2, 24, cols], 21).to_dtype(dtype).unwrap();
+                let g = randn(&[2, 24, cols], 22).to_dtype(dtype).unwrap();
+                let pad = Tensor::new(&[3u32, 0], &Device::Cpu).unwrap();
+                let mask = AttentionMask {
+                    queries: 8,
+                    past: cols - 8,
+                    rows_per_batch: 24,
+                    scale: 0.7,
+                    rows_per_query: 3,
+                };
+                let cpu = masked_softmax(&x, &pad, mask).unwrap();
+                let gpu = back(&masked_softmax(&on(&x), &on(&pad), mask).unwrap());
+                let tol = if dtype == DType::F32 { 1e-6 } else { 1e-2 };
+                let f32 = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+                assert!(
+                    max_diff(&f32(&gpu), &f32(&cpu)) < tol,
+                    "softmax {cols} {dtype:?}"
+                );
+                let op = SoftmaxBackward(0.7);
+                let cpu = cpu.apply_op2_no_bwd(&g, &op).unwrap();
+                let gpu = back(&on(&gpu).apply_op2_no_bwd(&on(&g), &op).unwrap());
+                assert!(
+                    max_diff(&f32(&gpu), &f32(&cpu)) < tol,
+                    "backward {cols} {dtype:?}"
+                );
+            }
+        }
+        let (b, kv, groups, t, d) = (2, 2, 3, 300, 8);
+        let q = randn(&[b, kv, groups * t, d], 23);
+        let k = randn(&[b, kv, t, d], 24);
+        let v = randn(&[b, kv, t, d], 25);
+        let w = randn(&[b, kv, groups * t, d], 26);
+        let cpu = causal_attention_blocks(&q, &k, &v, groups, 0.4).unwrap();
+        let gpu = causal_attention_blocks(&on(&q), &on(&k), &on(&v), groups, 0.4).unwrap();
+        assert!(max_diff(&back(&gpu), &cpu) < 1e-4);
+        let cpu = causal_attention_blocks_backward(&q, &k, &v, &w, groups, 0.4).unwrap();
+        let gpu = causal_attention_blocks_backward(&on(&q), &on(&k), &on(&v), &on(&w), groups, 0.4)
+            .unwrap();
+        assert!(max_diff(&back(&gpu.0), &cpu.0) < 1e-4);
+        assert!(max_diff(&back(&gpu.1), &cpu.1) < 1e-4);
+        assert!(max_diff(&back(&gpu.2), &cpu.2) < 1e-4);
+    }
+
+    /// `[B, kv, g·T, d]` head-major rows to position-major `[B, kv, T·g, d]`.
+    fn position_major(x: &Tensor, groups: usize) -> Tensor {
+        let (b, kv, rows, d) = x.dims4().unwrap();
+        x.reshape((b, kv, groups, rows / groups, d))
+            .unwrap()
+            .transpose(2, 3)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .reshape((b, kv, rows, d))
+            .unwrap()
+    }
+
+    #[test]
+    fn blocked_attention_matches_the_whole_matrix_forward_and_backward() {
+        // 300 positions: three chunks, the last one shorter.
+        let (b, kv, groups, t, d) = (2, 2, 3, 300, 4);
+        let q = Var::from_tensor(&randn(&[b, kv, groups * t, d], 11)).unwrap();
+        let k = Var::from_tensor(&randn(&[b, kv, t, d], 12)).unwrap();
+        let v = Var::from_tensor(&randn(&[b, kv, t, d], 13)).unwrap();
+        let scale = 0.5f32;
+        let mask = AttentionMask {
+            queries: t,
+            past: 0,
+            rows_per_batch: kv * groups * t,
+            scale,
+            rows_per_query: 1,
+        };
+        let whole = causal_attention(&q, &k, &v, mask).unwrap();
+        let qp = position_major(&q, groups);
+        let ours = causal_attention_blocks(&qp, &k, &v, groups, scale).unwrap();
+        assert!(max_diff(&ours, &position_major(&whole, groups)) < 1e-5);
+        let w = randn(&[b, kv, groups * t, d], 14);
+        let store = (whole * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let (dq, dk, dv) = causal_attention_blocks_backward(
+            &qp,
+            &k,
+            &v,
+            &position_major(&w, groups),
+            groups,
+            scale,
+        )
+        .unwrap();
+        let dq_whole = position_major(store.get(&q).unwrap(), groups);
+        assert!(max_diff(&dq, &dq_whole) < 1e-4);
+        assert!(max_diff(&dk, store.get(&k).unwrap()) < 1e-4);
+        assert!(max_diff(&dv, store.get(&v).unwrap()) < 1e-4);
+        assert!(causal_attention_blocks(&qp, &k, &v, 2, scale).is_err());
+    }
+
     #[test]
     fn causal_attention_matches_composed_ops_forward_and_backward() {
         let (b, kv, groups, t, d) = (2, 2, 3, 5, 4);
@@ -1122,6 +1415,7 @@ mod tests {
             past: 0,
             rows_per_batch: kv * groups * t,
             scale,
+            rows_per_query: 1,
         };
         let ours = causal_attention(&q, &k, &v, mask).unwrap();
         let theirs = reference_attention(&q, &k, &v, scale as f64, t);
@@ -1153,6 +1447,7 @@ mod tests {
             past: 3,
             rows_per_batch: 3,
             scale: 1.0,
+            rows_per_query: 1,
         };
         let p = masked_softmax(&x, &pad, mask)
             .unwrap()
