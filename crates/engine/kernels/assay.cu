@@ -457,86 +457,112 @@ __device__ void rms_norm_backward(const T *x, const T *w, const T *dy, T *dx, ui
   }
 }
 
+// Block-wide sums of R values at once (one pair of barriers for all of them); every thread
+// gets the results.
+template <int R> __device__ void block_sum_n(float v[R], float (*shared)[BLOCK / 32]) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int r = 0; r < R; r++) {
+    for (int o = 16; o > 0; o >>= 1) v[r] += __shfl_xor_sync(0xffffffff, v[r], o);
+    if (lane == 0) shared[r][warp] = v[r];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < R; r++) {
+    v[r] = lane < (BLOCK / 32) ? shared[r][lane] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) v[r] += __shfl_xor_sync(0xffffffff, v[r], o);
+  }
+  __syncthreads();
+}
+
 // RMSNorm weight gradient, first stage: block (s, c) sums dy * round(x * rstd) over the rows of
-// strip s for the columns of chunk c (8 * WGRAD_PER * BLOCK columns, held in registers) and writes
-// them to partial[s]. Each row's rstd needs the whole row: a row wider than one chunk is read in
-// full by every chunk's block (only rows over 8192 values pay that).
-#define WGRAD_PER 4
-template <typename T>
+// strip s for the columns of chunk c (8 * PER * BLOCK columns, held in registers) and writes them
+// to partial[s]. R rows go at once, their x and dy loaded before the one reduction of their
+// sums of squares: a row's rstd is a block-wide dependency, and without several rows' loads in
+// flight the kernel waits on memory latency instead of streaming. Each row's rstd needs the
+// whole row: a row wider than one chunk is read in full by every chunk's block (only rows over
+// 8 * PER * BLOCK values pay that).
+template <typename T, int PER, int R>
 __device__ void rms_norm_wgrad_partial(const T *x, const T *dy, float *partial, uint32_t N,
                                        uint32_t H, uint32_t rows_per_strip, float eps) {
-  __shared__ float shared[BLOCK / 32];
+  __shared__ float shared[R][BLOCK / 32];
   bool vec = rows_vec(H, x) && rows_vec(H, dy);
   uint32_t G = (H + 7) / 8;
-  uint32_t chunk = BLOCK * WGRAD_PER, g0 = blockIdx.y * chunk;
-  float acc[WGRAD_PER][8];
+  uint32_t chunk = BLOCK * PER, g0 = blockIdx.y * chunk;
+  float acc[PER][8];
 #pragma unroll
-  for (int k = 0; k < WGRAD_PER; k++)
+  for (int k = 0; k < PER; k++)
 #pragma unroll
     for (int i = 0; i < 8; i++) acc[k][i] = 0.0f;
   uint32_t r0 = blockIdx.x * rows_per_strip;
   uint32_t r1 = min(N, r0 + rows_per_strip);
-  for (uint32_t r = r0; r < r1; r++) {
-    const T *xr = x + (size_t)r * H, *dr = dy + (size_t)r * H;
-    float xv[WGRAD_PER][8];
-    float ss = 0.0f;
+  for (uint32_t r = r0; r < r1; r += R) {
+    float xv[R][PER][8], dv[R][PER][8], ss[R];
 #pragma unroll
-    for (int k = 0; k < WGRAD_PER; k++) {
-      uint32_t g = g0 + threadIdx.x + k * BLOCK;
-      if (g < G) {
-        load_n<8>(xr + 8 * g, left8(g, H), vec, xv[k]);
+    for (int j = 0; j < R; j++) {
+      ss[j] = 0.0f;
+      // Rows past the strip's end read as zeros and add nothing.
+      bool live = r + j < r1;
+      const T *xr = x + (size_t)(r + j) * H, *dr = dy + (size_t)(r + j) * H;
 #pragma unroll
-        for (int i = 0; i < 8; i++) ss += xv[k][i] * xv[k][i];
+      for (int k = 0; k < PER; k++) {
+        uint32_t g = g0 + threadIdx.x + k * BLOCK;
+        uint32_t n = live && g < G ? left8(g, H) : 0;
+        load_n<8>(xr + 8 * g, n, vec && n == 8, xv[j][k]);
+        load_n<8>(dr + 8 * g, n, vec && n == 8, dv[j][k]);
+#pragma unroll
+        for (int i = 0; i < 8; i++) ss[j] += xv[j][k][i] * xv[j][k][i];
+      }
+      if (gridDim.y > 1 && live) {
+        // This thread's groups outside its own chunk are exactly those of its residue class
+        // below g0 or from g0 + chunk on.
+        for (uint32_t g = threadIdx.x; g < G; g += BLOCK) {
+          if (g >= g0 && g < g0 + chunk) continue;
+          float v[8];
+          load_n<8>(xr + 8 * g, left8(g, H), vec, v);
+#pragma unroll
+          for (int i = 0; i < 8; i++) ss[j] += v[i] * v[i];
+        }
       }
     }
-    if (gridDim.y > 1) {
-      // This thread's groups outside its own chunk are exactly those of its residue class
-      // below g0 or from g0 + chunk on.
-      for (uint32_t g = threadIdx.x; g < G; g += BLOCK) {
-        if (g >= g0 && g < g0 + chunk) continue;
-        float v[8];
-        load_n<8>(xr + 8 * g, left8(g, H), vec, v);
+    block_sum_n<R>(ss, shared);
 #pragma unroll
-        for (int i = 0; i < 8; i++) ss += v[i] * v[i];
-      }
-    }
-    float rs = rstd_of(block_sum(ss, shared), H, eps);
+    for (int j = 0; j < R; j++) {
+      float rs = rstd_of(ss[j], H, eps);
 #pragma unroll
-    for (int k = 0; k < WGRAD_PER; k++) {
-      uint32_t g = g0 + threadIdx.x + k * BLOCK;
-      if (g < G) {
-        float d[8];
-        load_n<8>(dr + 8 * g, left8(g, H), vec, d);
+      for (int k = 0; k < PER; k++)
 #pragma unroll
-        for (int i = 0; i < 8; i++) acc[k][i] += d[i] * round_as<T>(xv[k][i] * rs);
-      }
+        for (int i = 0; i < 8; i++) acc[k][i] += dv[j][k][i] * round_as<T>(xv[j][k][i] * rs);
     }
   }
   float *out = partial + (size_t)blockIdx.x * H;
   bool vec_out = rows_vec(H, partial);
 #pragma unroll
-  for (int k = 0; k < WGRAD_PER; k++) {
+  for (int k = 0; k < PER; k++) {
     uint32_t g = g0 + threadIdx.x + k * BLOCK;
     if (g < G) store_n<8>(out + 8 * g, left8(g, H), vec_out, acc[k]);
   }
 }
 
 // Second stage: dw[c] = sum over strips of partial[s, c], always in the same order (no atomics,
-// so the result is reproducible). A block covers 32 columns with 8 lanes of strips each.
+// so the result is reproducible). A block covers 8 columns (one 32-byte sector of each strip's
+// row) with 32 lanes of strips each; 8 loads a thread stay in flight.
 __device__ void rms_norm_wgrad_reduce(const float *partial, float *dw, uint32_t strips,
                                       uint32_t H) {
-  __shared__ float lanes[8][33];
-  uint32_t col = threadIdx.x & 31, lane = threadIdx.x >> 5;
-  uint32_t c = blockIdx.x * 32 + col;
+  __shared__ float lanes[32][9];
+  uint32_t col = threadIdx.x & 7, lane = threadIdx.x >> 3;
+  uint32_t c = blockIdx.x * 8 + col;
   float acc = 0.0f;
-  if (c < H)
-    for (uint32_t s = lane; s < strips; s += 8) acc += partial[(size_t)s * H + c];
+  if (c < H) {
+#pragma unroll 8
+    for (uint32_t s = lane; s < strips; s += 32) acc += partial[(size_t)s * H + c];
+  }
   lanes[lane][col] = acc;
   __syncthreads();
   if (lane == 0 && c < H) {
     float t = 0.0f;
 #pragma unroll
-    for (int l = 0; l < 8; l++) t += lanes[l][col];
+    for (int l = 0; l < 32; l++) t += lanes[l][col];
     dw[c] = t;
   }
 }
@@ -581,39 +607,38 @@ __device__ void heads_plain(const T *x, const T *bias, T *out, uint32_t T_, uint
 }
 
 // With rotation by +theta (rows to heads) or -theta (heads to rows): pairs (i, i + D/2) of
-// round(x + bias), 4 pairs a thread; `table` [B, T, D] holds cos then sin halves.
+// round(x + bias), 8 pairs a thread; `table` [B, T, D] holds cos then sin halves.
 template <typename T>
 __device__ void heads_rope(const T *x, const T *bias, const T *table, T *out, uint32_t T_,
                            uint32_t heads, uint32_t D, uint32_t to_heads, uint32_t groups) {
+  constexpr int P = 8;
   size_t src, dst, token;
   if (!heads_at(T_, heads, D, to_heads, groups, src, dst, token)) return;
   uint32_t half = D / 2;
   const T *bh = bias + (size_t)blockIdx.y * D;
   const T *cs = table + token * D;
-  // Runs of 4 values start every 4 values from a multiple of D: aligned to 4 values when D is a
-  // multiple of 8 and every base is.
-  constexpr uintptr_t A = 4 * sizeof(T) - 1;
-  bool vec = D % 8 == 0 && ((uintptr_t)x & A) == 0 && ((uintptr_t)bias & A) == 0 &&
-             ((uintptr_t)table & A) == 0 && ((uintptr_t)out & A) == 0;
+  // Runs of 8 values start every 8 values from a multiple of D/2: 16-byte aligned when D is a
+  // multiple of 16 and every base is.
+  bool vec = D % 16 == 0 && aligned16(x) && aligned16(bias) && aligned16(table) && aligned16(out);
   float sign = to_heads ? 1.0f : -1.0f;
-  for (uint32_t i = threadIdx.x * 4; i < half; i += blockDim.x * 4) {
-    uint32_t n = half - i < 4 ? half - i : 4;
-    float lo[4], hi[4], blo[4], bhi[4], c[4], s[4], olo[4], ohi[4];
-    load_n<4>(x + src + i, n, vec, lo);
-    load_n<4>(x + src + half + i, n, vec, hi);
-    load_n<4>(bh + i, n, vec, blo);
-    load_n<4>(bh + half + i, n, vec, bhi);
-    load_n<4>(cs + i, n, vec, c);
-    load_n<4>(cs + half + i, n, vec, s);
+  for (uint32_t i = threadIdx.x * P; i < half; i += blockDim.x * P) {
+    uint32_t n = half - i < P ? half - i : P;
+    float lo[P], hi[P], blo[P], bhi[P], c[P], s[P], olo[P], ohi[P];
+    load_n<P>(x + src + i, n, vec, lo);
+    load_n<P>(x + src + half + i, n, vec, hi);
+    load_n<P>(bh + i, n, vec, blo);
+    load_n<P>(bh + half + i, n, vec, bhi);
+    load_n<P>(cs + i, n, vec, c);
+    load_n<P>(cs + half + i, n, vec, s);
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < P; k++) {
       float a = round_as<T>(lo[k] + blo[k]), b = round_as<T>(hi[k] + bhi[k]);
       float sk = sign * s[k];
       olo[k] = __fsub_rn(__fmul_rn(a, c[k]), __fmul_rn(b, sk));
       ohi[k] = __fadd_rn(__fmul_rn(b, c[k]), __fmul_rn(a, sk));
     }
-    store_n<4>(out + dst + i, n, vec, olo);
-    store_n<4>(out + dst + half + i, n, vec, ohi);
+    store_n<P>(out + dst + i, n, vec, olo);
+    store_n<P>(out + dst + half + i, n, vec, ohi);
   }
 }
 
@@ -783,12 +808,22 @@ FOR_TYPES(rms_norm, RMS_NORM)
   }
 FOR_TYPES(rms_norm_backward, RMS_NORM_BACKWARD)
 
+// Narrow rows (up to 8 * BLOCK = 2048 values, one group a thread) take 2 rows at once, in few
+// enough registers for 4 blocks an SM, so that one block's loads overlap another's reduction;
+// wider rows 4 groups a thread (8192 values a chunk) and 1 row at once.
 #define RMS_NORM_WGRAD_PARTIAL(NAME, T)                                                       \
+  extern "C" __global__ void __launch_bounds__(BLOCK, 4)                                      \
+      NAME(const T *x, const T *dy, float *partial, uint32_t N, uint32_t H,                   \
+           uint32_t rows_per_strip, float eps) {                                              \
+    rms_norm_wgrad_partial<T, 1, 2>(x, dy, partial, N, H, rows_per_strip, eps);               \
+  }
+FOR_TYPES(rms_norm_wgrad_partial_narrow, RMS_NORM_WGRAD_PARTIAL)
+#define RMS_NORM_WGRAD_PARTIAL_WIDE(NAME, T)                                                  \
   extern "C" __global__ void NAME(const T *x, const T *dy, float *partial, uint32_t N,       \
                                   uint32_t H, uint32_t rows_per_strip, float eps) {           \
-    rms_norm_wgrad_partial<T>(x, dy, partial, N, H, rows_per_strip, eps);                     \
+    rms_norm_wgrad_partial<T, 4, 1>(x, dy, partial, N, H, rows_per_strip, eps);               \
   }
-FOR_TYPES(rms_norm_wgrad_partial, RMS_NORM_WGRAD_PARTIAL)
+FOR_TYPES(rms_norm_wgrad_partial_wide, RMS_NORM_WGRAD_PARTIAL_WIDE)
 
 extern "C" __global__ void rms_norm_wgrad_reduce_f32(const float *partial, float *dw,
                                                      uint32_t strips, uint32_t H) {

@@ -255,10 +255,11 @@ impl CustomOp3 for RmsNormBackward {
 /// Row strips of the weight gradient's first stage: enough blocks to fill an H100 (132 SMs) a
 /// few times over, few enough that the `[strips, H]` f32 partials stay small next to the input.
 #[cfg(feature = "cuda")]
-const WGRAD_STRIPS: usize = 512;
-/// Columns one block of the weight gradient's first stage covers (`8 · WGRAD_PER · BLOCK`).
+const WGRAD_STRIPS: usize = 1024;
+/// Rows up to this wide take the weight gradient's narrow kernel (one group of 8 values a
+/// thread, one chunk); wider ones the wide kernel, in chunks of `4 ·` this many columns.
 #[cfg(feature = "cuda")]
-const WGRAD_CHUNK: usize = 8 * 4 * cuda::BLOCK as usize;
+const WGRAD_NARROW: usize = 8 * cuda::BLOCK as usize;
 
 struct RmsNormWeightGrad(f32);
 
@@ -307,12 +308,17 @@ impl CustomOp2 for RmsNormWeightGrad {
         let per_strip = rows.div_ceil(WGRAD_STRIPS);
         let strips = rows.div_ceil(per_strip);
         let partial = cuda::alloc::<f32>(dev, strips * h)?;
+        let (name, chunk) = if h <= WGRAD_NARROW {
+            ("rms_norm_wgrad_partial_narrow", WGRAD_NARROW)
+        } else {
+            ("rms_norm_wgrad_partial_wide", 4 * WGRAD_NARROW)
+        };
         let partial_cfg = LaunchConfig {
-            grid_dim: (strips as u32, h.div_ceil(WGRAD_CHUNK) as u32, 1),
+            grid_dim: (strips as u32, h.div_ceil(chunk) as u32, 1),
             block_dim: (cuda::BLOCK, 1, 1),
             shared_mem_bytes: 0,
         };
-        let f = load_kernel!(dev, "rms_norm_wgrad_partial", x.dtype());
+        let f = load_kernel!(dev, name, x.dtype());
         let (n32, h32, per32, eps) = (rows as u32, h as u32, per_strip as u32, self.0);
         macro_rules! launch {
             ($ty:ty) => {{
@@ -341,11 +347,11 @@ impl CustomOp2 for RmsNormWeightGrad {
         let mut b = reduce.builder();
         b.arg(&partial).arg(&dw).arg(&strips32).arg(&h32);
         let cfg = LaunchConfig {
-            grid_dim: (h.div_ceil(32) as u32, 1, 1),
+            grid_dim: (h.div_ceil(8) as u32, 1, 1),
             block_dim: (cuda::BLOCK, 1, 1),
             shared_mem_bytes: 0,
         };
-        // SAFETY: arguments match the kernel's signature; 32 columns a block cover all of dw.
+        // SAFETY: arguments match the kernel's signature; 8 columns a block cover all of dw.
         unsafe { b.launch(cfg) }.w()?;
         Ok((
             CudaStorage::wrap_cuda_slice(dw, dev.clone()),
@@ -394,7 +400,7 @@ pub fn split_heads_grouped(
     if batch == 0 || n % batch != 0 || heads == 0 || width % heads != 0 {
         candle_core::bail!("split_heads: [{n}, {width}] is not {batch} sequences of {heads} heads");
     }
-    if kv == 0 || heads % kv != 0 {
+    if kv == 0 || !heads.is_multiple_of(kv) {
         candle_core::bail!("split_heads: {heads} heads do not form groups over {kv} key heads");
     }
     let op = Heads {
@@ -438,7 +444,7 @@ pub fn merge_heads_grouped(
     rope: Option<Rotation>,
 ) -> candle_core::Result<Tensor> {
     let (batch, kv, rows, dim) = x.dims4()?;
-    if kv == 0 || heads % kv != 0 || rows % (heads / kv) != 0 {
+    if kv == 0 || !heads.is_multiple_of(kv) || !rows.is_multiple_of(heads / kv) {
         candle_core::bail!(
             "merge_heads: {:?} is not groups of {heads} heads",
             x.shape()
@@ -476,7 +482,7 @@ impl Heads {
     fn check_rope(&self, rope: Option<Rotation>) -> candle_core::Result<()> {
         if let Some(r) = rope {
             let want = [self.batch, self.time, self.dim / 2];
-            if self.dim % 2 != 0 || r.cos.dims() != want || r.sin.dims() != want {
+            if !self.dim.is_multiple_of(2) || r.cos.dims() != want || r.sin.dims() != want {
                 candle_core::bail!(
                     "rotation tables {:?} for {} sequences of {} tokens, head dim {}",
                     r.cos.shape(),
@@ -595,12 +601,10 @@ impl Heads {
     ) -> candle_core::Result<(CudaStorage, Shape)> {
         let dev = x.device();
         let n = self.batch * self.time * self.heads * self.dim;
-        // Both kernels take 8 values of a head a thread: 8 in a row, or 4 rotation pairs.
-        let cfg = self.launch_config(8)?;
-        let name = if table.is_some() {
-            "heads_rope"
-        } else {
-            "heads_plain"
+        // 8 values of a head a thread without rotation, 8 rotation pairs (16 values) with.
+        let (name, cfg) = match table {
+            Some(_) => ("heads_rope", self.launch_config(16)?),
+            None => ("heads_plain", self.launch_config(8)?),
         };
         let f = load_kernel!(dev, name, x.dtype());
         let dims = (
@@ -1799,5 +1803,92 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Effective bandwidth of each kernel at training shapes ([32768, 1536] bf16, 12 heads of
+    /// 128), next to a plain device copy of the same tensor as the ceiling. Run on a GPU with
+    /// `--ignored --nocapture cuda_fused_bandwidth`.
+    #[cfg(feature = "cuda")]
+    #[test]
+    #[ignore]
+    fn cuda_fused_bandwidth() {
+        let Some(dev) = gpu() else { return };
+        let (b, t, heads, d) = (16, 2048, 12, 128);
+        let (n, h) = (b * t, heads * d);
+        let bf = DType::BF16;
+        let randg = |shape: &[usize]| {
+            Tensor::rand(-2f32, 2f32, shape, &dev)
+                .unwrap()
+                .to_dtype(bf)
+                .unwrap()
+        };
+        let (x, dy, w) = (randg(&[n, h]), randg(&[n, h]), randg(&[h]));
+        let (cos, sin) = (randg(&[b, t, d / 2]), randg(&[b, t, d / 2]));
+        let rope = Rotation {
+            cos: &cos,
+            sin: &sin,
+        };
+        let heads_x = split_heads(&x, None, None, b, heads).unwrap();
+        let index = Tensor::arange(0u32, n as u32, &dev).unwrap();
+        let params = n * h;
+        let param = randg(&[params]);
+        let grad = randg(&[params]);
+        let mv = Tensor::zeros((2, params), DType::F32, &dev).unwrap();
+        let elems = (n * h) as f64;
+        let time = |what: &str, bytes: f64, f: &dyn Fn()| {
+            f();
+            dev.synchronize().unwrap();
+            let reps = 20;
+            let start = std::time::Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            dev.synchronize().unwrap();
+            let s = start.elapsed().as_secs_f64() / reps as f64;
+            println!(
+                "{what:<24} {:>8.1} us {:>8.1} GB/s",
+                s * 1e6,
+                bytes / s / 1e9
+            );
+        };
+        time("copy (ceiling)", 4.0 * elems, &|| {
+            x.copy().unwrap();
+        });
+        time("rms_norm", 4.0 * elems, &|| {
+            rms_norm(&x, &w, EPS).unwrap();
+        });
+        time("rms_norm_backward", 6.0 * elems, &|| {
+            rms_norm_backward(&x, &w, &dy, EPS).unwrap();
+        });
+        time("rms_norm_weight_grad", 4.0 * elems, &|| {
+            rms_norm_weight_grad(&x, &dy, EPS).unwrap();
+        });
+        time("split_heads", 4.0 * elems, &|| {
+            split_heads(&x, Some(&w), None, b, heads).unwrap();
+        });
+        time("split_heads rope", 4.0 * elems, &|| {
+            split_heads(&x, Some(&w), Some(rope), b, heads).unwrap();
+        });
+        // The rotation tables' concatenation, which split_heads and merge_heads pay each call.
+        time("cat rope tables", 4.0 * (b * t * d) as f64, &|| {
+            Tensor::cat(&[&cos, &sin], 2).unwrap();
+        });
+        time("merge_heads rope", 4.0 * elems, &|| {
+            merge_heads(&heads_x, Some(rope)).unwrap();
+        });
+        // Read bf16, read and write f32 (the zero fill is a further write).
+        time("scatter_add_rows", 14.0 * elems, &|| {
+            scatter_add_rows(&x, &index, n).unwrap();
+        });
+        let c = adamw_step(1);
+        time("adamw_moments", 18.0 * elems, &|| {
+            adamw_moments(&mv, &grad, c).unwrap();
+        });
+        time("adamw_apply", 12.0 * elems, &|| {
+            adamw_apply(&param, &mv, c).unwrap();
+        });
+        time("decay_only", 4.0 * elems, &|| {
+            decay_only(&param, c).unwrap();
+        });
     }
 }
