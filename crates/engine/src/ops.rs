@@ -1366,21 +1366,34 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn blocked_attention_matches_the_whole_matrix_forward_and_backward() {
-        // 300 positions: three chunks, the last one shorter.
-        let (b, kv, groups, t, d) = (2, 2, 3, 300, 4);
-        let q = Var::from_tensor(&randn(&[b, kv, groups * t, d], 11)).unwrap();
-        let k = Var::from_tensor(&randn(&[b, kv, t, d], 12)).unwrap();
-        let v = Var::from_tensor(&randn(&[b, kv, t, d], 13)).unwrap();
-        let scale = 0.5f32;
+    /// Random head-major q `[B, kv, g·T, d]`, k, v `[B, kv, T, d]` as variables, and their causal
+    /// mask with scale 0.5.
+    fn attention_inputs(
+        (b, kv, groups, t, d): (usize, usize, usize, usize, usize),
+        seed: u64,
+    ) -> (Var, Var, Var, AttentionMask) {
+        let var = |shape: &[usize], s: u64| Var::from_tensor(&randn(shape, s)).unwrap();
         let mask = AttentionMask {
             queries: t,
             past: 0,
             rows_per_batch: kv * groups * t,
-            scale,
+            scale: 0.5,
             rows_per_query: 1,
         };
+        (
+            var(&[b, kv, groups * t, d], seed),
+            var(&[b, kv, t, d], seed + 1),
+            var(&[b, kv, t, d], seed + 2),
+            mask,
+        )
+    }
+
+    #[test]
+    fn blocked_attention_matches_the_whole_matrix_forward_and_backward() {
+        // 300 positions: three chunks, the last one shorter.
+        let (b, kv, groups, t, d) = (2, 2, 3, 300, 4);
+        let (q, k, v, mask) = attention_inputs((b, kv, groups, t, d), 11);
+        let scale = mask.scale;
         let whole = causal_attention(&q, &k, &v, mask).unwrap();
         let qp = position_major(&q, groups);
         let ours = causal_attention_blocks(&qp, &k, &v, groups, scale).unwrap();
@@ -1406,17 +1419,8 @@ mod tests {
     #[test]
     fn causal_attention_matches_composed_ops_forward_and_backward() {
         let (b, kv, groups, t, d) = (2, 2, 3, 5, 4);
-        let q = Var::from_tensor(&randn(&[b, kv, groups * t, d], 1)).unwrap();
-        let k = Var::from_tensor(&randn(&[b, kv, t, d], 2)).unwrap();
-        let v = Var::from_tensor(&randn(&[b, kv, t, d], 3)).unwrap();
-        let scale = 0.5f32;
-        let mask = AttentionMask {
-            queries: t,
-            past: 0,
-            rows_per_batch: kv * groups * t,
-            scale,
-            rows_per_query: 1,
-        };
+        let (q, k, v, mask) = attention_inputs((b, kv, groups, t, d), 1);
+        let scale = mask.scale;
         let ours = causal_attention(&q, &k, &v, mask).unwrap();
         let theirs = reference_attention(&q, &k, &v, scale as f64, t);
         assert!(max_diff(&ours, &theirs) < 1e-5);
