@@ -24,8 +24,8 @@
 use std::cell::RefCell;
 
 use super::interner::ByteInterner;
-use super::python_str::{python_rstrip, python_split};
-use super::tokenizer_13a::{Scratch13a, tokenize_13a_spaced};
+use super::python_str::python_rstrip;
+use super::tokenizer_13a::{Scratch13a, split_python_words, tokenize_13a_spaced};
 
 /// Highest n-gram order, sacrebleu's `MAX_NGRAM_ORDER`.
 pub const MAX_NGRAM_ORDER: usize = 4;
@@ -247,12 +247,17 @@ impl Scratch {
     /// Tokenizes one text of the segment onto `tokens`.
     fn add_segment(&mut self, text: &str) {
         let spaced = tokenize_13a_spaced(python_rstrip(text), &mut self.tokenizer);
-        for token in python_split(spaced) {
-            let start = self.tokens.len() as u32;
-            self.tokens.extend_from_slice(token.as_bytes());
-            self.token_ranges.push((start, self.tokens.len() as u32));
-            self.tokens.push(b' ');
-        }
+        let Scratch {
+            tokens,
+            token_ranges,
+            ..
+        } = self;
+        split_python_words(spaced, |token| {
+            let start = tokens.len() as u32;
+            tokens.extend_from_slice(token);
+            token_ranges.push((start, tokens.len() as u32));
+            tokens.push(b' ');
+        });
         self.bounds.push(self.token_ranges.len());
     }
 
