@@ -62,19 +62,23 @@ pub(crate) fn tokenize_13a_spaced<'s>(line: &str, scratch: &'s mut Scratch13a) -
     }
     front.extend_from_slice(&unescaped[run..]);
     front.push(b' ');
+    // Each pass looks only where its fixed punctuation occurs: the pair's second byte for the
+    // first and third regexes, its first byte for the second.
     split_pairs(
         front,
         back,
-        |a, b| !a.is_ascii_digit() && is_period_or_comma(b),
+        ([b'.', b','], 1),
+        |a, _| !a.is_ascii_digit(),
         true,
     );
     split_pairs(
         back,
         front,
-        |a, b| is_period_or_comma(a) && !b.is_ascii_digit(),
+        ([b'.', b','], 0),
+        |_, b| !b.is_ascii_digit(),
         false,
     );
-    split_pairs(front, back, |a, b| a.is_ascii_digit() && b == b'-', true);
+    split_pairs(front, back, ([b'-', b'-'], 1), |a, _| a.is_ascii_digit(), true);
     back
 }
 
@@ -176,39 +180,76 @@ fn is_padded_symbol(byte: u8) -> bool {
     matches!(byte, b'{'..=b'~' | b'['..=b'`' | b' '..=b'&' | b'('..=b'+' | b':'..=b'@' | b'/')
 }
 
-fn is_period_or_comma(byte: u8) -> bool {
-    byte == b'.' || byte == b','
-}
-
-/// Writes `bytes` to `out`, rewriting each non-overlapping adjacent pair `a b` that `matches` as
-/// `a b ` (when `space_after_pair`, i.e. `\1 \2 `) or ` a b` (i.e. ` \1 \2`). Bytes between
-/// matches are copied as whole runs.
+/// Writes `bytes` to `out`, rewriting each non-overlapping adjacent pair `a b` that matches as
+/// `a b ` (when `space_after_pair`, i.e. `\1 \2 `) or ` a b` (i.e. ` \1 \2`). A pair matches
+/// when its byte at `anchor.1` (0 or 1) is one of `anchor.0` and `rest(a, b)` holds; pairs are
+/// taken left to right as a regex scan does. Bytes between matches are copied as whole runs.
 fn split_pairs(
     bytes: &[u8],
     out: &mut Vec<u8>,
-    matches: impl Fn(u8, u8) -> bool,
+    anchor: ([u8; 2], usize),
+    rest: impl Fn(u8, u8) -> bool,
     space_after_pair: bool,
 ) {
+    let (targets, offset) = anchor;
     out.clear();
     out.reserve(bytes.len() + bytes.len() / 2);
     let mut run = 0;
+    // First position that may still start a match.
     let mut index = 0;
-    while index + 1 < bytes.len() {
-        let (first, second) = (bytes[index], bytes[index + 1]);
-        if matches(first, second) {
-            out.extend_from_slice(&bytes[run..index]);
+    loop {
+        let Some(found) = find_either(bytes, index + offset, targets) else {
+            break;
+        };
+        let start = found - offset;
+        if start + 1 < bytes.len() && rest(bytes[start], bytes[start + 1]) {
+            let (first, second) = (bytes[start], bytes[start + 1]);
+            out.extend_from_slice(&bytes[run..start]);
             if space_after_pair {
                 out.extend_from_slice(&[first, b' ', second, b' ']);
             } else {
                 out.extend_from_slice(&[b' ', first, b' ', second]);
             }
-            index += 2;
+            index = start + 2;
             run = index;
         } else {
-            index += 1;
+            index = start + 1;
         }
     }
     out.extend_from_slice(&bytes[run..]);
+}
+
+/// The first index from `from` on where `bytes` holds `targets[0]` or `targets[1]`.
+fn find_either(bytes: &[u8], from: usize, targets: [u8; 2]) -> Option<usize> {
+    let mut index = from;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        while index + 16 <= bytes.len() {
+            let block = &bytes[index..index + 16];
+            // SAFETY: SSE2 is part of the x86-64 baseline; the load reads the 16 bytes of
+            // `block`.
+            let mask = unsafe {
+                let data = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+                _mm_movemask_epi8(_mm_or_si128(
+                    _mm_cmpeq_epi8(data, _mm_set1_epi8(targets[0] as i8)),
+                    _mm_cmpeq_epi8(data, _mm_set1_epi8(targets[1] as i8)),
+                ))
+            };
+            if mask != 0 {
+                return Some(index + mask.trailing_zeros() as usize);
+            }
+            index += 16;
+        }
+    }
+    bytes
+        .get(index..)?
+        .iter()
+        .position(|&byte| byte == targets[0] || byte == targets[1])
+        .map(|position| index + position)
 }
 
 #[cfg(test)]
