@@ -24,8 +24,8 @@
 use std::cell::RefCell;
 
 use super::interner::ByteInterner;
-use super::python_str::{python_rstrip, python_split};
-use super::tokenizer_13a::{Scratch13a, tokenize_13a_spaced};
+use super::python_str::python_rstrip;
+use super::tokenizer_13a::{Scratch13a, split_python_words, tokenize_13a_spaced};
 
 /// Highest n-gram order, sacrebleu's `MAX_NGRAM_ORDER`.
 pub const MAX_NGRAM_ORDER: usize = 4;
@@ -218,29 +218,53 @@ struct Scratch {
     interner: ByteInterner,
     /// Token ids of all texts, in `token_ranges` order.
     ids: Vec<u32>,
-    /// Packed n-grams of one text, sorted.
-    keys: Vec<u128>,
-    /// The hypothesis's distinct n-grams with their counts, sorted by key.
-    hypothesis_counts: Vec<(u128, u64)>,
-    /// Per entry of `hypothesis_counts`, the most occurrences in any one reference.
-    max_reference_counts: Vec<u64>,
+    /// Open-addressing table of the references' n-grams; a slot is in use only when its
+    /// stamp equals `generation`.
+    ngrams: Vec<NgramSlot>,
+    generation: u32,
     /// Token count of each reference.
     reference_lengths: Vec<u64>,
+}
+
+/// One reference n-gram in [`Scratch::ngrams`].
+#[derive(Clone, Copy, Default)]
+struct NgramSlot {
+    /// The n-gram packed by [`pack_ngram`].
+    key: u128,
+    /// Segment generation that wrote this slot.
+    stamp: u32,
+    /// Index of the reference whose occurrences `current` counts.
+    reference: u32,
+    /// Occurrences in that reference so far.
+    current: u32,
+    /// Most occurrences in any one reference of the segment.
+    max_reference: u32,
+    /// Occurrences in the hypothesis matched so far.
+    hypothesis: u32,
 }
 
 impl Scratch {
     /// Tokenizes one text of the segment onto `tokens`.
     fn add_segment(&mut self, text: &str) {
         let spaced = tokenize_13a_spaced(python_rstrip(text), &mut self.tokenizer);
-        for token in python_split(spaced) {
-            let start = self.tokens.len() as u32;
-            self.tokens.extend_from_slice(token.as_bytes());
-            self.token_ranges.push((start, self.tokens.len() as u32));
-            self.tokens.push(b' ');
-        }
+        let Scratch {
+            tokens,
+            token_ranges,
+            ..
+        } = self;
+        split_python_words(spaced, |token| {
+            let start = tokens.len() as u32;
+            tokens.extend_from_slice(token);
+            token_ranges.push((start, tokens.len() as u32));
+            tokens.push(b' ');
+        });
         self.bounds.push(self.token_ranges.len());
     }
 
+    /// Clipped n-gram counts in one hash table: every reference n-gram records the most times
+    /// it occurs in one reference, then each hypothesis n-gram counts as correct while its
+    /// occurrences so far do not exceed that maximum, which sums `min(count, max_ref_count)`
+    /// over the distinct n-grams without sorting or a second table.
     fn stats(&mut self) -> Option<SufficientStats> {
         let Scratch {
             tokens,
@@ -248,9 +272,8 @@ impl Scratch {
             bounds,
             interner,
             ids,
-            keys,
-            hypothesis_counts,
-            max_reference_counts,
+            ngrams,
+            generation,
             reference_lengths,
             ..
         } = self;
@@ -264,67 +287,102 @@ impl Scratch {
         token_ranges.clear();
         let (hypothesis_start, hypothesis_end) =
             (bounds[bounds.len() - 2], bounds[bounds.len() - 1]);
-        let hypothesis_ids = &ids[hypothesis_start..hypothesis_end];
-        sorted_ngrams(hypothesis_ids, keys);
-        hypothesis_counts.clear();
-        for &key in keys.iter() {
-            match hypothesis_counts.last_mut() {
-                Some((last, count)) if *last == key => *count += 1,
-                _ => hypothesis_counts.push((key, 1)),
-            }
+        *generation = generation.wrapping_add(1);
+        if *generation == 0 {
+            // Stamps from 2^32 segments ago would look current again: forget them all, once.
+            ngrams.iter_mut().for_each(|slot| slot.stamp = 0);
+            *generation = 1;
         }
-        max_reference_counts.clear();
-        max_reference_counts.resize(hypothesis_counts.len(), 0);
+        let stamp = *generation;
+        // At most MAX_NGRAM_ORDER n-grams per reference token; keep the table at most half full.
+        let size = (hypothesis_start * MAX_NGRAM_ORDER * 2)
+            .next_power_of_two()
+            .max(64);
+        if ngrams.len() < size {
+            ngrams.resize(size, NgramSlot::default());
+        }
+        let mask = size - 1;
         reference_lengths.clear();
         let mut start = 0;
-        for &end in &bounds[..bounds.len() - 1] {
+        for (reference, &end) in bounds[..bounds.len() - 1].iter().enumerate() {
+            let reference = reference as u32;
             let reference_ids = &ids[start..end];
             reference_lengths.push(reference_ids.len() as u64);
             start = end;
-            sorted_ngrams(reference_ids, keys);
-            // Merge the sorted reference n-grams into the hypothesis's distinct ones.
-            let mut position = 0;
-            let mut index = 0;
-            while index < keys.len() && position < hypothesis_counts.len() {
-                let key = keys[index];
-                let mut run = index + 1;
-                while run < keys.len() && keys[run] == key {
-                    run += 1;
+            for_each_ngram(reference_ids, |_, key| {
+                let mut index = hash_ngram(key) as usize & mask;
+                loop {
+                    let slot = &mut ngrams[index];
+                    if slot.stamp != stamp {
+                        *slot = NgramSlot {
+                            key,
+                            stamp,
+                            reference,
+                            current: 1,
+                            max_reference: 1,
+                            hypothesis: 0,
+                        };
+                        break;
+                    }
+                    if slot.key == key {
+                        if slot.reference != reference {
+                            slot.reference = reference;
+                            slot.current = 0;
+                        }
+                        slot.current += 1;
+                        slot.max_reference = slot.max_reference.max(slot.current);
+                        break;
+                    }
+                    index = (index + 1) & mask;
                 }
-                while position < hypothesis_counts.len() && hypothesis_counts[position].0 < key {
-                    position += 1;
-                }
-                if position < hypothesis_counts.len() && hypothesis_counts[position].0 == key {
-                    let best = &mut max_reference_counts[position];
-                    *best = (*best).max((run - index) as u64);
-                }
-                index = run;
-            }
+            });
         }
+        let hypothesis_ids = &ids[hypothesis_start..hypothesis_end];
         let sys_len = hypothesis_ids.len() as u64;
         let mut stats = SufficientStats {
             sys_len,
             ref_len: closest_reference_length(sys_len, reference_lengths)?,
             ..SufficientStats::default()
         };
-        for (&(ngram, count), &reference_count) in
-            hypothesis_counts.iter().zip(max_reference_counts.iter())
-        {
-            let order = ngram_order(ngram) - 1;
-            stats.total[order] += count;
-            stats.correct[order] += count.min(reference_count);
+        for order in 0..MAX_NGRAM_ORDER {
+            stats.total[order] = sys_len.saturating_sub(order as u64);
         }
+        for_each_ngram(hypothesis_ids, |order, key| {
+            let mut index = hash_ngram(key) as usize & mask;
+            loop {
+                let slot = &mut ngrams[index];
+                if slot.stamp != stamp {
+                    break;
+                }
+                if slot.key == key {
+                    slot.hypothesis += 1;
+                    if slot.hypothesis <= slot.max_reference {
+                        stats.correct[order] += 1;
+                    }
+                    break;
+                }
+                index = (index + 1) & mask;
+            }
+        });
         Some(stats)
     }
 }
 
-/// Every n-gram of orders 1..=4 of `ids`, packed by [`pack_ngram`], sorted into `keys`.
-fn sorted_ngrams(ids: &[u32], keys: &mut Vec<u128>) {
-    keys.clear();
+/// Calls `on_ngram(order - 1, key)` for every n-gram of orders 1..=4 of `ids`, packed by
+/// [`pack_ngram`].
+fn for_each_ngram(ids: &[u32], mut on_ngram: impl FnMut(usize, u128)) {
     for order in 1..=MAX_NGRAM_ORDER {
-        keys.extend(ids.windows(order).map(pack_ngram));
+        for window in ids.windows(order) {
+            on_ngram(order - 1, pack_ngram(window));
+        }
     }
-    keys.sort_unstable();
+}
+
+/// Hash of a packed n-gram: both halves folded through one 128-bit multiplication.
+fn hash_ngram(key: u128) -> u64 {
+    let product = u128::from(key as u64 ^ 0x243F_6A88_85A3_08D3)
+        * u128::from((key >> 64) as u64 ^ 0x1319_8A2E_0370_7344);
+    product as u64 ^ (product >> 64) as u64
 }
 
 /// Packs up to four token ids into one key, 32 bits each; ids are stored plus one, so the
@@ -334,6 +392,7 @@ fn pack_ngram(ids: &[u32]) -> u128 {
         .fold(0u128, |key, &id| (key << 32) | (u128::from(id) + 1))
 }
 
+#[cfg(test)]
 fn ngram_order(key: u128) -> usize {
     (128 - key.leading_zeros() as usize).div_ceil(32)
 }

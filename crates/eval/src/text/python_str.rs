@@ -21,7 +21,9 @@ pub(crate) fn is_python_whitespace(c: char) -> bool {
     )
 }
 
-/// The words of `text` as Python's `text.split()` (no argument) returns them.
+/// The words of `text` as Python's `text.split()` (no argument) returns them. Only the tests
+/// use it, as the plain statement that the byte-level splitters are checked against.
+#[cfg(test)]
 pub(crate) fn python_split(text: &str) -> impl Iterator<Item = &str> {
     text.split(is_python_whitespace)
         .filter(|word| !word.is_empty())

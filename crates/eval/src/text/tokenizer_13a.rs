@@ -17,14 +17,16 @@
 
 use std::borrow::Cow;
 
-use super::python_str::python_split;
+use super::python_str::is_python_whitespace;
 
 /// Tokenizes `line` as sacrebleu's `Tokenizer13a()(line)`: tokens joined by single spaces.
 pub fn tokenize_13a(line: &str) -> String {
     let mut scratch = Scratch13a::default();
-    python_split(tokenize_13a_spaced(line, &mut scratch))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut tokens = Vec::new();
+    split_python_words(tokenize_13a_spaced(line, &mut scratch), |token| {
+        tokens.push(String::from_utf8_lossy(token).into_owned())
+    });
+    tokens.join(" ")
 }
 
 /// Buffers reused by [`tokenize_13a_spaced`].
@@ -32,49 +34,127 @@ pub fn tokenize_13a(line: &str) -> String {
 pub(crate) struct Scratch13a {
     front: Vec<u8>,
     back: Vec<u8>,
+    /// The line after the `-\n` and `\n` replacements, when it has a newline.
+    unescaped: Vec<u8>,
 }
 
-/// The 13a tokenization of `line` before whitespace is collapsed: its Python `split()` words
-/// are the tokens of [`tokenize_13a`]. Works in `scratch`, so it allocates only while the
-/// buffers grow.
-pub(crate) fn tokenize_13a_spaced<'s>(line: &str, scratch: &'s mut Scratch13a) -> &'s str {
-    let unescaped = unescape(line);
-    let Scratch13a { front, back } = scratch;
+/// The 13a tokenization of `line` before whitespace is collapsed, as UTF-8 bytes: its Python
+/// `split()` words (see [`split_python_words`]) are the tokens of [`tokenize_13a`]. Works in
+/// `scratch`, so it allocates only while the buffers grow.
+pub(crate) fn tokenize_13a_spaced<'s>(line: &str, scratch: &'s mut Scratch13a) -> &'s [u8] {
+    let Scratch13a {
+        front,
+        back,
+        unescaped,
+    } = scratch;
+    let unescaped = unescape(line, unescaped);
     front.clear();
-    front.reserve(unescaped.len() * 2 + 2);
+    front.reserve(unescaped.len() * 3 + 2);
     front.push(b' ');
-    for &byte in unescaped.as_bytes() {
+    // Copy runs of unpadded bytes whole; only the symbols are written one by one.
+    let mut run = 0;
+    for (index, &byte) in unescaped.iter().enumerate() {
         if is_padded_symbol(byte) {
+            front.extend_from_slice(&unescaped[run..index]);
             front.extend_from_slice(&[b' ', byte, b' ']);
-        } else {
-            front.push(byte);
+            run = index + 1;
         }
     }
+    front.extend_from_slice(&unescaped[run..]);
     front.push(b' ');
+    // Each pass looks only where its fixed punctuation occurs: the pair's second byte for the
+    // first and third regexes, its first byte for the second.
     split_pairs(
         front,
         back,
-        |a, b| !a.is_ascii_digit() && is_period_or_comma(b),
+        ([b'.', b','], 1),
+        |a, _| !a.is_ascii_digit(),
         true,
     );
     split_pairs(
         back,
         front,
-        |a, b| is_period_or_comma(a) && !b.is_ascii_digit(),
+        ([b'.', b','], 0),
+        |_, b| !b.is_ascii_digit(),
         false,
     );
-    split_pairs(front, back, |a, b| a.is_ascii_digit() && b == b'-', true);
-    // Always valid: `line` is UTF-8 and spaces are inserted only next to ASCII bytes (see the
-    // module documentation), so the empty fallback is unreachable.
-    std::str::from_utf8(back).unwrap_or_default()
+    split_pairs(front, back, ([b'-', b'-'], 1), |a, _| a.is_ascii_digit(), true);
+    back
 }
 
-fn unescape(line: &str) -> Cow<'_, str> {
-    let mut text = Cow::Borrowed(line);
-    for (pattern, replacement) in [("<skipped>", ""), ("-\n", ""), ("\n", " ")] {
-        replace_in_place(&mut text, pattern, replacement);
+/// Calls `on_word` with each word of `text` (UTF-8) as Python's `str.split()` separates them,
+/// without decoding the ASCII bytes.
+pub(crate) fn split_python_words(text: &[u8], mut on_word: impl FnMut(&[u8])) {
+    let mut start = 0;
+    let mut index = 0;
+    while index < text.len() {
+        let byte = text[index];
+        let width = match byte {
+            0x00..=0x7F => 1,
+            0x80..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            _ => 4,
+        };
+        let space = if width == 1 {
+            matches!(byte, b'\t'..=b'\r' | 0x1c..=b' ')
+        } else {
+            // Only two- and three-byte characters can be Python whitespace.
+            width < 4
+                && std::str::from_utf8(&text[index..index + width])
+                    .ok()
+                    .and_then(|c| c.chars().next())
+                    .is_some_and(is_python_whitespace)
+        };
+        if space {
+            if index > start {
+                on_word(&text[start..index]);
+            }
+            start = index + width;
+        }
+        index += width;
     }
-    if text.contains('&') {
+    if text.len() > start {
+        on_word(&text[start..]);
+    }
+}
+
+/// Step 1 on the bytes of `line`: `<skipped>` removed, `-\n` removed, `\n` made a space, then
+/// the four entities unescaped in order. Borrows `line` when there is nothing to replace.
+fn unescape<'a>(line: &'a str, newlines: &'a mut Vec<u8>) -> Cow<'a, [u8]> {
+    let mut text = Cow::Borrowed(line);
+    // `str::contains` with a string pattern sets up a substring searcher each call; a byte
+    // search first skips it on the lines (nearly all) without a `<`.
+    if line.as_bytes().contains(&b'<') {
+        replace_in_place(&mut text, "<skipped>", "");
+    }
+    let mut bytes: Cow<'a, [u8]> = match text {
+        Cow::Borrowed(text) if !text.as_bytes().contains(&b'\n') => Cow::Borrowed(text.as_bytes()),
+        text => {
+            // One pass for the two newline replacements: str::replace does not rescan what it
+            // wrote, and a `\n` is left for the second exactly when it is not the end of a
+            // `-\n`, which a left-to-right scan sees the same way.
+            newlines.clear();
+            let source = text.as_bytes();
+            let mut index = 0;
+            while index < source.len() {
+                match (source[index], source.get(index + 1)) {
+                    (b'-', Some(b'\n')) => index += 2,
+                    (b'\n', _) => {
+                        newlines.push(b' ');
+                        index += 1;
+                    }
+                    (byte, _) => {
+                        newlines.push(byte);
+                        index += 1;
+                    }
+                }
+            }
+            Cow::Borrowed(&newlines[..])
+        }
+    };
+    if bytes.contains(&b'&') {
+        // Rare: go through `str` (the bytes are UTF-8: only ASCII was removed or replaced).
+        let mut text = Cow::Owned(String::from_utf8_lossy(&bytes).into_owned());
         for (entity, plain) in [
             ("&quot;", "\""),
             ("&amp;", "&"),
@@ -83,8 +163,9 @@ fn unescape(line: &str) -> Cow<'_, str> {
         ] {
             replace_in_place(&mut text, entity, plain);
         }
+        bytes = Cow::Owned(text.into_owned().into_bytes());
     }
-    text
+    bytes
 }
 
 /// `str::replace`, allocating only when `pattern` occurs.
@@ -99,38 +180,76 @@ fn is_padded_symbol(byte: u8) -> bool {
     matches!(byte, b'{'..=b'~' | b'['..=b'`' | b' '..=b'&' | b'('..=b'+' | b':'..=b'@' | b'/')
 }
 
-fn is_period_or_comma(byte: u8) -> bool {
-    byte == b'.' || byte == b','
-}
-
-/// Writes `bytes` to `out`, rewriting each non-overlapping adjacent pair `a b` that `matches` as
-/// `a b ` (when `space_after_pair`, i.e. `\1 \2 `) or ` a b` (i.e. ` \1 \2`).
+/// Writes `bytes` to `out`, rewriting each non-overlapping adjacent pair `a b` that matches as
+/// `a b ` (when `space_after_pair`, i.e. `\1 \2 `) or ` a b` (i.e. ` \1 \2`). A pair matches
+/// when its byte at `anchor.1` (0 or 1) is one of `anchor.0` and `rest(a, b)` holds; pairs are
+/// taken left to right as a regex scan does. Bytes between matches are copied as whole runs.
 fn split_pairs(
     bytes: &[u8],
     out: &mut Vec<u8>,
-    matches: impl Fn(u8, u8) -> bool,
+    anchor: ([u8; 2], usize),
+    rest: impl Fn(u8, u8) -> bool,
     space_after_pair: bool,
 ) {
+    let (targets, offset) = anchor;
     out.clear();
     out.reserve(bytes.len() + bytes.len() / 2);
+    let mut run = 0;
+    // First position that may still start a match.
     let mut index = 0;
-    while index < bytes.len() {
-        let first = bytes[index];
-        match bytes.get(index + 1) {
-            Some(&second) if matches(first, second) => {
-                if space_after_pair {
-                    out.extend_from_slice(&[first, b' ', second, b' ']);
-                } else {
-                    out.extend_from_slice(&[b' ', first, b' ', second]);
-                }
-                index += 2;
+    loop {
+        let Some(found) = find_either(bytes, index + offset, targets) else {
+            break;
+        };
+        let start = found - offset;
+        if start + 1 < bytes.len() && rest(bytes[start], bytes[start + 1]) {
+            let (first, second) = (bytes[start], bytes[start + 1]);
+            out.extend_from_slice(&bytes[run..start]);
+            if space_after_pair {
+                out.extend_from_slice(&[first, b' ', second, b' ']);
+            } else {
+                out.extend_from_slice(&[b' ', first, b' ', second]);
             }
-            _ => {
-                out.push(first);
-                index += 1;
-            }
+            index = start + 2;
+            run = index;
+        } else {
+            index = start + 1;
         }
     }
+    out.extend_from_slice(&bytes[run..]);
+}
+
+/// The first index from `from` on where `bytes` holds `targets[0]` or `targets[1]`.
+fn find_either(bytes: &[u8], from: usize, targets: [u8; 2]) -> Option<usize> {
+    let mut index = from;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        while index + 16 <= bytes.len() {
+            let block = &bytes[index..index + 16];
+            // SAFETY: SSE2 is part of the x86-64 baseline; the load reads the 16 bytes of
+            // `block`.
+            let mask = unsafe {
+                let data = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+                _mm_movemask_epi8(_mm_or_si128(
+                    _mm_cmpeq_epi8(data, _mm_set1_epi8(targets[0] as i8)),
+                    _mm_cmpeq_epi8(data, _mm_set1_epi8(targets[1] as i8)),
+                ))
+            };
+            if mask != 0 {
+                return Some(index + mask.trailing_zeros() as usize);
+            }
+            index += 16;
+        }
+    }
+    bytes
+        .get(index..)?
+        .iter()
+        .position(|&byte| byte == targets[0] || byte == targets[1])
+        .map(|position| index + position)
 }
 
 #[cfg(test)]
@@ -153,6 +272,31 @@ mod tests {
     fn unescapes_entities_in_order() {
         assert_eq!(tokenize_13a("a &amp;lt; b<skipped>"), "a < b");
         assert_eq!(tokenize_13a("hy-\nphen\nnext"), "hyphen next");
+    }
+
+    #[test]
+    fn byte_split_matches_python_split() {
+        for text in [
+            "",
+            "  ",
+            "a",
+            " a\u{1c}b\u{3000} c\u{200b}d ",
+            "x\u{85}y\u{a0}z\u{1680}w\u{2000}v\u{200a}u\u{2028}t\u{2029}s\u{202f}r\u{205f}q",
+            "中文 😀\t\r\nébc\u{2009}",
+        ] {
+            let expected: Vec<&str> = crate::text::python_str::python_split(text).collect();
+            let mut got = Vec::new();
+            split_python_words(text.as_bytes(), |word| got.push(word.to_vec()));
+            let expected: Vec<Vec<u8>> = expected.iter().map(|w| w.as_bytes().to_vec()).collect();
+            assert_eq!(got, expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn newline_replacements_in_one_pass() {
+        assert_eq!(tokenize_13a("--\n\nx"), "- x");
+        assert_eq!(tokenize_13a("a-<skipped>\nb"), "ab");
+        assert_eq!(tokenize_13a("a-\n-\n\nb"), "a b");
     }
 
     #[test]
