@@ -78,7 +78,13 @@ pub(crate) fn tokenize_13a_spaced<'s>(line: &str, scratch: &'s mut Scratch13a) -
         |_, b| !b.is_ascii_digit(),
         false,
     );
-    split_pairs(front, back, ([b'-', b'-'], 1), |a, _| a.is_ascii_digit(), true);
+    split_pairs(
+        front,
+        back,
+        ([b'-', b'-'], 1),
+        |a, _| a.is_ascii_digit(),
+        true,
+    );
     back
 }
 
@@ -197,10 +203,7 @@ fn split_pairs(
     let mut run = 0;
     // First position that may still start a match.
     let mut index = 0;
-    loop {
-        let Some(found) = find_either(bytes, index + offset, targets) else {
-            break;
-        };
+    while let Some(found) = find_either(bytes, index + offset, targets) {
         let start = found - offset;
         if start + 1 < bytes.len() && rest(bytes[start], bytes[start + 1]) {
             let (first, second) = (bytes[start], bytes[start + 1]);
