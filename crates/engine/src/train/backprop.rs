@@ -411,7 +411,7 @@ mod tests {
         let count: usize = examples.iter().map(Example::target_count).sum();
         let (loss, sum) = batch_loss(theirs, &refs, count as f64, Pass::Training).unwrap();
         let store = loss.backward().unwrap();
-        let batch = scored_batch(&refs, &Device::Cpu).unwrap();
+        let batch = scored_batch(&refs, ours.device()).unwrap();
         let (our_sum, grads) = loss_and_grads(ours, &batch, count as f64).unwrap();
         let our_sum = our_sum.to_scalar::<f32>().unwrap() as f64;
         assert!((our_sum - sum).abs() < 1e-4 * sum, "{our_sum} vs {sum}");
@@ -430,19 +430,38 @@ mod tests {
         }
     }
 
-    #[test]
-    fn full_training_gradients_match_autograd() {
+    fn full_training_matches_on(device: &Device) {
         for (arch, tied) in [(Arch::Qwen2, true), (Arch::Llama, false)] {
-            let mut model =
-                Model::random(config(arch, tied), 0.2, 5, DType::F32, &Device::Cpu).unwrap();
+            let mut model = Model::random(config(arch, tied), 0.2, 5, DType::F32, device).unwrap();
             let vars = model.make_trainable().unwrap();
             assert_matches_autograd(&model, &vars, &model, &vars);
         }
     }
 
-    fn adapted(dropout: f32) -> (Model, Vec<(String, Var)>) {
+    #[test]
+    fn full_training_gradients_match_autograd() {
+        full_training_matches_on(&Device::Cpu);
+    }
+
+    /// The same comparisons on the GPU: every fused kernel of the training pass in one test.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_gradients_match_autograd() {
+        let Ok(device) = Device::new_cuda(0) else {
+            eprintln!("no CUDA device: skipped");
+            return;
+        };
+        full_training_matches_on(&device);
+        for dropout in [0.0, 0.25] {
+            let (theirs, their_vars) = adapted(dropout, &device);
+            let (ours, our_vars) = adapted(dropout, &device);
+            assert_matches_autograd(&theirs, &their_vars, &ours, &our_vars);
+        }
+    }
+
+    fn adapted(dropout: f32, device: &Device) -> (Model, Vec<(String, Var)>) {
         let mut model =
-            Model::random(config(Arch::Qwen2, false), 0.2, 6, DType::F32, &Device::Cpu).unwrap();
+            Model::random(config(Arch::Qwen2, false), 0.2, 6, DType::F32, device).unwrap();
         let lora = LoraConfig {
             rank: 3,
             // Scale 1: with PEFT's default alpha the adapters would dominate this tiny model
@@ -455,7 +474,7 @@ mod tests {
         let vars = lora_parameters(&mut model);
         // B starts at zero, which would hide errors in A's gradient: give it values.
         for (i, (_, v)) in vars.iter().enumerate() {
-            let t = (Tensor::ones(v.shape(), DType::F32, &Device::Cpu).unwrap()
+            let t = (Tensor::ones(v.shape(), DType::F32, device).unwrap()
                 * (0.01 * (i % 5) as f64 + 0.005))
                 .unwrap();
             v.set(&(v.as_tensor() + t).unwrap()).unwrap();
@@ -466,8 +485,8 @@ mod tests {
     #[test]
     fn lora_gradients_match_autograd_with_and_without_dropout() {
         for dropout in [0.0, 0.25] {
-            let (theirs, their_vars) = adapted(dropout);
-            let (ours, our_vars) = adapted(dropout);
+            let (theirs, their_vars) = adapted(dropout, &Device::Cpu);
+            let (ours, our_vars) = adapted(dropout, &Device::Cpu);
             assert_matches_autograd(&theirs, &their_vars, &ours, &our_vars);
         }
     }
