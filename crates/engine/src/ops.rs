@@ -193,7 +193,7 @@ pub(crate) mod cuda {
 /// Which keys each query row of an attention-score tensor may see.
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionMask {
-    /// Queries per (batch, head) block: row `r` is query `r % queries`.
+    /// Queries per (batch, head) block (see `rows_per_query` for which row is which query).
     pub queries: usize,
     /// Keys cached before the first query: query `q` sees keys `..= past + q`.
     pub past: usize,
@@ -216,53 +216,6 @@ impl MaskedSoftmax {
         let m = self.0;
         let lo = pad[row / m.rows_per_batch] as usize;
         (lo, m.past + (row / m.rows_per_query.max(1)) % m.queries)
-    }
-
-    /// Rows of at most [`WARP_ROW`] keys: one warp a row.
-    #[cfg(feature = "cuda")]
-    fn cuda_warp_rows(
-        &self,
-        x: &candle_core::CudaStorage,
-        lx: &Layout,
-        pad: &candle_core::CudaStorage,
-        lp: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::WrapErr;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        let (rows, cols) = last_dim(lx)?;
-        let dev = x.device();
-        let f = load_kernel!(dev, "masked_softmax_warp", x.dtype());
-        let pad = cuda::view::<u32>(pad, lp)?;
-        let m = self.0;
-        let dims = [
-            rows as u32,
-            cols as u32,
-            m.queries as u32,
-            m.past as u32,
-            m.rows_per_batch as u32,
-        ];
-        let per_query = m.rows_per_query.max(1) as u32;
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let input = cuda::view::<$ty>(x, lx)?;
-                let out = cuda::alloc::<$ty>(dev, rows * cols)?;
-                let mut b = f.builder();
-                b.arg(&input).arg(&out);
-                for d in &dims {
-                    b.arg(d);
-                }
-                b.arg(&pad).arg(&m.scale).arg(&per_query);
-                // SAFETY: arguments match the kernel's signature; a warp per row.
-                unsafe { b.launch(warp_rows(rows)) }.w()?;
-                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
-            }};
-        }
-        let out = match x.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("masked softmax: {other:?} scores"),
-        };
-        Ok((out, lx.shape().clone()))
     }
 }
 
@@ -328,10 +281,14 @@ impl CustomOp2 for MaskedSoftmax {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(lx)?;
         let dev = x.device();
-        if cols <= WARP_ROW {
-            return self.cuda_warp_rows(x, lx, pad, lp);
-        }
-        let f = load_kernel!(dev, "masked_softmax", x.dtype());
+        let warp = cols <= WARP_ROW;
+        let name = if warp {
+            "masked_softmax_warp"
+        } else {
+            "masked_softmax"
+        };
+        let f = load_kernel!(dev, name, x.dtype());
+        let n = rows as u32;
         let pad = cuda::view::<u32>(pad, lp)?;
         let (s, t, past, rpb) = (
             cols as u32,
@@ -346,10 +303,20 @@ impl CustomOp2 for MaskedSoftmax {
                 let input = cuda::view::<$ty>(x, lx)?;
                 let out = cuda::alloc::<$ty>(dev, rows * cols)?;
                 let mut b = f.builder();
-                b.arg(&input).arg(&out).arg(&s).arg(&t).arg(&past).arg(&rpb);
+                b.arg(&input).arg(&out);
+                if warp {
+                    b.arg(&n);
+                }
+                b.arg(&s).arg(&t).arg(&past).arg(&rpb);
                 b.arg(&pad).arg(&scale).arg(&per_query);
-                // SAFETY: arguments match the kernel's signature; one block per row.
-                unsafe { b.launch(cuda::rows(rows)) }.w()?;
+                let cfg = if warp {
+                    warp_rows(rows)
+                } else {
+                    cuda::rows(rows)
+                };
+                // SAFETY: arguments match the kernel's signature (rows only for the warp twin);
+                // a warp or a block per row.
+                unsafe { b.launch(cfg) }.w()?;
                 candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
             }};
         }
