@@ -88,26 +88,10 @@ pub fn loss_and_grads(
         kept.push(k);
         x = next;
     }
-    let norm_w = model.norm.weight.detach();
-    let normed = rms_norm(&x, &norm_w, c.rms_norm_eps)?;
-    let picked = normed.index_select(&batch.positions, 0)?;
-    drop(normed);
-    let head = model.lm_head.detach();
-    let logits = picked.matmul(&head.t()?)?;
-    let nll = token_nll(&logits, &batch.targets)?;
-    let loss_sum = nll.narrow(1, 0, 1)?.sum_all()?;
-
+    let normed = rms_norm(&x, &model.norm.weight.detach(), c.rms_norm_eps)?;
     let mut grads = Gradients::default();
-    let n = batch.targets.dim(0)?;
-    let per_row = Tensor::full((1.0 / denominator) as f32, (n, 1), model.device())?;
-    let dlogits = token_nll_backward(&logits, &batch.targets, &nll, &per_row)?;
-    drop(logits);
-    let dpicked = dlogits.matmul(&head)?;
-    if model.lm_head.is_variable() {
-        grads.add(&model.lm_head, dlogits.t()?.matmul(&picked)?)?;
-    }
-    drop(dlogits);
-    let dnormed = scatter_add_rows(&dpicked, &batch.positions, b * t)?.to_dtype(dtype)?;
+    let (loss_sum, dnormed) = output_loss(model, &normed, batch, denominator, &mut grads)?;
+    drop(normed);
     let mut dx = norm_backward(&model.norm, &x, &dnormed, &mut grads)?;
     for (block, k) in model.layers.iter().zip(kept).rev() {
         dx = block_backward(block, k, &dx, &rope, b, &mut grads)?;
@@ -120,6 +104,35 @@ pub fn loss_and_grads(
         )?;
     }
     Ok((loss_sum, grads))
+}
+
+/// The summed loss of the scored positions of the final normalised states `normed` `[B·T, H]`,
+/// and the gradient of `loss / denominator` with respect to them (zero at unscored rows); adds
+/// the output head's gradient when it is trainable. The logits stay in the model's dtype and
+/// are dropped as soon as their gradient exists.
+fn output_loss(
+    model: &Model,
+    normed: &Tensor,
+    batch: &ScoredBatch,
+    denominator: f64,
+    grads: &mut Gradients,
+) -> Result<(Tensor, Tensor)> {
+    let picked = normed.index_select(&batch.positions, 0)?;
+    let head = model.lm_head.detach();
+    let logits = picked.matmul(&head.t()?)?;
+    let nll = token_nll(&logits, &batch.targets)?;
+    let loss_sum = nll.narrow(1, 0, 1)?.sum_all()?;
+    let n = batch.targets.dim(0)?;
+    let per_row = Tensor::full((1.0 / denominator) as f32, (n, 1), model.device())?;
+    let dlogits = token_nll_backward(&logits, &batch.targets, &nll, &per_row)?;
+    drop(logits);
+    let dpicked = dlogits.matmul(&head)?;
+    if model.lm_head.is_variable() {
+        grads.add(&model.lm_head, dlogits.t()?.matmul(&picked)?)?;
+    }
+    let rows = normed.dim(0)?;
+    let dnormed = scatter_add_rows(&dpicked, &batch.positions, rows)?.to_dtype(normed.dtype())?;
+    Ok((loss_sum, dnormed))
 }
 
 /// What one block's backward needs from its forward.
