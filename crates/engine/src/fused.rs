@@ -363,14 +363,30 @@ impl CustomOp2 for RmsNormWeightGrad {
 // ---------------------------------------------------------------------------------------------
 // Heads and rotary position embedding
 
-/// The rotation of [`split_heads`] and [`merge_heads`]: `cos`, `sin` `[B, T, D/2]` in the
-/// activations' dtype (rotate-half layout, as transformers).
-#[derive(Debug, Clone, Copy)]
-pub struct Rotation<'a> {
-    /// `cos(position · inv_freq)`.
-    pub cos: &'a Tensor,
-    /// `sin(position · inv_freq)`.
-    pub sin: &'a Tensor,
+/// The rotation of [`split_heads`] and [`merge_heads`] (rotate-half layout, as transformers): one
+/// table `[B, T, D]` holding `cos` then `sin` for each position, built once per pass and read by
+/// every projection of every layer.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    table: Tensor,
+}
+
+impl Rotation {
+    /// From `cos`, `sin` `[B, T, D/2]` in the activations' dtype.
+    pub fn new(cos: &Tensor, sin: &Tensor) -> candle_core::Result<Self> {
+        if cos.rank() != 3 || cos.shape() != sin.shape() || cos.dtype() != sin.dtype() {
+            candle_core::bail!(
+                "rotation: cos {:?} {:?} and sin {:?} {:?} must be one [B, T, D/2] shape and dtype",
+                cos.shape(),
+                cos.dtype(),
+                sin.shape(),
+                sin.dtype()
+            );
+        }
+        Ok(Self {
+            table: Tensor::cat(&[cos, sin], 2)?.contiguous()?,
+        })
+    }
 }
 
 /// A projection's output `lin` `[B·T, heads·D]` (+ `bias` `[heads·D]`) as heads `[B, heads, T, D]`,
@@ -378,7 +394,7 @@ pub struct Rotation<'a> {
 pub fn split_heads(
     lin: &Tensor,
     bias: Option<&Tensor>,
-    rope: Option<Rotation>,
+    rope: Option<&Rotation>,
     batch: usize,
     heads: usize,
 ) -> candle_core::Result<Tensor> {
@@ -391,7 +407,7 @@ pub fn split_heads(
 pub fn split_heads_grouped(
     lin: &Tensor,
     bias: Option<&Tensor>,
-    rope: Option<Rotation>,
+    rope: Option<&Rotation>,
     batch: usize,
     heads: usize,
     kv: usize,
@@ -431,7 +447,7 @@ pub fn split_heads_grouped(
 /// Heads `x` `[B, heads, T, D]` back to rows `[B·T, heads·D]`, rotated by the inverse of `rope`
 /// when given. With a rotation this is the backward of [`split_heads`] (a rotation's adjoint is
 /// its inverse); without, it is the layout change after attention.
-pub fn merge_heads(x: &Tensor, rope: Option<Rotation>) -> candle_core::Result<Tensor> {
+pub fn merge_heads(x: &Tensor, rope: Option<&Rotation>) -> candle_core::Result<Tensor> {
     let heads = x.dim(1)?;
     merge_heads_grouped(x, heads, rope)
 }
@@ -441,7 +457,7 @@ pub fn merge_heads(x: &Tensor, rope: Option<Rotation>) -> candle_core::Result<Te
 pub fn merge_heads_grouped(
     x: &Tensor,
     heads: usize,
-    rope: Option<Rotation>,
+    rope: Option<&Rotation>,
 ) -> candle_core::Result<Tensor> {
     let (batch, kv, rows, dim) = x.dims4()?;
     if kv == 0 || !heads.is_multiple_of(kv) || !rows.is_multiple_of(heads / kv) {
@@ -479,13 +495,13 @@ struct Heads {
 }
 
 impl Heads {
-    fn check_rope(&self, rope: Option<Rotation>) -> candle_core::Result<()> {
+    fn check_rope(&self, rope: Option<&Rotation>) -> candle_core::Result<()> {
         if let Some(r) = rope {
-            let want = [self.batch, self.time, self.dim / 2];
-            if !self.dim.is_multiple_of(2) || r.cos.dims() != want || r.sin.dims() != want {
+            let want = [self.batch, self.time, self.dim];
+            if !self.dim.is_multiple_of(2) || r.table.dims() != want {
                 candle_core::bail!(
-                    "rotation tables {:?} for {} sequences of {} tokens, head dim {}",
-                    r.cos.shape(),
+                    "rotation table {:?} for {} sequences of {} tokens, head dim {}",
+                    r.table.shape(),
                     self.batch,
                     self.time,
                     self.dim
@@ -508,14 +524,10 @@ impl Heads {
         self,
         x: &Tensor,
         bias: &Tensor,
-        rope: Option<Rotation>,
+        rope: Option<&Rotation>,
     ) -> candle_core::Result<Tensor> {
         match rope {
-            Some(r) => x.apply_op3_no_bwd(
-                bias,
-                &Tensor::cat(&[r.cos, r.sin], 2)?.contiguous()?,
-                &HeadsRope(self),
-            ),
+            Some(r) => x.apply_op3_no_bwd(bias, &r.table, &HeadsRope(self)),
             None => x.apply_op2_no_bwd(bias, &HeadsPlain(self)),
         }
     }
@@ -1386,17 +1398,14 @@ mod tests {
             let lin = rand_as(&[b * t, heads * d], 10, dtype);
             let bias = rand_as(&[heads * d], 11, dtype);
             let (cos, sin) = rope_tables(b, t, d, dtype);
-            let rope = Rotation {
-                cos: &cos,
-                sin: &sin,
-            };
+            let rope = Rotation::new(&cos, &sin).unwrap();
             for with_bias in [false, true] {
                 let bias = with_bias.then_some(&bias);
                 let plain = split_heads(&lin, bias, None, b, heads).unwrap();
                 assert_eq!(plain.dims(), [b, heads, t, d]);
                 let want = reference_split(&lin, bias, None, b, heads);
                 assert_eq!(rel_diff(&plain, &want), 0.0, "split_heads without rope");
-                let rotated = split_heads(&lin, bias, Some(rope), b, heads).unwrap();
+                let rotated = split_heads(&lin, bias, Some(&rope), b, heads).unwrap();
                 let want = reference_split(&lin, bias, Some((&cos, &sin)), b, heads);
                 assert_close(&rotated, &want, tol(dtype), "split_heads with rope");
             }
@@ -1408,12 +1417,9 @@ mod tests {
         let (b, t, heads, d) = (2, 4, 3, 6);
         let lin = rand(&[b * t, heads * d], 12);
         let (cos, sin) = rope_tables(b, t, d, DType::F32);
-        let rope = Rotation {
-            cos: &cos,
-            sin: &sin,
-        };
-        let split = split_heads(&lin, None, Some(rope), b, heads).unwrap();
-        let back = merge_heads(&split, Some(rope)).unwrap();
+        let rope = Rotation::new(&cos, &sin).unwrap();
+        let split = split_heads(&lin, None, Some(&rope), b, heads).unwrap();
+        let back = merge_heads(&split, Some(&rope)).unwrap();
         assert_close(&back, &lin, 1e-5, "merge_heads(split_heads(x))");
         // Without rotation it is the plain layout change.
         let x = rand(&[b, heads, t, d], 13);
@@ -1433,11 +1439,8 @@ mod tests {
         let lin = rand(&[b * t, heads * d], 16);
         let bias = rand(&[heads * d], 17);
         let (cos, sin) = rope_tables(b, t, d, DType::F32);
-        let rope = Rotation {
-            cos: &cos,
-            sin: &sin,
-        };
-        let plain = split_heads(&lin, Some(&bias), Some(rope), b, heads).unwrap();
+        let rope = Rotation::new(&cos, &sin).unwrap();
+        let plain = split_heads(&lin, Some(&bias), Some(&rope), b, heads).unwrap();
         let want = plain
             .reshape((b, kv, groups, t, d))
             .unwrap()
@@ -1447,9 +1450,9 @@ mod tests {
             .unwrap()
             .reshape((b, kv, t * groups, d))
             .unwrap();
-        let grouped = split_heads_grouped(&lin, Some(&bias), Some(rope), b, heads, kv).unwrap();
+        let grouped = split_heads_grouped(&lin, Some(&bias), Some(&rope), b, heads, kv).unwrap();
         assert_eq!(rel_diff(&grouped, &want), 0.0);
-        let back = merge_heads_grouped(&grouped, heads, Some(rope)).unwrap();
+        let back = merge_heads_grouped(&grouped, heads, Some(&rope)).unwrap();
         let unbiased = lin.broadcast_add(&bias).unwrap();
         assert_close(
             &back,
@@ -1481,19 +1484,13 @@ mod tests {
         assert!(split_heads(&lin, None, None, 2, 5).is_err()); // 12 is not 5 heads
         assert!(split_heads(&lin, Some(&rand(&[11], 15)), None, 2, 3).is_err());
         let (cos, sin) = rope_tables(2, 3, 2, DType::F32); // head dim 2, not 4
-        let rope = Rotation {
-            cos: &cos,
-            sin: &sin,
-        };
-        assert!(split_heads(&lin, None, Some(rope), 2, 3).is_err());
+        let rope = Rotation::new(&cos, &sin).unwrap();
+        assert!(split_heads(&lin, None, Some(&rope), 2, 3).is_err());
         assert!(merge_heads(&lin, None).is_err()); // not [B, heads, T, D]
         let (cos, sin) = rope_tables(2, 3, 3, DType::F32); // odd head dim
         let x = rand(&[2, 1, 3, 3], 16);
-        let rope = Rotation {
-            cos: &cos,
-            sin: &sin,
-        };
-        assert!(merge_heads(&x, Some(rope)).is_err());
+        let rope = Rotation::new(&cos, &sin).unwrap();
+        assert!(merge_heads(&x, Some(&rope)).is_err());
     }
 
     #[test]
@@ -1681,16 +1678,10 @@ mod tests {
                     let gpu = split_heads(&glin, gbias, None, b, heads).unwrap();
                     assert_eq!(rel_diff(&gpu, &cpu), 0.0, "split_heads {what}");
                     if d % 2 == 0 {
-                        let rope = Rotation {
-                            cos: &cos,
-                            sin: &sin,
-                        };
-                        let grope = Rotation {
-                            cos: &gcos,
-                            sin: &gsin,
-                        };
-                        let cpu = split_heads(&lin, bias, Some(rope), b, heads).unwrap();
-                        let gpu = split_heads(&glin, gbias, Some(grope), b, heads).unwrap();
+                        let rope = Rotation::new(&cos, &sin).unwrap();
+                        let grope = Rotation::new(&gcos, &gsin).unwrap();
+                        let cpu = split_heads(&lin, bias, Some(&rope), b, heads).unwrap();
+                        let gpu = split_heads(&glin, gbias, Some(&grope), b, heads).unwrap();
                         assert_eq!(rel_diff(&gpu, &cpu), 0.0, "split_heads rope {what}");
                     }
                 }
@@ -1699,34 +1690,22 @@ mod tests {
                 assert_eq!(rel_diff(&gpu, &cpu), 0.0, "merge_heads {what}");
                 if heads % 2 == 0 && d % 2 == 0 {
                     // Two key heads: position-major groups both ways.
-                    let rope = Rotation {
-                        cos: &cos,
-                        sin: &sin,
-                    };
-                    let grope = Rotation {
-                        cos: &gcos,
-                        sin: &gsin,
-                    };
+                    let rope = Rotation::new(&cos, &sin).unwrap();
+                    let grope = Rotation::new(&gcos, &gsin).unwrap();
                     let kv = heads / 2;
-                    let cpu = split_heads_grouped(&lin, Some(&bias), Some(rope), b, heads, kv);
-                    let gpu = split_heads_grouped(&glin, Some(&gbias), Some(grope), b, heads, kv);
+                    let cpu = split_heads_grouped(&lin, Some(&bias), Some(&rope), b, heads, kv);
+                    let gpu = split_heads_grouped(&glin, Some(&gbias), Some(&grope), b, heads, kv);
                     let (cpu, gpu) = (cpu.unwrap(), gpu.unwrap());
                     assert_eq!(rel_diff(&gpu, &cpu), 0.0, "split_heads_grouped {what}");
-                    let cpu = merge_heads_grouped(&cpu, heads, Some(rope)).unwrap();
-                    let gpu = merge_heads_grouped(&gpu, heads, Some(grope)).unwrap();
+                    let cpu = merge_heads_grouped(&cpu, heads, Some(&rope)).unwrap();
+                    let gpu = merge_heads_grouped(&gpu, heads, Some(&grope)).unwrap();
                     assert_eq!(rel_diff(&gpu, &cpu), 0.0, "merge_heads_grouped {what}");
                 }
                 if d % 2 == 0 {
-                    let rope = Rotation {
-                        cos: &cos,
-                        sin: &sin,
-                    };
-                    let grope = Rotation {
-                        cos: &gcos,
-                        sin: &gsin,
-                    };
-                    let cpu = merge_heads(&x, Some(rope)).unwrap();
-                    let gpu = merge_heads(&gx, Some(grope)).unwrap();
+                    let rope = Rotation::new(&cos, &sin).unwrap();
+                    let grope = Rotation::new(&gcos, &gsin).unwrap();
+                    let cpu = merge_heads(&x, Some(&rope)).unwrap();
+                    let gpu = merge_heads(&gx, Some(&grope)).unwrap();
                     assert_eq!(rel_diff(&gpu, &cpu), 0.0, "merge_heads rope {what}");
                 }
             }
@@ -1824,10 +1803,7 @@ mod tests {
         };
         let (x, dy, w) = (randg(&[n, h]), randg(&[n, h]), randg(&[h]));
         let (cos, sin) = (randg(&[b, t, d / 2]), randg(&[b, t, d / 2]));
-        let rope = Rotation {
-            cos: &cos,
-            sin: &sin,
-        };
+        let rope = Rotation::new(&cos, &sin).unwrap();
         let heads_x = split_heads(&x, None, None, b, heads).unwrap();
         let index = Tensor::arange(0u32, n as u32, &dev).unwrap();
         let params = n * h;
@@ -1867,14 +1843,14 @@ mod tests {
             split_heads(&x, Some(&w), None, b, heads).unwrap();
         });
         time("split_heads rope", 4.0 * elems, &|| {
-            split_heads(&x, Some(&w), Some(rope), b, heads).unwrap();
+            split_heads(&x, Some(&w), Some(&rope), b, heads).unwrap();
         });
         // The rotation tables' concatenation, which split_heads and merge_heads pay each call.
         time("cat rope tables", 4.0 * (b * t * d) as f64, &|| {
             Tensor::cat(&[&cos, &sin], 2).unwrap();
         });
         time("merge_heads rope", 4.0 * elems, &|| {
-            merge_heads(&heads_x, Some(rope)).unwrap();
+            merge_heads(&heads_x, Some(&rope)).unwrap();
         });
         // Read bf16, read and write f32 (the zero fill is a further write).
         time("scatter_add_rows", 14.0 * elems, &|| {

@@ -493,10 +493,7 @@ impl Attention {
     fn forward_inference(&self, x: &Tensor, rope: &Rope, ctx: &mut AttnContext) -> Result<Tensor> {
         let (b, t, h) = x.dims3()?;
         let rows = x.reshape((b * t, h))?;
-        let rot = Some(Rotation {
-            cos: &rope.cos,
-            sin: &rope.sin,
-        });
+        let rot = Some(&rope.rotation);
         let kv = self.n_kv_heads;
         let heads = |proj: &Linear, n: usize, kv: usize, rot| -> Result<Tensor> {
             let lin = proj.forward_rows(&rows, Pass::Inference, false)?;
@@ -656,9 +653,11 @@ enum AttnContext<'a> {
 
 /// Rotary position embedding for a batch of positions (rotate-half layout, as transformers).
 pub(crate) struct Rope {
-    /// `[B, T, D/2]` in the model's dtype.
-    pub(crate) cos: Tensor,
-    pub(crate) sin: Tensor,
+    /// `[B, T, D/2]` in the model's dtype, for the composed (differentiable) rotation.
+    cos: Tensor,
+    sin: Tensor,
+    /// The same as one table, for the fused head kernels.
+    pub(crate) rotation: Rotation,
 }
 
 impl Rope {
@@ -667,10 +666,9 @@ impl Rope {
         let freqs = positions
             .unsqueeze(2)?
             .broadcast_mul(&inv_freq.reshape((1, 1, ()))?)?; // [B, T, D/2]
-        Ok(Self {
-            cos: freqs.cos()?.to_dtype(dtype)?,
-            sin: freqs.sin()?.to_dtype(dtype)?,
-        })
+        let (cos, sin) = (freqs.cos()?.to_dtype(dtype)?, freqs.sin()?.to_dtype(dtype)?);
+        let rotation = Rotation::new(&cos, &sin)?;
+        Ok(Self { cos, sin, rotation })
     }
 
     /// Rotates `x` `[B, heads, T, D]` in differentiable ops (inference rotates inside

@@ -20,7 +20,7 @@ use candle_core::{DType, Tensor, TensorId};
 
 use crate::error::Result;
 use crate::fused::{
-    Rotation, merge_heads, merge_heads_grouped, rms_norm, rms_norm_backward, rms_norm_weight_grad,
+    merge_heads, merge_heads_grouped, rms_norm, rms_norm_backward, rms_norm_weight_grad,
     scatter_add_rows, split_heads, split_heads_grouped,
 };
 use crate::model::{Block, Linear, Model, RmsNorm, Rope};
@@ -158,13 +158,6 @@ struct LoraKept {
     low: Tensor,
 }
 
-fn rotation(rope: &Rope) -> Rotation<'_> {
-    Rotation {
-        cos: &rope.cos,
-        sin: &rope.sin,
-    }
-}
-
 fn attention_scale(block: &Block) -> f32 {
     1.0 / (block.self_attn.head_dim as f32).sqrt()
 }
@@ -180,7 +173,7 @@ fn block_forward(block: &Block, x: &Tensor, rope: &Rope, batch: usize) -> Result
     let (k_lin, lk) = linear_forward(&a.k_proj, &xn1, false)?;
     let (v_lin, lv) = linear_forward(&a.v_proj, &xn1, false)?;
     let bias = |l: &Linear| l.bias.as_ref().map(Tensor::detach);
-    let rot = Some(rotation(rope));
+    let rot = Some(&rope.rotation);
     let q = split_heads_grouped(&q_lin, bias(&a.q_proj).as_ref(), rot, batch, a.n_heads, kv)?;
     let k = split_heads(&k_lin, bias(&a.k_proj).as_ref(), rot, batch, kv)?;
     let v = split_heads(&v_lin, bias(&a.v_proj).as_ref(), None, batch, kv)?;
@@ -264,7 +257,7 @@ fn block_backward(
     let (dq, dk, dv) =
         causal_attention_blocks_backward(&q, &k, &v, &dheads, groups, attention_scale(block))?;
     drop((q, k, v, dheads));
-    let rot = Some(rotation(rope));
+    let rot = Some(&rope.rotation);
     let dq = merge_heads_grouped(&dq, a.n_heads, rot)?;
     let dk = merge_heads(&dk, rot)?;
     let dv = merge_heads(&dv, None)?;
