@@ -372,7 +372,7 @@ fn time_steps(
         ..AdamWConfig::default()
     };
     let mut opt = AdamW::new(vars.clone(), config)?;
-    let batch = scored_batch(&refs, model.device())?;
+    let batch = ScoredBatch::new(&refs, model.device())?;
     let mut peak: f64 = 0.0;
     let mut losses = Vec::new();
     let mut step = |peak: &mut f64| -> anyhow::Result<f64> {

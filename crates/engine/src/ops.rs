@@ -1086,31 +1086,19 @@ impl candle_core::CustomOp3 for CausalAttention {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dq, dk, dv) = causal_attention_backward(q, k, v, grad, self.0)?;
+        // Recomputes the probabilities from q and k: they were not kept.
+        let (q, k, v) = (q.detach(), k.detach(), v.detach());
+        let grad = grad.contiguous()?;
+        let pad = Tensor::zeros(q.dim(0)?, DType::U32, q.device())?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = scores.apply_op2_no_bwd(&pad, &MaskedSoftmax(self.0))?;
+        let dv = probs.t()?.matmul(&grad)?;
+        let dp = grad.matmul(&v.t()?)?;
+        let ds = probs.apply_op2_no_bwd(&dp, &SoftmaxBackward(self.0.scale))?;
+        let dq = ds.matmul(&k)?;
+        let dk = ds.t()?.matmul(&q)?;
         Ok((Some(dq), Some(dk), Some(dv)))
     }
-}
-
-/// The gradients `(dq, dk, dv)` of [`causal_attention`] for the output gradient `grad`,
-/// recomputing the probabilities from `q` and `k`.
-pub fn causal_attention_backward(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    grad: &Tensor,
-    mask: AttentionMask,
-) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-    let (q, k, v) = (q.detach(), k.detach(), v.detach());
-    let grad = grad.contiguous()?;
-    let pad = Tensor::zeros(q.dim(0)?, DType::U32, q.device())?;
-    let scores = q.matmul(&k.t()?)?;
-    let probs = scores.apply_op2_no_bwd(&pad, &MaskedSoftmax(mask))?;
-    let dv = probs.t()?.matmul(&grad)?;
-    let dp = grad.matmul(&v.t()?)?;
-    let ds = probs.apply_op2_no_bwd(&dp, &SoftmaxBackward(mask.scale))?;
-    let dq = ds.matmul(&k)?;
-    let dk = ds.t()?.matmul(&q)?;
-    Ok((dq, dk, dv))
 }
 
 /// Causal self-attention of grouped queries `q` `[B, kv, groups·T, d]` over `k`, `v`

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Tensor, TensorId};
+use candle_core::{DType, Device, Tensor, TensorId};
 
 use crate::error::Result;
 use crate::fused::{
@@ -28,6 +28,7 @@ use crate::ops::{
     add, causal_attention_blocks, causal_attention_blocks_backward, silu_mul, silu_mul_backward,
     token_nll, token_nll_backward,
 };
+use crate::train::data::Example;
 
 /// Gradients by parameter, each in its parameter's dtype and shape.
 #[derive(Debug, Default)]
@@ -61,6 +62,35 @@ pub struct ScoredBatch {
     pub positions: Tensor,
     /// The tokens they should predict, `[n]` u32.
     pub targets: Tensor,
+}
+
+impl ScoredBatch {
+    /// `examples` right-padded into one batch, each completion token scored at the position
+    /// before it.
+    pub fn new(examples: &[&Example], device: &Device) -> Result<Self> {
+        let width = examples.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(examples.len() * width);
+        let mut positions = Vec::new();
+        let mut targets = Vec::new();
+        for (r, e) in examples.iter().enumerate() {
+            ids.extend(
+                e.tokens
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(0, width - e.tokens.len())),
+            );
+            for p in e.prompt_len..e.tokens.len() {
+                positions.push((r * width + p - 1) as u32);
+                targets.push(e.tokens[p]);
+            }
+        }
+        let n = positions.len();
+        Ok(Self {
+            ids: Tensor::from_vec(ids, (examples.len(), width), device)?,
+            positions: Tensor::from_vec(positions, n, device)?,
+            targets: Tensor::from_vec(targets, n, device)?,
+        })
+    }
 }
 
 /// The summed negative log-likelihood of `batch`'s targets (as a scalar f32 tensor) and the
@@ -359,9 +389,8 @@ mod tests {
     use super::*;
     use crate::config::{Arch, ModelConfig};
     use crate::model::Pass;
-    use crate::train::data::Example;
     use crate::train::lora::{LoraConfig, attach_lora, lora_parameters};
-    use crate::train::trainer::{batch_loss, scored_batch};
+    use crate::train::trainer::batch_loss;
 
     fn config(arch: Arch, tied: bool) -> ModelConfig {
         ModelConfig {
@@ -417,7 +446,7 @@ mod tests {
         let count: usize = examples.iter().map(Example::target_count).sum();
         let (loss, sum) = batch_loss(theirs, &refs, count as f64, Pass::Training).unwrap();
         let store = loss.backward().unwrap();
-        let batch = scored_batch(&refs, ours.device()).unwrap();
+        let batch = ScoredBatch::new(&refs, ours.device()).unwrap();
         let (our_sum, grads) = loss_and_grads(ours, &batch, count as f64).unwrap();
         let our_sum = our_sum.to_scalar::<f32>().unwrap() as f64;
         assert!((our_sum - sum).abs() < 1e-4 * sum, "{our_sum} vs {sum}");

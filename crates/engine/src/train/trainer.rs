@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use candle_core::{D, Device, Tensor, Var};
+use candle_core::{D, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
@@ -260,7 +260,7 @@ fn accumulate(
     let mut total_nll = 0.0;
     for batch in micro {
         let examples: Vec<&Example> = batch.iter().map(|&i| &train[i]).collect();
-        let scored = scored_batch(&examples, model.device())?;
+        let scored = ScoredBatch::new(&examples, model.device())?;
         let (nll, store) = loss_and_grads(model, &scored, step_tokens as f64)?;
         total_nll += nll.to_scalar::<f32>()? as f64;
         for (slot, var) in grads.iter_mut().zip(vars) {
@@ -275,33 +275,6 @@ fn accumulate(
     Ok((total_nll / step_tokens.max(1) as f64, step_tokens, grads))
 }
 
-/// `examples` right-padded into one batch, with the positions that predict their completion
-/// tokens.
-pub fn scored_batch(examples: &[&Example], device: &Device) -> Result<ScoredBatch> {
-    let width = examples.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
-    let mut ids = Vec::with_capacity(examples.len() * width);
-    let mut positions = Vec::new();
-    let mut targets = Vec::new();
-    for (r, e) in examples.iter().enumerate() {
-        ids.extend(
-            e.tokens
-                .iter()
-                .copied()
-                .chain(std::iter::repeat_n(0, width - e.tokens.len())),
-        );
-        for p in e.prompt_len..e.tokens.len() {
-            positions.push((r * width + p - 1) as u32);
-            targets.push(e.tokens[p]);
-        }
-    }
-    let n = positions.len();
-    Ok(ScoredBatch {
-        ids: Tensor::from_vec(ids, (examples.len(), width), device)?,
-        positions: Tensor::from_vec(positions, n, device)?,
-        targets: Tensor::from_vec(targets, n, device)?,
-    })
-}
-
 /// Sum of completion-token negative log-likelihoods divided by `denominator`, as a scalar tensor,
 /// and the plain sum, through [`Model::hidden_states`] in `pass` (differentiable by candle's
 /// autograd in a training pass; the trainer itself uses [`loss_and_grads`]). Logits are computed
@@ -312,7 +285,7 @@ pub fn batch_loss(
     denominator: f64,
     pass: Pass,
 ) -> Result<(Tensor, f64)> {
-    let batch = scored_batch(examples, model.device())?;
+    let batch = ScoredBatch::new(examples, model.device())?;
     let (b, width) = batch.ids.dims2()?;
     let hidden = model.hidden_states(&batch.ids, pass)?;
     let h = hidden.dim(D::Minus1)?;
