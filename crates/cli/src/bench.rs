@@ -8,10 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use assay_engine::candle_core::{DType, Device, Tensor, Var};
-use assay_engine::train::backprop::loss_and_grads;
+use assay_engine::train::backprop::{ScoredBatch, loss_and_grads};
 use assay_engine::train::data::Example;
 use assay_engine::train::optim::{AdamW, AdamWConfig};
-use assay_engine::train::trainer::scored_batch;
 use assay_engine::train::{LoraConfig, attach_lora, lora_parameters};
 use assay_engine::{
     BatchLimits, GenerateOptions, Model, ModelConfig, Pass, SamplingParams, TextTokenizer,
