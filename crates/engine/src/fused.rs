@@ -16,7 +16,7 @@ use candle_core::backend::BackendStorage;
 
 use crate::ops::{cpu_from_f32, cpu_rows_f32, cpu_u32};
 #[cfg(feature = "cuda")]
-use crate::ops::{cuda, elementwise_config, load_kernel};
+use crate::ops::{cuda, elementwise_config, kernel_dtype, load_kernel};
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;
 #[cfg(feature = "cuda")]
@@ -821,11 +821,7 @@ impl CustomOp2 for ScatterAddRows {
             }};
         }
         if n > 0 && h > 0 {
-            match src.dtype() {
-                DType::F32 => launch!(f32),
-                DType::BF16 => launch!(half::bf16),
-                other => candle_core::bail!("scatter_add_rows: {other:?} rows"),
-            }
+            kernel_dtype!(src.dtype(), "scatter_add_rows", launch)
         }
         Ok((
             CudaStorage::wrap_cuda_slice(out, dev.clone()),
@@ -930,11 +926,7 @@ impl candle_core::InplaceOp2 for PrefixRows {
                 unsafe { b.launch(cfg) }.w()?;
             }};
         }
-        match part.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("add_prefix: {other:?} part"),
-        }
+        kernel_dtype!(part.dtype(), "add_prefix", launch);
         Ok(())
     }
 }
@@ -1092,11 +1084,7 @@ impl candle_core::InplaceOp2 for Moments {
                 unsafe { b.launch(elementwise_config(n)) }.w()?;
             }};
         }
-        match grad.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("adamw_moments: {other:?} gradient"),
-        }
+        kernel_dtype!(grad.dtype(), "adamw_moments", launch);
         Ok(())
     }
 }
@@ -1152,11 +1140,7 @@ impl candle_core::InplaceOp2 for Apply {
                 unsafe { b.launch(elementwise_config(n)) }.w()?;
             }};
         }
-        match param.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("adamw_apply: {other:?} parameter"),
-        }
+        kernel_dtype!(param.dtype(), "adamw_apply", launch);
         Ok(())
     }
 }
@@ -1189,11 +1173,7 @@ impl candle_core::InplaceOp1 for Decay {
                 unsafe { b.launch(elementwise_config(n)) }.w()?;
             }};
         }
-        match param.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("decay_only: {other:?} parameter"),
-        }
+        kernel_dtype!(param.dtype(), "decay_only", launch);
         Ok(())
     }
 }

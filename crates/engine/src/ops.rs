@@ -123,6 +123,23 @@ macro_rules! load_kernel {
 #[cfg(feature = "cuda")]
 pub(crate) use load_kernel;
 
+/// Runs `$launch!(f32)` or `$launch!(half::bf16)` for `$dtype`, the two storage types every kernel
+/// is built for; any other dtype is an error naming the op `$what`.
+#[cfg(feature = "cuda")]
+macro_rules! kernel_dtype {
+    ($dtype:expr, $what:expr, $launch:ident) => {
+        match $dtype {
+            DType::F32 => $launch!(f32),
+            DType::BF16 => $launch!(half::bf16),
+            other => {
+                candle_core::bail!("{}: {other:?} values (the kernels take f32 or bf16)", $what)
+            }
+        }
+    };
+}
+#[cfg(feature = "cuda")]
+pub(crate) use kernel_dtype;
+
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda {
     //! Launching the kernels of `kernels/assay.cu`.
@@ -223,14 +240,28 @@ impl MaskedSoftmax {
 #[cfg(feature = "cuda")]
 const WARP_ROW: usize = 1024;
 
-/// Eight rows a block of 256 threads, a warp each.
+/// Row kernel `name` (a block per row) or, for rows of at most [`WARP_ROW`] values, its twin
+/// `name_warp` (a warp per row, eight rows a block, the row count as an extra argument after the
+/// output); returns the kernel's name, whether it is the warp twin, and its launch shape.
 #[cfg(feature = "cuda")]
-fn warp_rows(rows: usize) -> candle_core::cuda_backend::cudarc::driver::LaunchConfig {
-    candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+fn row_kernel(
+    name: &str,
+    rows: usize,
+    cols: usize,
+) -> (
+    String,
+    bool,
+    candle_core::cuda_backend::cudarc::driver::LaunchConfig,
+) {
+    if cols > WARP_ROW {
+        return (name.to_string(), false, cuda::rows(rows));
+    }
+    let cfg = candle_core::cuda_backend::cudarc::driver::LaunchConfig {
         grid_dim: (rows.div_ceil(8).max(1) as u32, 1, 1),
         block_dim: (256, 1, 1),
         shared_mem_bytes: 0,
-    }
+    };
+    (format!("{name}_warp"), true, cfg)
 }
 
 impl CustomOp2 for MaskedSoftmax {
@@ -281,13 +312,8 @@ impl CustomOp2 for MaskedSoftmax {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(lx)?;
         let dev = x.device();
-        let warp = cols <= WARP_ROW;
-        let name = if warp {
-            "masked_softmax_warp"
-        } else {
-            "masked_softmax"
-        };
-        let f = load_kernel!(dev, name, x.dtype());
+        let (name, warp, cfg) = row_kernel("masked_softmax", rows, cols);
+        let f = load_kernel!(dev, &name, x.dtype());
         let n = rows as u32;
         let pad = cuda::view::<u32>(pad, lp)?;
         let (s, t, past, rpb) = (
@@ -309,22 +335,13 @@ impl CustomOp2 for MaskedSoftmax {
                 }
                 b.arg(&s).arg(&t).arg(&past).arg(&rpb);
                 b.arg(&pad).arg(&scale).arg(&per_query);
-                let cfg = if warp {
-                    warp_rows(rows)
-                } else {
-                    cuda::rows(rows)
-                };
                 // SAFETY: arguments match the kernel's signature (rows only for the warp twin);
                 // a warp or a block per row.
                 unsafe { b.launch(cfg) }.w()?;
                 candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
             }};
         }
-        let out = match x.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("masked softmax: {other:?} scores"),
-        };
+        let out = kernel_dtype!(x.dtype(), "masked softmax", launch);
         Ok((out, lx.shape().clone()))
     }
 
@@ -383,13 +400,8 @@ impl CustomOp2 for SoftmaxBackward {
         use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
         let (rows, cols) = last_dim(ly)?;
         let dev = y.device();
-        let warp = cols <= WARP_ROW;
-        let name = if warp {
-            "softmax_backward_warp"
-        } else {
-            "softmax_backward"
-        };
-        let f = load_kernel!(dev, name, y.dtype());
+        let (name, warp, cfg) = row_kernel("softmax_backward", rows, cols);
+        let f = load_kernel!(dev, &name, y.dtype());
         let (n, s, scale) = (rows as u32, cols as u32, self.0);
         macro_rules! launch {
             ($ty:ty) => {{
@@ -401,11 +413,6 @@ impl CustomOp2 for SoftmaxBackward {
                     b.arg(&n);
                 }
                 b.arg(&s).arg(&scale);
-                let cfg = if warp {
-                    warp_rows(rows)
-                } else {
-                    cuda::rows(rows)
-                };
                 // SAFETY: arguments match the kernel's signature (rows only for the warp twin);
                 // a warp or a block per row.
                 unsafe { b.launch(cfg) }.w()?;
@@ -500,11 +507,7 @@ impl CustomOp2 for TokenNll {
                 unsafe { b.launch(cuda::rows(rows)) }.w()?;
             }};
         }
-        match x.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("token nll: {other:?} logits"),
-        }
+        kernel_dtype!(x.dtype(), "token nll", launch);
         let out = candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone());
         Ok((out, Shape::from((rows, 2))))
     }
@@ -599,11 +602,7 @@ impl candle_core::CustomOp3 for TokenNllBackward {
                 candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
             }};
         }
-        let out = match x.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("token nll backward: {other:?} logits"),
-        };
+        let out = kernel_dtype!(x.dtype(), "token nll backward", launch);
         Ok((out, lx.shape().clone()))
     }
 }
@@ -727,11 +726,7 @@ impl CustomOp2 for GumbelArgmax {
                 unsafe { b.launch(cuda::rows(rows)) }.w()?;
             }};
         }
-        match x.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("gumbel argmax: {other:?} logits"),
-        }
+        kernel_dtype!(x.dtype(), "gumbel argmax", launch);
         Ok((
             candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone()),
             Shape::from(rows),
@@ -923,11 +918,7 @@ impl candle_core::CustomOp3 for SiluMulBackward {
                 candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
             }};
         }
-        let out = match g.dtype() {
-            DType::F32 => launch!(f32),
-            DType::BF16 => launch!(half::bf16),
-            other => candle_core::bail!("silu-mul backward: {other:?}"),
-        };
+        let out = kernel_dtype!(g.dtype(), "silu-mul backward", launch);
         let mut dims = vec![2];
         dims.extend_from_slice(lg.shape().dims());
         Ok((out, Shape::from(dims)))
