@@ -750,12 +750,10 @@ impl Model {
         let origin = std::path::Path::new("<random init>");
         for (name, shape) in parameter_shapes(&config) {
             let n: usize = shape.iter().product();
-            let values: Vec<f32> = if name.ends_with("norm.weight") {
-                vec![1.0; n]
-            } else if name.ends_with(".bias") {
-                vec![0.0; n]
-            } else {
-                (0..n).map(|_| std * standard_normal(&mut rng)).collect()
+            let values: Vec<f32> = match Init::of(&name) {
+                Init::Ones => vec![1.0; n],
+                Init::Zeros => vec![0.0; n],
+                Init::Normal => (0..n).map(|_| std * standard_normal(&mut rng)).collect(),
             };
             let t = Tensor::from_vec(values, shape, device)?.to_dtype(dtype)?;
             weights.insert(name, t, origin);
@@ -781,12 +779,10 @@ impl Model {
         let mut weights = WeightMap::new();
         let origin = std::path::Path::new("<random init on device>");
         for (name, shape) in parameter_shapes(&config) {
-            let t = if name.ends_with("norm.weight") {
-                Tensor::ones(shape, dtype, device)?
-            } else if name.ends_with(".bias") {
-                Tensor::zeros(shape, dtype, device)?
-            } else {
-                Tensor::randn(0f32, std, shape, device)?.to_dtype(dtype)?
+            let t = match Init::of(&name) {
+                Init::Ones => Tensor::ones(shape, dtype, device)?,
+                Init::Zeros => Tensor::zeros(shape, dtype, device)?,
+                Init::Normal => Tensor::randn(0f32, std, shape, device)?.to_dtype(dtype)?,
             };
             weights.insert(name, t, origin);
         }
@@ -998,6 +994,26 @@ fn load_block(w: &WeightMap, i: usize, c: &ModelConfig) -> Result<Block> {
         )?,
         mlp: Mlp::load(w, &format!("{p}.mlp"), c)?,
     })
+}
+
+/// How a new model initialises a parameter, as transformers does: norm scales to one, biases to
+/// zero, matrices from a normal distribution.
+enum Init {
+    Ones,
+    Zeros,
+    Normal,
+}
+
+impl Init {
+    fn of(name: &str) -> Self {
+        if name.ends_with("norm.weight") {
+            Init::Ones
+        } else if name.ends_with(".bias") {
+            Init::Zeros
+        } else {
+            Init::Normal
+        }
+    }
 }
 
 /// The Hugging Face name and shape of every parameter a configuration implies.
