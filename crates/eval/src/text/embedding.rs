@@ -42,28 +42,8 @@ pub fn cosine(a: &[f32], b: &[f32]) -> Result<f32, EmbeddingError> {
             right: b.len(),
         });
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the one feature `cosine_avx2` enables.
-        return Ok(unsafe { cosine_avx2(a, b) });
-    }
-    Ok(cosine_portable(a, b))
-}
-
-/// [`cosine`] compiled for AVX2. Rust never fuses a multiply and an add, and the lanes of
-/// [`sum_of_products`] and their order are fixed in its source, so the result is the same bits
-/// as [`cosine_portable`]'s on every CPU (a test checks it), only faster: fewer, wider
-/// instructions per vector read from memory.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn cosine_avx2(a: &[f32], b: &[f32]) -> f32 {
-    cosine_portable(a, b)
-}
-
-/// Cosine of two vectors of one length.
-#[inline(always)]
-fn cosine_portable(a: &[f32], b: &[f32]) -> f32 {
-    sum_of_products(a, b) / (clamped_norm(a) * clamped_norm(b))
+    let dot = sum_of_products(a, b);
+    Ok(dot / (clamped_norm(a) * clamped_norm(b)))
 }
 
 /// `v` scaled to unit L2 norm (unchanged in direction; the zero vector stays zero).
@@ -72,7 +52,6 @@ pub fn l2_normalize(v: &[f32]) -> Vec<f32> {
     v.iter().map(|x| x / norm).collect()
 }
 
-#[inline(always)]
 fn clamped_norm(v: &[f32]) -> f32 {
     sum_of_products(v, v).sqrt().max(NORM_EPSILON)
 }
@@ -81,17 +60,20 @@ fn clamped_norm(v: &[f32]) -> f32 {
 const LANES: usize = 8;
 
 /// The f32 dot product of two equally long slices, accumulated in [`LANES`] partial sums.
-#[inline(always)]
 fn sum_of_products(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; LANES];
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (a_tail, b_tail) = (a_chunks.remainder(), b_chunks.remainder());
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in a_chunks.zip(b_chunks) {
         for lane in 0..LANES {
             lanes[lane] += x[lane] * y[lane];
         }
     }
-    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
     lanes.iter().sum::<f32>() + tail
 }
 
@@ -140,25 +122,6 @@ mod tests {
         assert!((cosine(&[1.0, 2.0], &[2.0, 4.0]).unwrap() - 1.0).abs() < 1e-6);
         assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]).unwrap(), 0.0);
         assert!(cosine(&[1.0], &[1.0, 2.0]).is_err());
-    }
-
-    #[test]
-    fn every_instruction_set_gives_the_same_bits() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        for len in [0, 1, 7, 8, 9, 100, 384, 385, 1000] {
-            let (a, b): (Vec<f32>, Vec<f32>) = (0..len).map(|_| (next(), next() * 1e3)).unzip();
-            assert_eq!(
-                cosine(&a, &b).unwrap().to_bits(),
-                cosine_portable(&a, &b).to_bits(),
-                "length {len}"
-            );
-        }
     }
 
     #[test]
