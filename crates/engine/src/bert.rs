@@ -352,9 +352,6 @@ impl Layer {
         act: Activation,
     ) -> candle_core::Result<Tensor> {
         let (batch, seq, hidden) = x.dims3()?;
-        // The dense layers see one (batch * seq, hidden) matrix: one large matrix product
-        // instead of a small one per text against a broadcast weight.
-        let x = &x.reshape((batch * seq, hidden))?;
         let heads = |t: Tensor| {
             t.reshape((batch, seq, c.num_attention_heads, c.head_dim()))?
                 .transpose(1, 2)?
@@ -369,14 +366,13 @@ impl Layer {
         let context = probs
             .matmul(&v)?
             .transpose(1, 2)?
-            .reshape((batch * seq, hidden))?;
+            .reshape((batch, seq, hidden))?;
         let attended = self
             .attention_norm
             .forward(&(self.attention_out.forward(&context)? + x)?)?;
         let inner = act.apply(&self.intermediate.forward(&attended)?)?;
         self.output_norm
-            .forward(&(self.output.forward(&inner)? + attended)?)?
-            .reshape((batch, seq, hidden))
+            .forward(&(self.output.forward(&inner)? + attended)?)
     }
 }
 
