@@ -395,7 +395,7 @@ struct LoweredText {
     lowered: Vec<u8>,
     /// Bit masks of the non-ASCII lead bytes, one per 64 bytes of the text.
     leads: Vec<u64>,
-    /// Positions of the bytes of `leads`.
+    /// The positions of the set bits of `leads`, in order.
     lead_positions: Vec<u32>,
     /// Bit masks of the bytes where a word starts or ends, one per 64 bytes of the text.
     edges: Vec<u64>,
