@@ -897,6 +897,44 @@ mod tests {
     }
 
     #[test]
+    fn matches_the_set_statement_on_random_code_points() {
+        // Any character at all, half of them from below U+0800 where most case pairs are, and
+        // one in eight a space, so that words of every length meet every kind of character.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |bound: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % u64::from(bound)) as u32
+        };
+        let mut scorer = WordRecall::new();
+        let mut portable = WordRecall::new();
+        for case in 0..2000 {
+            let mut text = || -> String {
+                let count = next(300);
+                (0..count)
+                    .map(|_| match next(16) {
+                        0 | 1 => ' ',
+                        2..=9 => char::from_u32(next(0x800)).unwrap_or('a'),
+                        _ => char::from_u32(next(0x11_0000)).unwrap_or('\u{3a3}'),
+                    })
+                    .collect()
+            };
+            let (output, reference) = (text(), text());
+            let expected = word_recall_of_sets(&output, &reference);
+            assert_eq!(scorer.score(&output, &reference), expected, "case {case}");
+            assert_eq!(portable.score_portable(&output, &reference), expected);
+            // The reference against a case-changed copy of itself: most words must match.
+            let upper = reference.to_uppercase();
+            assert_eq!(
+                scorer.score(&upper, &reference),
+                word_recall_of_sets(&upper, &reference),
+                "case {case}, upper-cased"
+            );
+        }
+    }
+
+    #[test]
     fn case_table_sends_only_sigma_and_length_changes_to_the_word_path() {
         let table = case_table();
         for (code, &entry) in table.entries.iter().enumerate() {
