@@ -166,8 +166,10 @@ impl Activation {
     }
 }
 
-/// Exact (erf) GELU of an f32 CPU tensor, vectorised: candle's calls libm's scalar `erff` per
-/// value, which made the activation cost as much as the matrix product before it.
+/// Exact (erf) GELU of an f32 CPU tensor, vectorised and split over the cores: candle's calls
+/// libm's scalar `erff` per value on one core, which made the activation cost as much as the
+/// matrix product before it. Per value on one core ours takes ~4 ns (SSE2) or ~2 ns (AVX2)
+/// against candle's ~6 ns.
 ///
 /// Elementwise, so the result does not depend on how the values are split over threads; and
 /// Rust never fuses a multiply and an add, so the AVX2 build gives the same bits as the
@@ -231,19 +233,32 @@ fn erf(x: f32) -> f32 {
 
 /// e^x for f32, branch-free: x = k ln 2 + r with |r| <= ln 2 / 2, e^r by its Taylor polynomial
 /// to degree 6, 2^k by building the exponent bits. Inputs are clamped to the normal range.
+/// Written with selects and integer bit arithmetic, not `clamp` or `as i32` (whose NaN and
+/// saturation rules keep the loop scalar), so that loops over it vectorise.
 #[inline(always)]
 fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
+    let x = if x < -87.0 {
+        -87.0
+    } else if x > 88.0 {
+        88.0
+    } else {
+        x
+    };
     // Rounds to the nearest integer without a rounding instruction (SSE2 has none): adding
-    // 1.5 * 2^23 pushes the fraction bits out.
+    // 1.5 * 2^23 pushes the fraction bits out and leaves the integer in the low mantissa bits.
     const ROUND: f32 = 12_582_912.0;
-    let k = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let k = shifted - ROUND;
     let r = (x - k * 0.693_145_75) - k * 1.428_606_8e-6;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    let exponent = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    p * f32::from_bits(exponent << 23)
 }
 
 /// Reads weights by name, optionally under a `bert.` prefix (checkpoints of task heads use it).
