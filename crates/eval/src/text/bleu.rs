@@ -23,9 +23,9 @@
 
 use std::cell::RefCell;
 
-use super::interner::ByteInterner;
-use super::python_str::python_rstrip;
-use super::tokenizer_13a::{Scratch13a, split_python_words, tokenize_13a_spaced};
+use super::interner::{ByteInterner, Generation, hash_halves};
+use super::python_str::{python_rstrip, split_python_words};
+use super::tokenizer_13a::{Scratch13a, tokenize_13a_spaced};
 
 /// Highest n-gram order, sacrebleu's `MAX_NGRAM_ORDER`.
 pub const MAX_NGRAM_ORDER: usize = 4;
@@ -221,7 +221,7 @@ struct Scratch {
     /// Open-addressing table of the references' n-grams; a slot is in use only when its
     /// stamp equals `generation`.
     ngrams: Vec<NgramSlot>,
-    generation: u32,
+    generation: Generation,
     /// Token count of each reference.
     reference_lengths: Vec<u64>,
 }
@@ -287,13 +287,7 @@ impl Scratch {
         token_ranges.clear();
         let (hypothesis_start, hypothesis_end) =
             (bounds[bounds.len() - 2], bounds[bounds.len() - 1]);
-        *generation = generation.wrapping_add(1);
-        if *generation == 0 {
-            // Stamps from 2^32 segments ago would look current again: forget them all, once.
-            ngrams.iter_mut().for_each(|slot| slot.stamp = 0);
-            *generation = 1;
-        }
-        let stamp = *generation;
+        let stamp = generation.advance(|| ngrams.iter_mut().for_each(|slot| slot.stamp = 0));
         // At most MAX_NGRAM_ORDER n-grams per reference token; keep the table at most half full.
         let size = (hypothesis_start * MAX_NGRAM_ORDER * 2)
             .next_power_of_two()
@@ -378,11 +372,9 @@ fn for_each_ngram(ids: &[u32], mut on_ngram: impl FnMut(usize, u128)) {
     }
 }
 
-/// Hash of a packed n-gram: both halves folded through one 128-bit multiplication.
+/// Hash of a packed n-gram.
 fn hash_ngram(key: u128) -> u64 {
-    let product = u128::from(key as u64 ^ 0x243F_6A88_85A3_08D3)
-        * u128::from((key >> 64) as u64 ^ 0x1319_8A2E_0370_7344);
-    product as u64 ^ (product >> 64) as u64
+    hash_halves(key as u64, (key >> 64) as u64)
 }
 
 /// Packs up to four token ids into one key, 32 bits each; ids are stored plus one, so the

@@ -1,4 +1,5 @@
-//! Token interning: the metrics compare small integers instead of strings.
+//! Token interning, so that the metrics compare small integers instead of strings, and the
+//! pieces shared by the metrics' own open-addressing tables: the hash and the generation stamp.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -71,5 +72,37 @@ impl ByteInterner {
             }
             slot = (slot + 1) & mask;
         }
+    }
+}
+
+/// The two halves of the 128-bit product xored: one multiplication mixes every input bit.
+#[inline(always)]
+pub(crate) fn fold_multiply(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    product as u64 ^ (product >> 64) as u64
+}
+
+/// A hash of a 128-bit key given as two halves, for the metrics' open-addressing tables.
+#[inline(always)]
+pub(crate) fn hash_halves(lo: u64, hi: u64) -> u64 {
+    fold_multiply(lo ^ 0x243F_6A88_85A3_08D3, hi ^ 0x1319_8A2E_0370_7344)
+}
+
+/// Which slots of a reused open-addressing table are current: a slot is in use only while its
+/// stamp equals the generation, so advancing it empties the table without touching it.
+#[derive(Debug, Default)]
+pub(crate) struct Generation(u32);
+
+impl Generation {
+    /// A stamp that no slot holds yet. On the one wrap-around in 2^32 calls, stamps from 2^32
+    /// generations ago would look current again, so `clear_stamps` must set every slot's to 0.
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, clear_stamps: impl FnOnce()) -> u32 {
+        self.0 = self.0.wrapping_add(1);
+        if self.0 == 0 {
+            clear_stamps();
+            self.0 = 1;
+        }
+        self.0
     }
 }

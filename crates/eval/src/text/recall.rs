@@ -26,7 +26,11 @@
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use super::python_str::is_python_whitespace;
+use super::interner::{Generation, fold_multiply, hash_halves};
+
+#[cfg(not(target_arch = "x86_64"))]
+use super::python_str::is_ascii_python_whitespace;
+use super::python_str::{is_python_whitespace, python_split};
 
 /// Fraction of the distinct lower-cased words of `reference` that also occur in `output`.
 ///
@@ -50,7 +54,7 @@ pub struct WordRecall {
     /// Open-addressing table of the reference's distinct words; a slot is in use only when its
     /// stamp equals `generation`.
     slots: Vec<Slot>,
-    generation: u32,
+    generation: Generation,
     /// Whether this CPU runs [`WordRecall::score_x86_64_v3`].
     #[cfg(target_arch = "x86_64")]
     x86_64_v3: bool,
@@ -70,7 +74,7 @@ impl WordRecall {
             reference: LoweredText::default(),
             output: LoweredText::default(),
             slots: Vec::new(),
-            generation: 0,
+            generation: Generation::default(),
             #[cfg(target_arch = "x86_64")]
             x86_64_v3: std::is_x86_feature_detected!("avx2")
                 && std::is_x86_feature_detected!("bmi1")
@@ -114,28 +118,28 @@ impl WordRecall {
         let (slots, mask) = (&mut self.slots[..], size - 1);
         let reference_bytes = &self.reference.lowered[..];
         let mut distinct = 0u32;
-        for word in self.reference.bounds[..self.reference.bound_count].chunks_exact(2) {
-            let (start, end) = (word[0] as usize, word[1] as usize);
+        for (start, end) in self.reference.words() {
             let key = Key::new(reference_bytes, start, end);
-            let mut index = key.hash as usize & mask;
-            loop {
-                let slot = &mut slots[index];
-                if slot.stamp != stamp {
-                    *slot = Slot {
-                        lo: key.lo,
-                        hi: key.hi,
-                        len: key.len,
-                        start: start as u32,
-                        stamp,
-                        found: false,
-                    };
-                    distinct += 1;
-                    break;
-                }
-                if slot.holds(&key, reference_bytes, reference_bytes, start) {
-                    break;
-                }
-                index = (index + 1) & mask;
+            let index = find_slot(
+                slots,
+                mask,
+                stamp,
+                &key,
+                reference_bytes,
+                reference_bytes,
+                start,
+            );
+            let slot = &mut slots[index];
+            if slot.stamp != stamp {
+                *slot = Slot {
+                    lo: key.lo,
+                    hi: key.hi,
+                    len: key.len,
+                    start: start as u32,
+                    stamp,
+                    found: false,
+                };
+                distinct += 1;
             }
         }
         if distinct == 0 {
@@ -144,21 +148,21 @@ impl WordRecall {
         self.output.split(output, self.table);
         let output_bytes = &self.output.lowered[..];
         let mut shared = 0u32;
-        for word in self.output.bounds[..self.output.bound_count].chunks_exact(2) {
-            let (start, end) = (word[0] as usize, word[1] as usize);
+        for (start, end) in self.output.words() {
             let key = Key::new(output_bytes, start, end);
-            let mut index = key.hash as usize & mask;
-            loop {
-                let slot = &mut slots[index];
-                if slot.stamp != stamp {
-                    break;
-                }
-                if slot.holds(&key, reference_bytes, output_bytes, start) {
-                    shared += u32::from(!slot.found);
-                    slot.found = true;
-                    break;
-                }
-                index = (index + 1) & mask;
+            let index = find_slot(
+                slots,
+                mask,
+                stamp,
+                &key,
+                reference_bytes,
+                output_bytes,
+                start,
+            );
+            let slot = &mut slots[index];
+            if slot.stamp == stamp && !slot.found {
+                slot.found = true;
+                shared += 1;
             }
         }
         f64::from(shared) / f64::from(distinct)
@@ -167,13 +171,9 @@ impl WordRecall {
     /// A stamp no slot holds yet.
     #[inline(always)]
     fn next_stamp(&mut self) -> u32 {
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            // Stamps from 2^32 pairs ago would look current again: forget them all, once.
-            self.slots.iter_mut().for_each(|slot| slot.stamp = 0);
-            self.generation = 1;
-        }
+        let slots = &mut self.slots;
         self.generation
+            .advance(|| slots.iter_mut().for_each(|slot| slot.stamp = 0))
     }
 
     /// [`word_recall`] of each `(output, reference)` pair, in order.
@@ -213,9 +213,7 @@ const LONGEST_FAST_TEXT: usize = 1 << 30;
 fn word_recall_of_sets(output: &str, reference: &str) -> f64 {
     use std::collections::HashSet;
     let words = |text: &str| -> HashSet<String> {
-        text.to_lowercase()
-            .split(is_python_whitespace)
-            .filter(|word| !word.is_empty())
+        python_split(&text.to_lowercase())
             .map(str::to_owned)
             .collect()
     };
@@ -247,6 +245,27 @@ pub fn word_recall_parallel<O: AsRef<str> + Sync, R: AsRef<str> + Sync>(
             })
             .collect()
     })
+}
+
+/// The index of the slot that holds `key` (whose bytes are at `key_bytes[key_start..]`) or,
+/// when none does, of the free slot where it belongs (linear probing); the words of the slots
+/// are in `slot_bytes`.
+#[inline(always)]
+fn find_slot(
+    slots: &[Slot],
+    mask: usize,
+    stamp: u32,
+    key: &Key,
+    slot_bytes: &[u8],
+    key_bytes: &[u8],
+    key_start: usize,
+) -> usize {
+    let mut index = key.hash as usize & mask;
+    while slots[index].stamp == stamp && !slots[index].holds(key, slot_bytes, key_bytes, key_start)
+    {
+        index = (index + 1) & mask;
+    }
+    index
 }
 
 /// One slot of the reference word table.
@@ -314,10 +333,7 @@ impl Key {
 /// The hash of a word's first 16 bytes and length (all of it for words of up to 16 bytes).
 #[inline(always)]
 fn short_word_hash(lo: u64, hi: u64, len: usize) -> u64 {
-    fold_multiply(
-        lo ^ 0x243F_6A88_85A3_08D3,
-        hi ^ 0x1319_8A2E_0370_7344 ^ len as u64,
-    )
+    hash_halves(lo, hi ^ len as u64)
 }
 
 #[inline(always)]
@@ -374,13 +390,6 @@ fn low_bytes_mask(count: usize) -> u64 {
         .wrapping_sub(1)
 }
 
-/// The two halves of the 128-bit product xored: one multiplication mixes every input bit.
-#[inline(always)]
-fn fold_multiply(a: u64, b: u64) -> u64 {
-    let product = u128::from(a) * u128::from(b);
-    product as u64 ^ (product >> 64) as u64
-}
-
 /// Spaces kept past the end of a lowered text (and of each word copied after it): the passes
 /// read whole 64-byte chunks, and a key reads 16 bytes from a word's start.
 const PAD: usize = 64;
@@ -421,6 +430,14 @@ impl LoweredText {
         self.lower_non_ascii(text, table);
         self.find_bounds(text.len());
         self.redo_special_words(text);
+    }
+
+    /// The words found by [`Self::split`], as byte ranges of `lowered`.
+    #[inline(always)]
+    fn words(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.bounds[..self.bound_count]
+            .chunks_exact(2)
+            .map(|word| (word[0] as usize, word[1] as usize))
     }
 
     /// Copies `text` into `lowered` with ASCII capitals lower-cased and ASCII whitespace
@@ -762,12 +779,6 @@ fn case_table() -> &'static CaseTable {
             .expect("one entry per code point below U+10000");
         CaseTable { entries }
     })
-}
-
-/// [`is_python_whitespace`] for an ASCII byte.
-#[cfg(not(target_arch = "x86_64"))]
-fn is_ascii_python_whitespace(byte: u8) -> bool {
-    matches!(byte, b'\t'..=b'\r' | 0x1c..=b' ')
 }
 
 /// Mean [`word_recall`] over `(output, reference)` pairs, or 0.0 for no pairs.

@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use super::python_str::is_python_whitespace;
+use super::python_str::split_python_words;
 
 /// Tokenizes `line` as sacrebleu's `Tokenizer13a()(line)`: tokens joined by single spaces.
 pub fn tokenize_13a(line: &str) -> String {
@@ -39,7 +39,7 @@ pub(crate) struct Scratch13a {
 }
 
 /// The 13a tokenization of `line` before whitespace is collapsed, as UTF-8 bytes: its Python
-/// `split()` words (see [`split_python_words`]) are the tokens of [`tokenize_13a`]. Works in
+/// `split()` words (see `split_python_words`) are the tokens of [`tokenize_13a`]. Works in
 /// `scratch`, so it allocates only while the buffers grow.
 pub(crate) fn tokenize_13a_spaced<'s>(line: &str, scratch: &'s mut Scratch13a) -> &'s [u8] {
     let Scratch13a {
@@ -86,42 +86,6 @@ pub(crate) fn tokenize_13a_spaced<'s>(line: &str, scratch: &'s mut Scratch13a) -
         true,
     );
     back
-}
-
-/// Calls `on_word` with each word of `text` (UTF-8) as Python's `str.split()` separates them,
-/// without decoding the ASCII bytes.
-pub(crate) fn split_python_words(text: &[u8], mut on_word: impl FnMut(&[u8])) {
-    let mut start = 0;
-    let mut index = 0;
-    while index < text.len() {
-        let byte = text[index];
-        let width = match byte {
-            0x00..=0x7F => 1,
-            0x80..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            _ => 4,
-        };
-        let space = if width == 1 {
-            matches!(byte, b'\t'..=b'\r' | 0x1c..=b' ')
-        } else {
-            // Only two- and three-byte characters can be Python whitespace.
-            width < 4
-                && std::str::from_utf8(&text[index..index + width])
-                    .ok()
-                    .and_then(|c| c.chars().next())
-                    .is_some_and(is_python_whitespace)
-        };
-        if space {
-            if index > start {
-                on_word(&text[start..index]);
-            }
-            start = index + width;
-        }
-        index += width;
-    }
-    if text.len() > start {
-        on_word(&text[start..]);
-    }
 }
 
 /// Step 1 on the bytes of `line`: `<skipped>` removed, `-\n` removed, `\n` made a space, then
@@ -275,24 +239,6 @@ mod tests {
     fn unescapes_entities_in_order() {
         assert_eq!(tokenize_13a("a &amp;lt; b<skipped>"), "a < b");
         assert_eq!(tokenize_13a("hy-\nphen\nnext"), "hyphen next");
-    }
-
-    #[test]
-    fn byte_split_matches_python_split() {
-        for text in [
-            "",
-            "  ",
-            "a",
-            " a\u{1c}b\u{3000} c\u{200b}d ",
-            "x\u{85}y\u{a0}z\u{1680}w\u{2000}v\u{200a}u\u{2028}t\u{2029}s\u{202f}r\u{205f}q",
-            "中文 😀\t\r\nébc\u{2009}",
-        ] {
-            let expected: Vec<&str> = crate::text::python_str::python_split(text).collect();
-            let mut got = Vec::new();
-            split_python_words(text.as_bytes(), |word| got.push(word.to_vec()));
-            let expected: Vec<Vec<u8>> = expected.iter().map(|w| w.as_bytes().to_vec()).collect();
-            assert_eq!(got, expected, "{text:?}");
-        }
     }
 
     #[test]
