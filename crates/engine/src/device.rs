@@ -25,6 +25,19 @@ pub fn open_device(spec: &str) -> Result<Device> {
     open_cuda(ordinal)
 }
 
+/// GPU 0 for the CUDA tests, or `None` (after saying why) on a machine without one, where
+/// they pass vacuously.
+#[cfg(all(test, feature = "cuda"))]
+pub(crate) fn test_gpu() -> Option<Device> {
+    match Device::new_cuda(0) {
+        Ok(device) => Some(device),
+        Err(e) => {
+            eprintln!("no CUDA device, skipping the GPU test: {e}");
+            None
+        }
+    }
+}
+
 #[cfg(feature = "cuda")]
 fn open_cuda(ordinal: usize) -> Result<Device> {
     let device = Device::new_cuda(ordinal)

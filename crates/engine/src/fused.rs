@@ -1574,17 +1574,6 @@ mod tests {
     // CUDA kernels against the CPU ops on the same inputs.
 
     #[cfg(feature = "cuda")]
-    fn gpu() -> Option<Device> {
-        match Device::new_cuda(0) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                eprintln!("no CUDA device, skipping the kernel test: {e}");
-                None
-            }
-        }
-    }
-
-    #[cfg(feature = "cuda")]
     fn on(t: &Tensor, dev: &Device) -> Tensor {
         t.to_device(dev).unwrap()
     }
@@ -1597,7 +1586,9 @@ mod tests {
     #[cfg(feature = "cuda")]
     #[test]
     fn cuda_rms_norm_matches_cpu() {
-        let Some(dev) = gpu() else { return };
+        let Some(dev) = crate::device::test_gpu() else {
+            return;
+        };
         for dtype in [DType::F32, DType::BF16] {
             for (i, &(n, h)) in NORM_SHAPES.iter().enumerate() {
                 let seed = 100 + 10 * i as u64;
@@ -1625,7 +1616,9 @@ mod tests {
     #[cfg(feature = "cuda")]
     #[test]
     fn cuda_add_prefix_matches_cpu() {
-        let Some(dev) = gpu() else { return };
+        let Some(dev) = crate::device::test_gpu() else {
+            return;
+        };
         for dtype in [DType::F32, DType::BF16] {
             let acc = rand(&[2, 3, 37, 8], 40);
             let part = rand_as(&[2, 3, 21, 8], 41, dtype);
@@ -1639,7 +1632,9 @@ mod tests {
     #[cfg(feature = "cuda")]
     #[test]
     fn cuda_heads_match_cpu() {
-        let Some(dev) = gpu() else { return };
+        let Some(dev) = crate::device::test_gpu() else {
+            return;
+        };
         // (batch, time, heads, dim): vectorised, odd pair count, and an odd dim without rope.
         let shapes = [(2, 33, 4, 64), (2, 5, 3, 8), (1, 7, 2, 6), (3, 2, 2, 5)];
         for dtype in [DType::F32, DType::BF16] {
@@ -1696,7 +1691,9 @@ mod tests {
     #[test]
     fn cuda_scatter_add_rows_matches_cpu() {
         use rand::{Rng, SeedableRng};
-        let Some(dev) = gpu() else { return };
+        let Some(dev) = crate::device::test_gpu() else {
+            return;
+        };
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(300);
         for dtype in [DType::F32, DType::BF16] {
             for (n, h, rows) in [(500, 1536, 37), (50, 37, 10), (9, 3, 2)] {
@@ -1731,7 +1728,9 @@ mod tests {
     #[cfg(feature = "cuda")]
     #[test]
     fn cuda_adamw_matches_cpu() {
-        let Some(dev) = gpu() else { return };
+        let Some(dev) = crate::device::test_gpu() else {
+            return;
+        };
         // n = 1003 puts the v row off 16-byte alignment (the kernels' scalar path).
         for n in [4096, 1003] {
             for (pdtype, gdtype) in [
@@ -1771,7 +1770,9 @@ mod tests {
     #[test]
     #[ignore]
     fn cuda_fused_bandwidth() {
-        let Some(dev) = gpu() else { return };
+        let Some(dev) = crate::device::test_gpu() else {
+            return;
+        };
         let (b, t, heads, d) = (16, 2048, 12, 128);
         let (n, h) = (b * t, heads * d);
         let bf = DType::BF16;

@@ -482,8 +482,7 @@ mod tests {
     #[cfg(feature = "cuda")]
     #[test]
     fn cuda_gradients_match_autograd() {
-        let Ok(device) = Device::new_cuda(0) else {
-            eprintln!("no CUDA device: skipped");
+        let Some(device) = crate::device::test_gpu() else {
             return;
         };
         full_training_matches_on(&device);
