@@ -17,9 +17,9 @@
 //! bytes at a time the ASCII capitals are lowered and ASCII whitespace blanked (SSE2, part of the
 //! x86-64 baseline), then every non-ASCII character is replaced through a table built once from
 //! `char::to_lowercase` when its lower case has the same UTF-8 length (Python whitespace by
-//! spaces); the rare others (capital sigma, U+0130, the Kelvin sign, ...) send only their own
-//! word through `to_lowercase`. Word boundaries come from bit masks of the spaces, 64 bytes at
-//! a time. Words are hashed with up to 16 bytes compared as two integers, in a table reset by
+//! spaces); for the rare others (U+0130, the Kelvin sign, ...) only their own word is copied
+//! again with the lower case from the same table, and a word with a capital sigma goes through
+//! `str::to_lowercase`. Word boundaries come from bit masks of the spaces, 64 bytes at a time. Words are hashed with up to 16 bytes compared as two integers, in a table reset by
 //! bumping a generation stamp. On CPUs with AVX2/BMI2 the same code is compiled for them too
 //! (one-instruction bit counts and shifts); the scores are the same either way.
 
@@ -408,6 +408,8 @@ struct LoweredText {
     lead_positions: Vec<u32>,
     /// Bit masks of the bytes where a word starts or ends, one per 64 bytes of the text.
     edges: Vec<u64>,
+    /// The number of set bits in `edges` before each of its masks.
+    edges_before: Vec<u32>,
     /// Start and end of each word in `lowered`, alternately (the first `bound_count`; the rest
     /// is scratch).
     bounds: Vec<u32>,
@@ -429,7 +431,7 @@ impl LoweredText {
         self.lower_ascii(text);
         self.lower_non_ascii(text, table);
         self.find_bounds(text.len());
-        self.redo_special_words(text);
+        self.redo_special_words(text, table);
     }
 
     /// The words found by [`Self::split`], as byte ranges of `lowered`.
@@ -519,63 +521,81 @@ impl LoweredText {
     #[inline(always)]
     fn find_bounds(&mut self, len: usize) {
         self.edges.clear();
+        self.edges_before.clear();
         // Before the text counts as a space, so a word at position 0 starts there.
-        let mut previous_is_word = 0u64;
+        let (mut previous_is_word, mut count) = (0u64, 0u32);
         // The chunk holding position `len`, a space, ends the last word.
         for base in (0..=len).step_by(64) {
             let word_bytes = !space_mask(&self.lowered[base..base + 64]);
-            self.edges
-                .push(word_bytes ^ (word_bytes << 1 | previous_is_word));
+            let edges = word_bytes ^ (word_bytes << 1 | previous_is_word);
+            self.edges.push(edges);
+            self.edges_before.push(count);
+            count += edges.count_ones();
             previous_is_word = word_bytes >> 63;
         }
         self.bound_count = set_bit_positions::<24>(&self.edges, &mut self.bounds);
     }
 
     /// Lower-cases each word holding a special character into the end of `lowered`, and points
-    /// its bounds there: its other characters are copied from `lowered`, each special one goes
-    /// through `char::to_lowercase`, and a word with a capital sigma through `str::to_lowercase`
+    /// its bounds there: its other characters are copied from `lowered`, each special one is
+    /// replaced by its lower case (from the table, or `char::to_lowercase` for a cased
+    /// four-byte letter), and a word with a capital sigma goes through `str::to_lowercase`
     /// whole. Doing that per word equals doing it for the whole text: capital sigma's rule looks
     /// only through cased and case-ignorable characters, and Python's whitespace is neither.
-    fn redo_special_words(&mut self, text: &str) {
-        let specials = &self.specials[..self.special_count];
-        let bounds = &mut self.bounds[..self.bound_count];
-        // Words before `unsearched` may already point past the text: the search skips them.
-        let (mut next, mut unsearched) = (0, 0);
-        while next < specials.len() {
-            // `bounds` alternates starts and ends, so the character's word starts at the last
-            // even index whose bound is at or before it.
-            let rest = &bounds[unsearched..];
-            let word =
-                unsearched + ((rest.partition_point(|&bound| bound <= specials[next]) - 1) & !1);
-            unsearched = word + 2;
-            let (start, end) = (bounds[word] as usize, bounds[word + 1] as usize);
-            let in_word = specials[next..].partition_point(|&position| (position as usize) < end);
-            let word_specials = &specials[next..next + in_word];
-            next += in_word;
+    fn redo_special_words(&mut self, text: &str, table: &CaseTable) {
+        let source = text.as_bytes();
+        let mut next = 0;
+        while next < self.special_count {
+            let word = self.word_holding(self.specials[next] as usize);
+            let (start, end) = (self.bounds[word] as usize, self.bounds[word + 1] as usize);
+            let first = next;
+            while next < self.special_count && (self.specials[next] as usize) < end {
+                next += 1;
+            }
+            let word_specials = &self.specials[first..next];
             let copy_start = self.lowered.len();
-            let source_word = &text[start..end];
-            if source_word.contains('\u{3a3}') {
+            let has_sigma = word_specials
+                .iter()
+                .any(|&at| source[at as usize..at as usize + 2] == *"\u{3a3}".as_bytes());
+            if has_sigma {
                 self.lowered
-                    .extend_from_slice(source_word.to_lowercase().as_bytes());
+                    .extend_from_slice(text[start..end].to_lowercase().as_bytes());
             } else {
                 let mut copied = start;
-                for &position in word_specials {
-                    let position = position as usize;
-                    self.lowered.extend_from_within(copied..position);
-                    let c = text[position..].chars().next().unwrap_or(' ');
-                    for lower in c.to_lowercase() {
-                        let mut bytes = [0u8; 4];
-                        self.lowered
-                            .extend_from_slice(lower.encode_utf8(&mut bytes).as_bytes());
+                for &at in word_specials {
+                    let at = at as usize;
+                    self.lowered.extend_from_within(copied..at);
+                    let (width, entry) = table.entry(read_u32_padded(source, at));
+                    if entry != 0 {
+                        let lower = entry.to_le_bytes();
+                        let length = (32 - entry.leading_zeros()).div_ceil(8) as usize;
+                        self.lowered.extend_from_slice(&lower[..length]);
+                    } else {
+                        let c = text[at..].chars().next().unwrap_or(' ');
+                        for lower in c.to_lowercase() {
+                            let mut bytes = [0u8; 4];
+                            self.lowered
+                                .extend_from_slice(lower.encode_utf8(&mut bytes).as_bytes());
+                        }
                     }
-                    copied = position + c.len_utf8();
+                    copied = at + width;
                 }
                 self.lowered.extend_from_within(copied..end);
             }
-            bounds[word] = copy_start as u32;
-            bounds[word + 1] = self.lowered.len() as u32;
+            self.bounds[word] = copy_start as u32;
+            self.bounds[word + 1] = self.lowered.len() as u32;
             self.lowered.extend_from_slice(&[b' '; PAD]);
         }
+    }
+
+    /// The index in `bounds` of the start of the word that holds byte `at` (not a space): the
+    /// number of word edges at or before it, less one. Edges are counted in `edges`, not read
+    /// from `bounds`, whose redone words point past the text.
+    #[inline(always)]
+    fn word_holding(&self, at: usize) -> usize {
+        let (chunk, bit) = (at / 64, at % 64);
+        let up_to_here = self.edges[chunk] & (u64::MAX >> (63 - bit));
+        self.edges_before[chunk] as usize + up_to_here.count_ones() as usize - 1
     }
 }
 
@@ -701,10 +721,11 @@ fn space_mask(chunk: &[u8]) -> u64 {
 
 /// Lower-casing of every character below U+10000, built once from `char::to_lowercase`.
 struct CaseTable {
-    /// Per code point: the lower-cased UTF-8 bytes in the low three bytes and a 1 in the top
-    /// byte when they are as long as the character's own (spaces for Python whitespace); 0 for
-    /// a character whose word must be lower-cased whole (capital sigma, and lower cases of
-    /// another length such as U+0130's).
+    /// Per code point: the lower-cased UTF-8 bytes in the low three bytes (spaces for Python
+    /// whitespace), and in the top byte a 1 when they are as long as the character's own. A 0
+    /// top byte marks a special character, whose word is redone: its lower case has another
+    /// length (such as U+0130's), or the whole entry is 0 for capital sigma, whose lower case
+    /// depends on its neighbours.
     entries: Box<[u32; 0x10000]>,
 }
 
@@ -764,12 +785,12 @@ fn case_table() -> &'static CaseTable {
                     return 0x0020_2020 | 1 << 24;
                 }
                 let lowered: String = c.to_lowercase().collect();
-                if c == '\u{3a3}' || lowered.len() != width {
+                let mut bytes = [0u8; 4];
+                if c == '\u{3a3}' || lowered.len() > 3 {
                     return 0;
                 }
-                let mut bytes = [0u8; 4];
-                bytes[..width].copy_from_slice(lowered.as_bytes());
-                bytes[3] = 1;
+                bytes[..lowered.len()].copy_from_slice(lowered.as_bytes());
+                bytes[3] = u8::from(lowered.len() == width);
                 u32::from_le_bytes(bytes)
             })
             .collect();
@@ -946,12 +967,21 @@ mod tests {
     }
 
     #[test]
-    fn case_table_sends_only_sigma_and_length_changes_to_the_word_path() {
+    fn case_table_sends_only_sigma_and_length_changes_to_the_word_path_with_their_lower_case() {
         let table = case_table();
         for (code, &entry) in table.entries.iter().enumerate() {
             if let Some(c) = char::from_u32(code as u32) {
-                let same_length = c.to_lowercase().collect::<String>().len() == c.len_utf8();
-                assert_eq!(entry == 0, c == '\u{3a3}' || !same_length, "{c:?}");
+                let lower = c.to_lowercase().collect::<String>();
+                let same_length = lower.len() == c.len_utf8();
+                let special = c == '\u{3a3}' || !same_length;
+                assert_eq!(entry >> 24 == 0, special, "{c:?}");
+                if c == '\u{3a3}' {
+                    assert_eq!(entry, 0);
+                } else if !is_python_whitespace(c) {
+                    let bytes = entry.to_le_bytes();
+                    assert_eq!(&bytes[..lower.len()], lower.as_bytes(), "{c:?}");
+                    assert!(bytes[lower.len()..3].iter().all(|&byte| byte == 0), "{c:?}");
+                }
             }
         }
         let caseless = (FOUR_BYTE_CASELESS..=0x10FFFF).filter_map(char::from_u32);
