@@ -1035,6 +1035,14 @@ mod tests {
         assert_eq!(WordRecall::new().score_pairs(&pairs), single);
         assert_eq!(word_recall_parallel(&pairs, 3), single);
         assert_eq!(word_recall_parallel(&pairs, 0), single);
+        // Enough pairs for several blocks, each scored where it belongs.
+        let many: Vec<(String, String)> = (0..3500)
+            .map(|i| (format!("w{} x{}", i % 7, i % 3), format!("w{} Y{i}", i % 5)))
+            .collect();
+        let single: Vec<f64> = many.iter().map(|(o, r)| word_recall(o, r)).collect();
+        assert!(single.iter().any(|&score| score > 0.0));
+        assert_eq!(word_recall_parallel(&many, 2), single);
+        assert_eq!(word_recall_parallel(&many, 5), single);
     }
 
     #[test]
