@@ -19,8 +19,9 @@
 //! `char::to_lowercase` when its lower case has the same UTF-8 length (Python whitespace by
 //! spaces); for the rare others (U+0130, the Kelvin sign, ...) only their own word is copied
 //! again with the lower case from the same table, and a word with a capital sigma goes through
-//! `str::to_lowercase`. Word boundaries come from bit masks of the spaces, 64 bytes at a time. Words are hashed with up to 16 bytes compared as two integers, in a table reset by
-//! bumping a generation stamp. On CPUs with AVX2/BMI2 the same code is compiled for them too
+//! `str::to_lowercase`. Word boundaries come from bit masks of the spaces, 64 bytes at a time.
+//! Words are hashed with up to 16 bytes compared as two integers, in a table reset by bumping a
+//! generation stamp. On CPUs with AVX2/BMI2 the same code is compiled for them too
 //! (one-instruction bit counts and shifts); the scores are the same either way.
 
 use std::cell::RefCell;
