@@ -816,6 +816,19 @@ mod tests {
                 .zip(&ours)
                 .all(|(a, b)| a.to_bits() == b.to_bits())
         );
+        // Other dtypes and devices take candle's ops, which must agree too.
+        let wide = attention_probs(
+            &scores.to_dtype(DType::F64).unwrap(),
+            &mask_bias.to_dtype(DType::F64).unwrap(),
+            scale,
+        )
+        .unwrap();
+        let wide = wide.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        assert!(
+            ours.iter()
+                .zip(&wide)
+                .all(|(a, b)| (f64::from(*a) - b).abs() <= 1e-6)
+        );
     }
 
     #[test]
