@@ -168,8 +168,8 @@ impl Activation {
 
 /// Exact (erf) GELU of an f32 CPU tensor, vectorised and split over the cores: candle's calls
 /// libm's scalar `erff` per value on one core, which made the activation cost as much as the
-/// matrix product before it. Per value on one core ours takes ~4 ns (SSE2), ~2 ns (AVX2) or
-/// ~1 ns (AVX-512) against candle's ~6 ns.
+/// matrix product before it. Per value on one core ours takes ~4 ns (SSE2) or ~2 ns (AVX2)
+/// against candle's ~6 ns; CPUs with AVX-512 run a build for it.
 ///
 /// Elementwise, so the result does not depend on how the values are split over threads; and
 /// Rust never fuses a multiply and an add, so the AVX2 and AVX-512 builds give the same bits as
