@@ -156,12 +156,131 @@ impl Activation {
         }
     }
 
-    fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// The activation of `layer(x)`. On the CPU the exact GELU adds the bias in its own pass
+    /// over the product (see [`dense_epilogue`]).
+    fn of_dense(self, layer: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+        if let Self::Gelu = self
+            && let Some(result) = dense_epilogue(layer, x, None, gelu_erf)?
+        {
+            return Ok(result);
+        }
+        let y = layer.forward(x)?;
         match self {
-            Self::Gelu if x.device().is_cpu() && x.dtype() == DType::F32 => gelu_erf_cpu(x),
-            Self::Gelu => x.gelu_erf(),
-            Self::GeluTanh => x.gelu(),
-            Self::Relu => x.relu(),
+            Self::Gelu if y.device().is_cpu() && y.dtype() == DType::F32 => gelu_erf_cpu(&y),
+            Self::Gelu => y.gelu_erf(),
+            Self::GeluTanh => y.gelu(),
+            Self::Relu => y.relu(),
+        }
+    }
+}
+
+/// `layer(x) + residual`; on the CPU the bias and the residual are added in one pass.
+fn dense_plus(layer: &Linear, x: &Tensor, residual: &Tensor) -> candle_core::Result<Tensor> {
+    if let Some(result) = dense_epilogue(layer, x, Some(residual), |value| value)? {
+        return Ok(result);
+    }
+    layer.forward(x)? + residual
+}
+
+/// `finish(x W^T + bias + residual)` (`finish(x W^T + bias)` without a residual) for an f32
+/// `(batch, seq, in)` tensor on the CPU, in one pass over the product, vectorised and split
+/// over the cores: candle's `Linear` adds the bias in a pass of its own, and the residual and
+/// the activation took one more each. The same operations in the same order, so the same bits.
+/// `None` for a layer without bias or tensors that are not all contiguous f32 on the CPU (then
+/// candle's ops are the way).
+fn dense_epilogue(
+    layer: &Linear,
+    x: &Tensor,
+    residual: Option<&Tensor>,
+    finish: impl Fn(f32) -> f32 + Sync,
+) -> candle_core::Result<Option<Tensor>> {
+    let Some(bias) = layer.bias() else {
+        return Ok(None);
+    };
+    if !(x.device().is_cpu() && x.dtype() == DType::F32) {
+        return Ok(None);
+    }
+    let residual_values = residual.map(cpu_f32_values);
+    let residual_values = match &residual_values {
+        Some(Some(values)) => Some(values.slice()),
+        Some(None) => return Ok(None),
+        None => None,
+    };
+    let (batch, seq, width) = x.dims3()?;
+    let product = x
+        .reshape((batch * seq, width))?
+        .matmul(&layer.weight().t()?)?;
+    let out_width = product.dim(1)?;
+    let (product_values, bias_values) = (cpu_f32_values(&product), cpu_f32_values(bias));
+    let (Some(product_values), Some(bias_values)) = (&product_values, &bias_values) else {
+        return Ok(None);
+    };
+    let (product_values, bias_values) = (product_values.slice(), bias_values.slice());
+    let fits = |values: &[f32]| values.len() == product_values.len();
+    if bias_values.len() != out_width || !residual_values.is_none_or(fits) {
+        return Ok(None);
+    }
+    let mut out = vec![0.0f32; product_values.len()];
+    split_over_cores(&mut out, out_width, |offset, part| {
+        with_widest_vectors(
+            #[inline(always)]
+            || {
+                let rows = part.chunks_exact_mut(out_width).enumerate();
+                for (index, row) in rows {
+                    let at = offset + index * out_width;
+                    let products = &product_values[at..at + out_width];
+                    for ((value, product), bias) in row.iter_mut().zip(products).zip(bias_values) {
+                        *value = product + bias;
+                    }
+                    if let Some(residual) = residual_values {
+                        let residual = &residual[at..at + out_width];
+                        for (value, residual) in row.iter_mut().zip(residual) {
+                            *value += residual;
+                        }
+                    }
+                    for value in row.iter_mut() {
+                        *value = finish(*value);
+                    }
+                }
+            },
+        )
+    });
+    Ok(Some(Tensor::from_vec(
+        out,
+        (batch, seq, out_width),
+        x.device(),
+    )?))
+}
+
+/// The values of a contiguous f32 tensor on the CPU, read in place (no copy); `None` for any
+/// other tensor.
+fn cpu_f32_values(x: &Tensor) -> Option<CpuF32Values<'_>> {
+    let (storage, layout) = x.storage_and_layout();
+    let (start, end) = layout.contiguous_offsets()?;
+    match &*storage {
+        candle_core::Storage::Cpu(cpu) if cpu.as_slice::<f32>().is_ok() => Some(CpuF32Values {
+            storage,
+            start,
+            end,
+        }),
+        _ => None,
+    }
+}
+
+/// A read lock on a CPU tensor's f32 storage and the range of its values.
+struct CpuF32Values<'a> {
+    storage: candle_core::StorageRef<'a>,
+    start: usize,
+    end: usize,
+}
+
+impl CpuF32Values<'_> {
+    fn slice(&self) -> &[f32] {
+        match &*self.storage {
+            candle_core::Storage::Cpu(cpu) => cpu
+                .as_slice::<f32>()
+                .map_or(&[], |values| &values[self.start..self.end]),
+            _ => &[],
         }
     }
 }
@@ -235,8 +354,14 @@ fn with_widest_vectors(kernel: impl FnOnce()) {
 #[inline(always)]
 fn gelu_erf_portable(values: &mut [f32]) {
     for x in values {
-        *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
+        *x = gelu_erf(*x);
     }
+}
+
+/// x Φ(x), with Φ from [`erf`].
+#[inline(always)]
+fn gelu_erf(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// Attention probabilities: the softmax over the last dimension of `scores * scale + mask_bias`,
@@ -479,12 +604,12 @@ impl Layer {
             .matmul(&v)?
             .transpose(1, 2)?
             .reshape((batch, seq, hidden))?;
-        let attended = self
-            .attention_norm
-            .forward(&(self.attention_out.forward(&context)? + x)?)?;
-        let inner = act.apply(&self.intermediate.forward(&attended)?)?;
+        let attended =
+            self.attention_norm
+                .forward(&dense_plus(&self.attention_out, &context, x)?)?;
+        let inner = act.of_dense(&self.intermediate, &attended)?;
         self.output_norm
-            .forward(&(self.output.forward(&inner)? + attended)?)
+            .forward(&dense_plus(&self.output, &inner, &attended)?)
     }
 }
 
@@ -828,6 +953,45 @@ mod tests {
             ours.iter()
                 .zip(&wide)
                 .all(|(a, b)| (f64::from(*a) - b).abs() <= 1e-6)
+        );
+    }
+
+    #[test]
+    fn dense_epilogues_give_the_bits_of_separate_passes() {
+        let values = |count: usize, step: usize| -> Vec<f32> {
+            (0..count)
+                .map(|i| ((i * step % 97) as f32 - 48.0) * 0.03)
+                .collect()
+        };
+        let device = Device::Cpu;
+        let x = Tensor::from_vec(values(2 * 3 * 5, 31), (2, 3, 5), &device).unwrap();
+        let weight = Tensor::from_vec(values(4 * 5, 17), (4, 5), &device).unwrap();
+        let bias = Tensor::from_vec(values(4, 13), 4, &device).unwrap();
+        let residual = Tensor::from_vec(values(2 * 3 * 4, 7), (2, 3, 4), &device).unwrap();
+        let layer = Linear::new(weight.clone(), Some(bias));
+        let bits = |t: Tensor| -> Vec<u32> {
+            let values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            values.iter().map(|v| v.to_bits()).collect()
+        };
+        let candles_sum = (layer.forward(&x).unwrap() + &residual).unwrap();
+        assert_eq!(
+            bits(dense_plus(&layer, &x, &residual).unwrap()),
+            bits(candles_sum)
+        );
+        let candles_gelu = gelu_erf_cpu(&layer.forward(&x).unwrap()).unwrap();
+        assert_eq!(
+            bits(Activation::Gelu.of_dense(&layer, &x).unwrap()),
+            bits(candles_gelu)
+        );
+        // A residual of another shape is candle's error, not a panic.
+        let short = Tensor::from_vec(values(2 * 3 * 3, 7), (2, 3, 3), &device).unwrap();
+        assert!(dense_plus(&layer, &x, &short).is_err());
+        // Without a bias candle's ops run, to the same values.
+        let unbiased = Linear::new(weight, None);
+        let plain = (unbiased.forward(&x).unwrap() + &residual).unwrap();
+        assert_eq!(
+            bits(dense_plus(&unbiased, &x, &residual).unwrap()),
+            bits(plain)
         );
     }
 
