@@ -200,17 +200,18 @@ fn dense_epilogue(
     if !(x.device().is_cpu() && x.dtype() == DType::F32) {
         return Ok(None);
     }
+    let (batch, seq, width) = x.dims3()?;
+    let product = x
+        .reshape((batch * seq, width))?
+        .matmul(&layer.weight().t()?)?;
+    let out_width = product.dim(1)?;
+    // Storage locks are taken only after the product, which may read the same tensors.
     let residual_values = residual.map(cpu_f32_values);
     let residual_values = match &residual_values {
         Some(Some(values)) => Some(values.slice()),
         Some(None) => return Ok(None),
         None => None,
     };
-    let (batch, seq, width) = x.dims3()?;
-    let product = x
-        .reshape((batch * seq, width))?
-        .matmul(&layer.weight().t()?)?;
-    let out_width = product.dim(1)?;
     let (product_values, bias_values) = (cpu_f32_values(&product), cpu_f32_values(bias));
     let (Some(product_values), Some(bias_values)) = (&product_values, &bias_values) else {
         return Ok(None);
