@@ -116,21 +116,17 @@ impl WordRecall {
         if self.slots.len() < size {
             self.slots.resize(size, Slot::default());
         }
-        let (slots, mask) = (&mut self.slots[..], size - 1);
         let reference_bytes = &self.reference.lowered[..];
+        let mut table = WordTable {
+            slots: &mut self.slots[..],
+            mask: size - 1,
+            stamp,
+            words: reference_bytes,
+        };
         let mut distinct = 0u32;
         for (start, end) in self.reference.words() {
             let key = Key::new(reference_bytes, start, end);
-            let index = find_slot(
-                slots,
-                mask,
-                stamp,
-                &key,
-                reference_bytes,
-                reference_bytes,
-                start,
-            );
-            let slot = &mut slots[index];
+            let slot = table.slot(&key, reference_bytes, start);
             if slot.stamp != stamp {
                 *slot = Slot {
                     lo: key.lo,
@@ -151,16 +147,7 @@ impl WordRecall {
         let mut shared = 0u32;
         for (start, end) in self.output.words() {
             let key = Key::new(output_bytes, start, end);
-            let index = find_slot(
-                slots,
-                mask,
-                stamp,
-                &key,
-                reference_bytes,
-                output_bytes,
-                start,
-            );
-            let slot = &mut slots[index];
+            let slot = table.slot(&key, output_bytes, start);
             if slot.stamp == stamp && !slot.found {
                 slot.found = true;
                 shared += 1;
@@ -269,25 +256,29 @@ pub fn word_recall_parallel<O: AsRef<str> + Sync, R: AsRef<str> + Sync>(
     scores
 }
 
-/// The index of the slot that holds `key` (whose bytes are at `key_bytes[key_start..]`) or,
-/// when none does, of the free slot where it belongs (linear probing); the words of the slots
-/// are in `slot_bytes`.
-#[inline(always)]
-fn find_slot(
-    slots: &[Slot],
+/// The reference's distinct words in open addressing: a slot is in use only when its stamp is
+/// `stamp`, and the words of the slots are in `words`.
+struct WordTable<'a> {
+    slots: &'a mut [Slot],
+    /// The slot count less one (the count is a power of two).
     mask: usize,
     stamp: u32,
-    key: &Key,
-    slot_bytes: &[u8],
-    key_bytes: &[u8],
-    key_start: usize,
-) -> usize {
-    let mut index = key.hash as usize & mask;
-    while slots[index].stamp == stamp && !slots[index].holds(key, slot_bytes, key_bytes, key_start)
-    {
-        index = (index + 1) & mask;
+    words: &'a [u8],
+}
+
+impl WordTable<'_> {
+    /// The slot that holds `key` (whose bytes are at `key_bytes[key_start..]`) or, when none
+    /// does, the free slot where it belongs (linear probing).
+    #[inline(always)]
+    fn slot(&mut self, key: &Key, key_bytes: &[u8], key_start: usize) -> &mut Slot {
+        let mut index = key.hash as usize & self.mask;
+        while self.slots[index].stamp == self.stamp
+            && !self.slots[index].holds(key, self.words, key_bytes, key_start)
+        {
+            index = (index + 1) & self.mask;
+        }
+        &mut self.slots[index]
     }
-    index
 }
 
 /// One slot of the reference word table.
