@@ -2,6 +2,8 @@
 //! miner), each laid out once as a [`Scene`] and written both as SVG and as PNG. The PNG carries
 //! the same text as the SVG (title, axis and tick labels, legend) through a built-in bitmap font.
 
+#![warn(missing_docs)]
+
 pub mod canvas;
 pub mod chart;
 pub mod font;
