@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::bundle::{Bundle, Limits};
-use crate::leaderboard::{NewSubmission, State};
+use crate::leaderboard::{ScoredSubmission, State};
 use crate::runner::{self, Progress, RunConfig};
 use crate::score::Budgets;
 use crate::{RunReport, check_bundle, corpus, run_bundle};
@@ -223,11 +223,11 @@ pub fn run_run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn new_submission(report: &RunReport, hotkey: &str, accepted_at: Option<u64>) -> NewSubmission {
+fn new_submission(report: &RunReport, hotkey: &str, accepted_at: Option<u64>) -> ScoredSubmission {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    NewSubmission {
+    ScoredSubmission {
         hotkey: hotkey.to_string(),
         accepted_at: accepted_at.unwrap_or(now),
         score: report.score.stored_score,
@@ -383,10 +383,10 @@ pub fn run_leaderboard(args: LeaderboardArgs) -> anyhow::Result<()> {
         println!(
             "{:>4} {:<20} {:>14.9} {:>10.5} {:>12}",
             i + 1,
-            s.hotkey,
-            s.score,
-            s.bpb,
-            s.accepted_at
+            s.scored.hotkey,
+            s.scored.score,
+            s.scored.bpb,
+            s.scored.accepted_at
         );
     }
     for ((hotkey, w), u) in weights.iter().zip(&u16s) {

@@ -15,11 +15,19 @@ pub const TRAINING_WEIGHT: f64 = 0.40;
 /// Version of the state file.
 pub const STATE_SCHEMA: &str = "assay_prism_state.v1";
 
-/// A scored submission.
+/// A scored submission as recorded: its sequence number and what it brought.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Submission {
     /// Sequence number given at recording.
     pub id: u64,
+    /// The scored submission (its fields sit beside `id` in the state file).
+    #[serde(flatten)]
+    pub scored: ScoredSubmission,
+}
+
+/// What a new submission brings to [`State::record`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScoredSubmission {
     /// Miner hotkey.
     pub hotkey: String,
     /// Commit time or block: lower is earlier.
@@ -33,27 +41,6 @@ pub struct Submission {
     /// Training component hash.
     pub training_hash: String,
     /// AST fingerprint, for later near-duplicate checks.
-    pub fingerprint: BTreeSet<String>,
-    /// Moderated architecture name.
-    pub architecture_name: Option<String>,
-}
-
-/// What a new submission brings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NewSubmission {
-    /// Miner hotkey.
-    pub hotkey: String,
-    /// Commit time or block.
-    pub accepted_at: u64,
-    /// Stored score.
-    pub score: f64,
-    /// Prequential bpb.
-    pub bpb: f64,
-    /// Architecture component hash.
-    pub family_hash: String,
-    /// Training component hash.
-    pub training_hash: String,
-    /// AST fingerprint.
     pub fingerprint: BTreeSet<String>,
     /// Moderated architecture name.
     pub architecture_name: Option<String>,
@@ -149,12 +136,13 @@ pub enum StateError {
 
 /// PRISM's rank key: higher 1e-9 bucket first, then earliest commit, then id.
 pub fn rank_key(s: &Submission) -> (i64, u64, u64) {
-    let bucket = if s.score.is_finite() {
-        (s.score / LEADERBOARD_TIE_EPSILON + 0.5).floor() as i64
+    let score = s.scored.score;
+    let bucket = if score.is_finite() {
+        (score / LEADERBOARD_TIE_EPSILON + 0.5).floor() as i64
     } else {
         0
     };
-    (-bucket, s.accepted_at, s.id)
+    (-bucket, s.scored.accepted_at, s.id)
 }
 
 impl State {
@@ -205,30 +193,20 @@ impl State {
 
     /// Fingerprints of every earlier submission (for the near-duplicate check).
     pub fn fingerprints(&self) -> impl Iterator<Item = &BTreeSet<String>> {
-        self.submissions.iter().map(|s| &s.fingerprint)
+        self.submissions.iter().map(|s| &s.scored.fingerprint)
     }
 
     /// Records a scored submission, updating its family and variant; returns its id.
-    pub fn record(&mut self, new: NewSubmission) -> u64 {
+    pub fn record(&mut self, new: ScoredSubmission) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.upsert_family(id, &new);
         self.upsert_variant(id, &new);
-        self.submissions.push(Submission {
-            id,
-            hotkey: new.hotkey,
-            accepted_at: new.accepted_at,
-            score: new.score,
-            bpb: new.bpb,
-            family_hash: new.family_hash,
-            training_hash: new.training_hash,
-            fingerprint: new.fingerprint,
-            architecture_name: new.architecture_name,
-        });
+        self.submissions.push(Submission { id, scored: new });
         id
     }
 
-    fn upsert_family(&mut self, id: u64, new: &NewSubmission) {
+    fn upsert_family(&mut self, id: u64, new: &ScoredSubmission) {
         match self
             .families
             .iter_mut()
@@ -251,7 +229,7 @@ impl State {
         }
     }
 
-    fn upsert_variant(&mut self, id: u64, new: &NewSubmission) {
+    fn upsert_variant(&mut self, id: u64, new: &ScoredSubmission) {
         let existing = self
             .variants
             .iter_mut()
@@ -294,10 +272,10 @@ impl State {
         let mut best: BTreeMap<&str, &Submission> = BTreeMap::new();
         for s in &self.submissions {
             let keep = best
-                .get(s.hotkey.as_str())
+                .get(s.scored.hotkey.as_str())
                 .is_none_or(|cur| rank_key(s) < rank_key(cur));
             if keep {
-                best.insert(&s.hotkey, s);
+                best.insert(&s.scored.hotkey, s);
             }
         }
         let mut rows: Vec<&Submission> = best.into_values().collect();

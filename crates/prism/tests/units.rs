@@ -6,7 +6,7 @@ use std::io::Write;
 use assay_prism::bundle::{Bundle, BundleError, Limits, resolve_contract};
 use assay_prism::cli::example_bundle;
 use assay_prism::data::Documents;
-use assay_prism::leaderboard::{NewSubmission, State};
+use assay_prism::leaderboard::{ScoredSubmission, State};
 use assay_prism::score::{Budgets, Prequential, StopReason, TrainStream, final_score};
 use assay_prism::{check_bundle, corpus, fingerprint};
 
@@ -320,8 +320,8 @@ fn component_hash_ignores_comments_and_layout_only() {
     );
 }
 
-fn sub(hotkey: &str, at: u64, score: f64, family: &str, training: &str) -> NewSubmission {
-    NewSubmission {
+fn sub(hotkey: &str, at: u64, score: f64, family: &str, training: &str) -> ScoredSubmission {
+    ScoredSubmission {
         hotkey: hotkey.into(),
         accepted_at: at,
         score,
@@ -343,7 +343,7 @@ fn leaderboard_ties_go_to_the_earliest_commit_and_dedupe_per_hotkey() {
     let rows: Vec<(&str, u64)> = s
         .leaderboard()
         .iter()
-        .map(|r| (r.hotkey.as_str(), r.accepted_at))
+        .map(|r| (r.scored.hotkey.as_str(), r.scored.accepted_at))
         .collect();
     assert_eq!(rows, vec![("best", 40), ("early", 10), ("late", 20)]);
 }
