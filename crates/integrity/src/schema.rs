@@ -8,6 +8,7 @@
 //! Intake never fails on a bad row: good rows are kept, every problem is reported with the file,
 //! the 1-based line and the field, and only an unreadable or oversized file is a file-level problem.
 
+use assay_tables::json_kind_name;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::io::Read;
@@ -360,7 +361,7 @@ impl<'a> LineChecker<'a> {
         let object = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(object)) => object,
             Ok(other) => {
-                let message = format!("expected a JSON object, found {}", json_type_name(&other));
+                let message = format!("expected a JSON object, found {}", json_kind_name(&other));
                 self.report(None, ProblemKind::InvalidJson, message);
                 return None;
             }
@@ -441,7 +442,7 @@ impl<'a> LineChecker<'a> {
 
     fn check_text(&mut self, field: &str, value: &Value, limits: &Limits) -> Option<String> {
         let Value::String(text) = value else {
-            let message = format!("expected a string, found {}", json_type_name(value));
+            let message = format!("expected a string, found {}", json_kind_name(value));
             self.report(Some(field), ProblemKind::WrongType, message);
             return None;
         };
@@ -478,7 +479,7 @@ impl<'a> LineChecker<'a> {
         let Value::Array(items) = value else {
             let message = format!(
                 "expected an array of messages, found {}",
-                json_type_name(value)
+                json_kind_name(value)
             );
             self.report(Some("messages"), ProblemKind::WrongType, message);
             return None;
@@ -518,7 +519,7 @@ impl<'a> LineChecker<'a> {
         let Value::Object(object) = item else {
             let message = format!(
                 "expected an object {{role, content}}, found {}",
-                json_type_name(item)
+                json_kind_name(item)
             );
             self.report(Some(&prefix), ProblemKind::WrongType, message);
             return None;
@@ -579,17 +580,6 @@ impl<'a> LineChecker<'a> {
 fn is_forbidden_control(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{7F}'..='\u{9F}')
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-fn json_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Keeps miner-controlled names short in messages so a report cannot be blown up by a huge key.

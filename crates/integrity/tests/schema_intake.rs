@@ -89,6 +89,17 @@ fn bad_rows_are_reported_with_line_and_field_and_good_rows_kept() {
             .to_string()
             .starts_with("sub.jsonl:2 field `prompt`")
     );
+    // Wrong types are named, so the miner knows what was sent.
+    assert!(
+        result.problems[0].message.contains("found a number"),
+        "{}",
+        result.problems[0]
+    );
+    assert!(
+        result.problems[8].message.contains("found an array"),
+        "{}",
+        result.problems[8]
+    );
 }
 
 #[test]

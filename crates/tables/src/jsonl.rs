@@ -55,13 +55,15 @@ fn parse_line(path: &Path, line: usize, bytes: &[u8]) -> Result<Option<Row>, Tab
         Ok(Value::Object(row)) => Ok(Some(row)),
         Ok(other) => Err(bad(format!(
             "expected a JSON object, found {}",
-            kind_name(&other)
+            json_kind_name(&other)
         ))),
         Err(e) => Err(bad(format!("invalid JSON: {e}"))),
     }
 }
 
-fn kind_name(value: &Value) -> &'static str {
+/// The kind of a JSON value with its article ("a string", "an object", "null"), for messages
+/// such as "expected a JSON object, found an array".
+pub fn json_kind_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

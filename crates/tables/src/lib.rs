@@ -21,7 +21,7 @@ mod schema;
 use std::path::Path;
 
 pub use error::TableError;
-pub use jsonl::{read_jsonl, write_jsonl};
+pub use jsonl::{json_kind_name, read_jsonl, write_jsonl};
 pub use parquet_read::read_parquet;
 pub use parquet_write::{ParquetCodec, ParquetOptions, write_parquet};
 
