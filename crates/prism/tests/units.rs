@@ -378,6 +378,35 @@ fn crown_pays_architecture_and_training_owners_and_survives_a_restart() {
 }
 
 #[test]
+fn a_state_file_lists_each_submission_as_one_flat_object() {
+    // The v1 state file: a submission's fields sit beside its id, as earlier versions wrote them.
+    let mut s = State::default();
+    s.record(sub("miner", 7, 0.5, "fam", "train"));
+    let json = serde_json::to_value(&s).unwrap();
+    let keys: BTreeSet<&str> = json["submissions"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected = [
+        "id",
+        "hotkey",
+        "accepted_at",
+        "score",
+        "bpb",
+        "family_hash",
+        "training_hash",
+        "fingerprint",
+        "architecture_name",
+    ];
+    assert_eq!(keys, BTreeSet::from(expected));
+    assert_eq!(json["submissions"][0]["hotkey"], "miner");
+    let back: State = serde_json::from_value(json).unwrap();
+    assert_eq!(back, s);
+}
+
+#[test]
 fn corpus_is_deterministic_and_partitioned() {
     let topics: BTreeMap<String, String> = (0..60)
         .map(|i| {
