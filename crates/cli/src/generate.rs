@@ -7,7 +7,8 @@ use anyhow::bail;
 use assay_engine::{GenerateOptions, SamplingParams};
 use serde_json::json;
 
-use crate::common::{ModelArgs, PromptRow, bar, output, read_jsonl, render_prompt};
+use crate::common::{ModelArgs, PromptRow, output, read_jsonl, render_prompt};
+use crate::progress::Progress;
 
 /// Arguments of `assay generate`.
 #[derive(Debug, clap::Args)]
@@ -108,7 +109,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         seed: args.seed,
         max_batch_rows: args.batch_size,
     };
-    let pb = bar(
+    let mut pb = Progress::new(
+        "generate",
         (rows.len() * args.n * args.max_new_tokens) as u64,
         "tokens (upper bound)",
     );
@@ -116,7 +118,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         assay_engine::generate(&lm.model, &lm.tokenizer, &prompts, &params, options, |n| {
             pb.inc(n as u64)
         })?;
-    pb.finish_and_clear();
+    pb.finish();
     let mut out = output(args.output.as_ref())?;
     for (row, samples) in rows.iter().zip(&results) {
         for s in samples {

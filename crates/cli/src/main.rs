@@ -3,6 +3,7 @@
 mod bench;
 mod common;
 mod generate;
+mod progress;
 mod score;
 mod train;
 
@@ -21,6 +22,34 @@ Models: --model takes a Hugging Face folder, a .gguf file, or `org/name[@revisio
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines (and, without a terminal, progress lines) are written to stderr: `text` for
+    /// people, `json` (one object a line) for log collectors. `RUST_LOG` sets the level (default info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// The `--log-format` choices.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Logs to stderr at `RUST_LOG`'s level (info by default, so progress lines show without a
+/// terminal), as text or JSON.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,11 +85,9 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Score(args) => score::run(args),
         Command::Train(args) => train::run(*args),

@@ -7,7 +7,8 @@ use anyhow::{Context, bail};
 use assay_engine::BatchLimits;
 use serde_json::json;
 
-use crate::common::{ModelArgs, bar, output, read_jsonl, render_prompt};
+use crate::common::{ModelArgs, output, read_jsonl, render_prompt};
+use crate::progress::Progress;
 
 /// Arguments of `assay score`.
 #[derive(Debug, clap::Args)]
@@ -72,12 +73,12 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         };
         pairs.push((prompt, completion));
     }
-    let pb = bar(pairs.len() as u64, "rows");
+    let mut pb = Progress::new("score", pairs.len() as u64, "rows");
     let limits = BatchLimits {
         max_tokens: args.batch_tokens,
     };
     let scores = assay_engine::score_completions(&lm.model, &pairs, limits, |n| pb.inc(n as u64))?;
-    pb.finish_and_clear();
+    pb.finish();
     let mut out = output(args.output.as_ref())?;
     let mut total_nll = 0.0;
     let mut total_tokens = 0usize;

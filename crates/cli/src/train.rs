@@ -9,7 +9,8 @@ use assay_engine::train::{
 };
 use serde_json::json;
 
-use crate::common::{ModelArgs, bar};
+use crate::common::ModelArgs;
+use crate::progress::Progress;
 
 /// Arguments of `assay train`.
 #[derive(Debug, clap::Args)]
@@ -192,13 +193,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         eval_every: args.eval_every,
         seed: args.seed,
     };
-    let pb = bar(0, "steps");
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps | {msg} | eta {eta}",
-        )
-        .expect("valid template"),
-    );
+    let mut pb = Progress::new("train", 0, "steps");
     let report = train(&lm.model, &params, &train_ex, &val_ex, &config, |s| {
         pb.set_length(s.planned_steps as u64);
         pb.set_position(s.step as u64);
@@ -209,7 +204,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             s.tokens as f64 / s.elapsed_s.max(1e-9)
         ));
     })?;
-    pb.finish_and_clear();
+    pb.finish();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let base = args

@@ -72,3 +72,43 @@ impl EngineError {
         }
     }
 }
+
+impl assay_errors::Diagnose for EngineError {
+    /// The engine cannot know whose model it was given, so a broken model file is blamed on its
+    /// supplier as a miner's: a pipeline loading the operator's own base model re-blames it.
+    fn blame(&self) -> assay_errors::Blame {
+        use assay_errors::Blame;
+        match self {
+            Self::Io { source, .. } => assay_errors::io_blame(source),
+            Self::BadFile { .. }
+            | Self::Config(_)
+            | Self::Weight { .. }
+            | Self::Tokenizer(_)
+            | Self::ChatTemplate(_) => Blame::Miner,
+            Self::NotFound(_) | Self::Request(_) => Blame::Operator,
+            Self::Asset(_) => Blame::Transient,
+            Self::Tensor(e) => {
+                let text = e.to_string().to_lowercase();
+                if text.contains("out of memory") || text.contains("out_of_memory") {
+                    Blame::Transient
+                } else {
+                    Blame::Bug
+                }
+            }
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::NotFound(_) => Some(
+                "pass --model a Hugging Face folder, a .gguf file, or org/name[@revision] from the \
+                 local HF cache (HF_HUB_CACHE / HF_HOME)"
+                    .into(),
+            ),
+            Self::Tensor(e) if e.to_string().to_lowercase().contains("out of memory") => Some(
+                "the model does not fit: try --dtype bf16, a smaller batch, or another GPU".into(),
+            ),
+            _ => None,
+        }
+    }
+}

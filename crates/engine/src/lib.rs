@@ -22,7 +22,7 @@ pub mod weights;
 pub use candle_core;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Arch, ModelConfig};
-pub use device::open_device;
+pub use device::{DeviceSpec, Placement, Precision, open_device};
 pub use error::{EngineError, Result};
 pub use generate::{Completion, FinishReason, GenerateOptions, SamplingParams, generate};
 pub use model::{KvCache, Model, Pass};

@@ -47,6 +47,15 @@ impl ModelSource {
     }
 }
 
+impl std::fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::HfFolder(dir) => write!(f, "{}", dir.display()),
+            Self::Gguf(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 /// `org/name` or `org/name@rev`, with no path-like parts.
 fn parse_repo_id(spec: &str) -> Option<(&str, &str)> {
     let (repo, revision) = spec.split_once('@').unwrap_or((spec, "main"));
