@@ -84,7 +84,18 @@ enum Command {
     Sn37(assay_sn37::cli::Sn37Command),
 }
 
+/// Lets a closed pipe end the process quietly, as it does any Unix filter (`assay ... | head -1`):
+/// Rust ignores SIGPIPE by default, which turns the next write into an error or a `println!` panic.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {

@@ -18,7 +18,11 @@ Examples:
   assay score --chat --input pairs.jsonl               # prompt as a chat user turn, completion as the reply
   assay score --input texts.jsonl                      # rows {\"text\": \"...\"}: loss and bits per byte
 
-Only completion tokens are scored after a prompt. Output rows: {\"index\", \"id\", \"num_tokens\", \"sum_logprob\",
+Only completion tokens are scored after a prompt. A `text` row is scored whole: its first token is predicted
+from the tokenizer's BOS when it adds one, else from its end-of-text token (--text-prefix eos, the convention of
+lm-evaluation-harness's rolling log-likelihood and of PRISM's bits per byte); --text-prefix first-token scores
+from the second token on instead (the first is context only) and counts only the scored tokens' bytes.
+Output rows: {\"index\", \"id\", \"num_tokens\", \"sum_logprob\",
 \"mean_nll\", \"is_greedy\"} plus \"bits_per_byte\" for text rows and \"token_logprobs\" with --token-logprobs.")]
 pub struct ScoreArgs {
     #[command(flatten)]
@@ -38,6 +42,20 @@ pub struct ScoreArgs {
     /// Most padded tokens in one forward pass.
     #[arg(long, default_value_t = 4096)]
     batch_tokens: usize,
+    /// What a `text` row's first token is predicted from (see below).
+    #[arg(long, value_enum, default_value_t = TextPrefix::Eos)]
+    text_prefix: TextPrefix,
+}
+
+/// What the first token of a `text` row is predicted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextPrefix {
+    /// The tokenizer's BOS when it adds one, else its end-of-text token: every token of the text
+    /// is scored and bits per byte cover the whole text.
+    Eos,
+    /// Nothing: scoring starts at the second token (unless the tokenizer adds a BOS), and bits per
+    /// byte cover the scored tokens' bytes only.
+    FirstToken,
 }
 
 /// Runs `assay score`.
@@ -51,11 +69,23 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         let (prompt, completion) = match (&row.text, &row.completion) {
             (Some(text), None) => {
                 let ids = lm.tokenizer.encode(text, true).with_context(here)?;
-                if ids.len() < 2 {
-                    bail!("{}: `text` must have at least 2 tokens", here());
+                let bos_added = ids.len() > lm.tokenizer.encode(text, false)?.len();
+                let (prefix, scored) = match (bos_added, args.text_prefix) {
+                    (true, _) | (false, TextPrefix::FirstToken) => (vec![ids[0]], &ids[1..]),
+                    (false, TextPrefix::Eos) => match lm.tokenizer.eos_token_ids.first() {
+                        Some(&eos) => (vec![eos], &ids[..]),
+                        None => bail!(
+                            "{}: the tokenizer has neither a BOS nor an end-of-text token to \
+                             predict the first token from; use --text-prefix first-token",
+                            here()
+                        ),
+                    },
+                };
+                if scored.is_empty() {
+                    bail!("{}: `text` has no token to score", here());
                 }
-                text_bytes.push(Some(lm.tokenizer.decode(&ids[1..], false)?.len()));
-                (ids[..1].to_vec(), ids[1..].to_vec())
+                text_bytes.push(Some(lm.tokenizer.decode(scored, false)?.len()));
+                (prefix, scored.to_vec())
             }
             (None, Some(completion)) => {
                 let prompt = render_prompt(&lm, row, args.chat, None).with_context(here)?;

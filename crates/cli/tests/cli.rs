@@ -91,6 +91,62 @@ fn score_reports_loss_and_bits_per_byte_and_names_bad_lines() {
     );
 }
 
+/// A `text` row's first token: with `--text-prefix eos` (the default) it is predicted from the
+/// end-of-text token, so every token is scored and bits per byte cover the whole text; with
+/// `first-token` it is context only. The tiny model's tokenizer adds no BOS, so the two differ by
+/// exactly one scored token, and the eos row's log-probability sums the first-token row's plus the
+/// first token's own.
+#[test]
+fn score_text_prefix_conventions_differ_by_the_first_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("texts.jsonl");
+    let text = "Validators score miners by training models on their data.";
+    std::fs::write(&input, format!("{{\"text\": \"{text}\"}}\n")).unwrap();
+    let score = |prefix: &str| -> serde_json::Value {
+        let out = run_ok(assay().args([
+            "score",
+            "--model",
+            &tiny(),
+            "--input",
+            input.to_str().unwrap(),
+            "--text-prefix",
+            prefix,
+            "--token-logprobs",
+        ]));
+        serde_json::from_str(out.lines().next().unwrap()).unwrap()
+    };
+    let eos = score("eos");
+    let first = score("first-token");
+    let n_eos = eos["num_tokens"].as_u64().unwrap();
+    assert_eq!(n_eos, first["num_tokens"].as_u64().unwrap() + 1);
+    let lp = |row: &serde_json::Value| -> Vec<f64> {
+        row["token_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (all, rest) = (lp(&eos), lp(&first));
+    assert!(all[0] < 0.0, "the first token is scored under eos");
+    // The same tokens after the first, predicted from one more token of context in `eos`: the
+    // sums differ by the first token's log-probability and the context's effect, so compare
+    // the parts that must match exactly: the counts and the byte bases of bits per byte.
+    assert_eq!(all.len(), rest.len() + 1);
+    let bpb = |row: &serde_json::Value| row["bits_per_byte"].as_f64().unwrap();
+    let nats = |v: &[f64]| -v.iter().sum::<f64>();
+    let bytes_eos = nats(&all) / std::f64::consts::LN_2 / bpb(&eos);
+    let bytes_first = nats(&rest) / std::f64::consts::LN_2 / bpb(&first);
+    assert!(
+        (bytes_eos - text.len() as f64).abs() < 1e-6,
+        "eos covers the whole text: {bytes_eos}"
+    );
+    assert!(
+        bytes_first < bytes_eos - 0.5,
+        "first-token leaves the first token's bytes out"
+    );
+}
+
 #[test]
 fn train_writes_a_peft_adapter_a_merged_model_and_a_summary() {
     let dir = tempfile::tempdir().unwrap();
@@ -182,4 +238,42 @@ fn bench_smoke_run_reports_every_measurement_and_learns() {
             "{s}"
         );
     }
+}
+
+/// `assay ... | head -1`: the reader closes the pipe after one line and the writer ends quietly,
+/// without a panic message (Unix filters die of SIGPIPE; before the fix, `println!` panicked).
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = assay()
+        .args([
+            "generate",
+            "--model",
+            &tiny(),
+            "--n",
+            "400",
+            "--max-new-tokens",
+            "24",
+            "--temperature",
+            "1.0",
+            "a",
+            "b",
+            "c",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with('{'), "a JSON row first: {first}");
+    // The reader is dropped here: the pipe is closed with most of the output unwritten.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }

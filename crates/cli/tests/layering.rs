@@ -29,11 +29,21 @@ const FRONT_END_DEPS: &[&str] = &["clap", "anyhow", "indicatif"];
 fn metadata() -> serde_json::Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
 }
 
@@ -72,7 +82,10 @@ fn library_crates_have_no_front_end_dependencies() {
             }
         }
     }
-    assert!(offences.is_empty(), "front-end dependencies in library crates: {offences:?}");
+    assert!(
+        offences.is_empty(),
+        "front-end dependencies in library crates: {offences:?}"
+    );
 }
 
 #[test]
@@ -99,6 +112,12 @@ fn dependencies_point_down_the_layers() {
             }
         }
     }
-    assert!(unknown.is_empty(), "crates without a layer in this test: {unknown:?}");
-    assert!(offences.is_empty(), "dependencies pointing up or sideways: {offences:?}");
+    assert!(
+        unknown.is_empty(),
+        "crates without a layer in this test: {unknown:?}"
+    );
+    assert!(
+        offences.is_empty(),
+        "dependencies pointing up or sideways: {offences:?}"
+    );
 }
