@@ -80,7 +80,7 @@ pub struct WorkerReport {
 
 /// How one attempt ended, seen from the worker.
 enum Attempt {
-    Done(JobOutput),
+    Done(Box<JobOutput>),
     Failed(JobFailure),
     LeaseLost,
     Drained,
@@ -336,7 +336,7 @@ async fn run_attempt(
         .to_string();
     if status.success() {
         return Ok(match serde_json::from_str::<JobOutput>(&last_line) {
-            Ok(output) => Attempt::Done(output),
+            Ok(output) => Attempt::Done(Box::new(output)),
             Err(e) => Attempt::Failed(JobFailure::new(
                 format!(
                     "the job process exited 0 but its output is not a job result ({e}): {}",

@@ -187,6 +187,11 @@ fn submission_from_row(row: &AnyRow) -> Result<SubmissionRow, StoreError> {
     })
 }
 
+/// An `epochs` row as selected.
+type EpochTuple = (String, i64, i64, i64, String, Option<i64>, Option<String>);
+/// An `events` row as selected.
+type EventTuple = (i64, i64, String, Option<i64>, Option<String>, String);
+
 const SUBMISSION_COLUMNS: &str = "id, pipeline, hotkey, epoch_id, status, code_hash, filename, \
     metadata, created_at, updated_at, final_score, error, result";
 
@@ -411,16 +416,15 @@ impl Store {
 
     /// A pipeline's epochs/rounds, newest first.
     pub async fn epochs(&self, pipeline: &str, limit: i64) -> Result<Vec<EpochRow>, StoreError> {
-        let rows: Vec<(String, i64, i64, i64, String, Option<i64>, Option<String>)> =
-            sqlx::query_as(
-                "SELECT pipeline, id, starts_at, ends_at, status, deadline_block, seed FROM epochs
+        let rows: Vec<EpochTuple> = sqlx::query_as(
+            "SELECT pipeline, id, starts_at, ends_at, status, deadline_block, seed FROM epochs
                  WHERE pipeline = $1 ORDER BY id DESC LIMIT $2",
-            )
-            .bind(pipeline)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::read("epochs"))?;
+        )
+        .bind(pipeline)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::read("epochs"))?;
         Ok(rows
             .into_iter()
             .map(|r| EpochRow {
@@ -620,7 +624,7 @@ impl Store {
 
     /// Events of a job, oldest first.
     pub async fn job_events(&self, job_id: i64) -> Result<Vec<EventRow>, StoreError> {
-        let rows: Vec<(i64, i64, String, Option<i64>, Option<String>, String)> = sqlx::query_as(
+        let rows: Vec<EventTuple> = sqlx::query_as(
             "SELECT id, at, kind, job_id, submission_id, detail FROM events WHERE job_id = $1
              ORDER BY id",
         )

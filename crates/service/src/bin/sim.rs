@@ -153,7 +153,7 @@ fn main() {
                 }
                 config.validator_hotkeys = args.values("--validator").into_iter().collect();
                 let port_file = args.value("--port-file");
-                let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+                let (bound_tx, bound_rx) = tokio::sync::oneshot::channel::<std::net::SocketAddr>();
                 tokio::spawn(async move {
                     if let Ok(addr) = bound_rx.await
                         && let Some(path) = port_file
