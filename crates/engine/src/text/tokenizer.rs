@@ -6,9 +6,9 @@ use std::str::FromStr;
 
 use serde_json::{Value, json};
 
-use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{EngineError, Result};
-use crate::gguf::{GgufFile, MetaValue};
+use crate::formats::gguf::{GgufFile, MetaValue};
+use crate::text::chat::{ChatMessage, ChatTemplate};
 
 /// A model's tokenizer, its special tokens and its chat template.
 pub struct TextTokenizer {
@@ -49,7 +49,7 @@ impl TokenizerConfig {
         if !path.exists() {
             return Ok(Self::default());
         }
-        let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| EngineError::read(path, e))?;
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| EngineError::bad_file(path, format!("not valid JSON: {e}")))?;
         Ok(Self {
@@ -114,7 +114,7 @@ impl TextTokenizer {
         let jinja = dir.join("chat_template.jinja");
         if jinja.is_file() {
             cfg.chat_template =
-                Some(std::fs::read_to_string(&jinja).map_err(|e| EngineError::io(&jinja, e))?);
+                Some(std::fs::read_to_string(&jinja).map_err(|e| EngineError::read(&jinja, e))?);
         }
         let generation_eos = read_generation_eos(&dir.join("generation_config.json"))?;
         let mut tok = Self::assemble(inner, cfg.bos_token, cfg.eos_token, cfg.chat_template)?;
@@ -247,7 +247,7 @@ fn read_generation_eos(path: &Path) -> Result<Vec<u32>> {
     if !path.exists() {
         return Ok(vec![]);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| EngineError::read(path, e))?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| EngineError::bad_file(path, format!("not valid JSON: {e}")))?;
     Ok(match v.get("eos_token_id") {

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::{Arch, ModelConfig};
 use crate::error::{EngineError, Result};
-use crate::gguf::GgufFile;
+use crate::formats::config::{Arch, ModelConfig};
+use crate::formats::gguf::GgufFile;
 
 /// Weights by Hugging Face parameter name (`model.layers.0.self_attn.q_proj.weight`, ...).
 #[derive(Debug, Default)]
@@ -84,10 +84,10 @@ impl WeightMap {
     }
 
     fn load_safetensors_file(&mut self, path: &Path, dtype: DType, device: &Device) -> Result<()> {
-        let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| EngineError::read(path, e))?;
         // SAFETY: read-only map; the safetensors parser validates every offset against its length.
-        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(path, e))?;
-        let st = safetensors::SafeTensors::deserialize(&mmap).map_err(|e| {
+        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::read(path, e))?;
+        let st = ::safetensors::SafeTensors::deserialize(&mmap).map_err(|e| {
             EngineError::bad_file(
                 path,
                 format!("not a valid safetensors file ({e}); re-download it"),
@@ -127,8 +127,10 @@ impl WeightMap {
     }
 }
 
-fn tensor_from_view(view: &safetensors::tensor::TensorView) -> std::result::Result<Tensor, String> {
-    use safetensors::Dtype as S;
+fn tensor_from_view(
+    view: &::safetensors::tensor::TensorView,
+) -> std::result::Result<Tensor, String> {
+    use ::safetensors::Dtype as S;
     let shape = view.shape().to_vec();
     let data = view.data();
     let t = match view.dtype() {
@@ -229,6 +231,19 @@ fn undo_llama_qk_permutation(
         }
     }
     out
+}
+
+/// Writes named tensors to a safetensors file, atomically (see [`crate::formats::write_atomic`]);
+/// a name given twice keeps its last tensor.
+pub fn save_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
+    let by_name: std::collections::BTreeMap<&str, &Tensor> =
+        tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    crate::formats::write_atomic(path, |tmp| {
+        ::safetensors::tensor::serialize_to_file(by_name, None, tmp).map_err(|e| match e {
+            ::safetensors::SafeTensorError::IoError(e) => e,
+            other => std::io::Error::other(other),
+        })
+    })
 }
 
 #[cfg(test)]

