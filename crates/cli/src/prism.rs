@@ -1,72 +1,88 @@
-//! `assay prism ...`: clap argument structs and their entry points, wired by the `assay` binary.
+//! `assay prism ...`: the clap arguments of the PRISM pipeline, turned into
+//! [`assay_prism::runner::RunConfig`] / [`assay_prism::CheckSettings`] and handed to the library.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use assay_prism::corpus::{self, SourcePin};
+use assay_prism::distributed::Policy;
+use assay_prism::leaderboard::State;
+use assay_prism::runner::{self, RunConfig};
+use assay_prism::score::Budgets;
+use assay_prism::{CheckSettings, Event, RunReport, check_bundle_with, load_bundle, run_bundle};
+use clap::{Args, Subcommand, ValueEnum};
 
-use crate::bundle::{Bundle, Limits};
-use crate::leaderboard::{ScoredSubmission, State};
-use crate::runner::{self, Progress, RunConfig};
-use crate::score::Budgets;
-use crate::{RunReport, check_bundle, corpus, run_bundle};
+use crate::progress::Progress;
 
-/// The example bundle shipped with assay (`examples/prism/bundle/`).
-pub const EXAMPLE_BUNDLE: &[(&str, &str)] = &[
-    (
-        "architecture.py",
-        include_str!("../../../examples/prism/bundle/architecture.py"),
-    ),
-    (
-        "training.py",
-        include_str!("../../../examples/prism/bundle/training.py"),
-    ),
-    (
-        "prism.yaml",
-        include_str!("../../../examples/prism/bundle/prism.yaml"),
-    ),
-];
+/// `--distributed-policy`: what a training script that breaks the multi-GPU contract gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    /// Refused before any run (PRISM's default).
+    Reject,
+    /// Run, with the findings recorded as flags.
+    Flag,
+    /// Not checked.
+    Off,
+}
 
-/// The embedded example bundle.
-pub fn example_bundle() -> Bundle {
-    Bundle {
-        files: EXAMPLE_BUNDLE
-            .iter()
-            .map(|(p, t)| (p.to_string(), t.to_string()))
-            .collect(),
+impl From<PolicyArg> for Policy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::Reject => Policy::Reject,
+            PolicyArg::Flag => Policy::Flag,
+            PolicyArg::Off => Policy::Off,
+        }
     }
 }
 
-fn load_bundle(path: Option<&Path>) -> anyhow::Result<Bundle> {
-    match path {
-        None => Ok(example_bundle()),
-        Some(p) => Bundle::open(p, &Limits::default())
-            .with_context(|| format!("reading bundle {}", p.display())),
+/// The static-gate flags shared by `check` and `run`.
+#[derive(Debug, Clone, Args)]
+pub struct GateArgs {
+    /// What a training script that breaks the multi-GPU contract (init_process_group, device
+    /// binding, DDP/FSDP, per-rank sharding, rank-0 write guard, destroy_process_group) gets.
+    #[arg(long, value_enum, default_value_t = PolicyArg::Reject)]
+    pub distributed_policy: PolicyArg,
+    /// GPUs the submission asks for (more than 8 is refused).
+    #[arg(long)]
+    pub gpu_count: Option<u32>,
+    /// Nodes the submission asks for (more than 1 is refused).
+    #[arg(long)]
+    pub num_nodes: Option<u32>,
+}
+
+impl GateArgs {
+    fn settings(&self) -> CheckSettings {
+        CheckSettings {
+            distributed_policy: self.distributed_policy.into(),
+            gpu_count: self.gpu_count,
+            num_nodes: self.num_nodes,
+        }
     }
 }
 
 /// `assay prism check`: static checks of a bundle.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  assay prism check my_bundle/\n  assay prism check submission.zip --json\n  assay prism check            # the embedded example bundle\n\nEach finding prints as FILE:LINE:COL RULE MESSAGE; the exit status is non-zero when any is found."
+    after_help = "Examples:\n  assay prism check my_bundle/\n  assay prism check submission.zip --json\n  assay prism check            # the embedded example bundle\n\nEach finding prints as FILE:LINE:COL RULE MESSAGE; the exit status is non-zero when any is found.\nWith --json, stdout holds only the JSON report (the verdict is its exit status)."
 )]
 pub struct CheckArgs {
     /// Bundle folder or .zip (default: the embedded example bundle).
     pub bundle: Option<PathBuf>,
-    /// Print the full report as JSON.
+    /// Print the full report as JSON (and nothing else) on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub gate: GateArgs,
 }
 
 /// Runs `assay prism check`.
 pub fn run_check(args: CheckArgs) -> anyhow::Result<()> {
     let bundle = load_bundle(args.bundle.as_deref())?;
-    let report = check_bundle(&bundle);
+    let report = check_bundle_with(&bundle, &args.gate.settings());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        for finding in &report.findings {
+        for finding in report.findings.iter().chain(&report.flags) {
             let tag = if finding.extension {
                 " [assay extension]"
             } else {
@@ -91,17 +107,19 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<()> {
             report.findings.len().max(1)
         );
     }
-    println!(
-        "ok: {} Python file(s) pass the PRISM sandbox",
-        bundle.python_paths().count()
-    );
+    if !args.json {
+        println!(
+            "ok: {} Python file(s) pass the PRISM sandbox",
+            bundle.python_paths().count()
+        );
+    }
     Ok(())
 }
 
 /// `assay prism run`: train and score a bundle.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  assay prism run --step-budget 40                 # example bundle on the pydoc corpus\n  assay prism run my_bundle/ --data corpus/ --budget-seconds 600\n  assay prism run sub.zip --data corpus/ --state prism_state.json --hotkey 5F... --accepted-at 1730000000\n\nThe interpreter needs torch: --python or ASSAY_PRISM_PYTHON (default python3). The data folder holds\ntrain/train-*.jsonl and val/val-*.jsonl with a `text` field; without --data the corpus is built from the\ninterpreter's pydoc_data.topics into a temp folder (see `assay prism corpus`)."
+    after_help = "Examples:\n  assay prism run --step-budget 40                 # example bundle on the pydoc corpus\n  assay prism run my_bundle/ --data corpus/ --budget-seconds 600\n  assay prism run sub.zip --data corpus/ --gpus 1 --memory-mb 0   # the host's second GPU\n  assay prism run sub.zip --data corpus/ --state prism_state.json --hotkey 5F... --accepted-at 1730000000\n\nThe interpreter needs torch: --python or ASSAY_PRISM_PYTHON (default python3). The data folder holds\ntrain/train-*.jsonl and val/val-*.jsonl with a `text` field; a MANIFEST.json (prism_locked_data.v1) there\nis verified shard by shard before the run. Without --data the corpus is built from the interpreter's\npydoc_data.topics into a temp folder (see `assay prism corpus`). The miner's code picks its own device\nand dtype (ctx.device says where torch found a GPU); --gpus decides which GPUs it may see."
 )]
 pub struct RunArgs {
     /// Bundle folder or .zip (default: the embedded example bundle).
@@ -112,6 +130,11 @@ pub struct RunArgs {
     /// Python interpreter with torch.
     #[arg(long, env = "ASSAY_PRISM_PYTHON")]
     pub python: Option<PathBuf>,
+    /// GPUs the runner may see, as CUDA_VISIBLE_DEVICES: `none` (CPU only), `0`, `1`, `0,1`, ...
+    /// Default: the variable is not set and torch uses the host's first GPU, if any. The value
+    /// and the GPU's name are recorded in the report.
+    #[arg(long)]
+    pub gpus: Option<String>,
     /// Forced seed.
     #[arg(long, default_value_t = 1337)]
     pub seed: u64,
@@ -130,7 +153,7 @@ pub struct RunArgs {
     /// Graceful wall-clock stop in seconds (PRISM: 1200).
     #[arg(long)]
     pub budget_seconds: Option<f64>,
-    /// Parameter cap.
+    /// Parameter cap (every tensor reachable from the model counts).
     #[arg(long, default_value_t = 150_000_000)]
     pub max_params: u64,
     /// Address-space cap of the runner, MiB; 0 = none. CUDA reserves far more address space
@@ -141,6 +164,8 @@ pub struct RunArgs {
     /// Torch threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub gate: GateArgs,
     /// Write the full run report as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -171,6 +196,11 @@ impl RunArgs {
         if let Some(t) = self.threads {
             config.threads = t;
         }
+        config.check = self.gate.settings();
+        config.cuda_visible_devices = self.gpus.as_ref().map(|g| match g.as_str() {
+            "none" | "cpu" => String::new(),
+            other => other.to_string(),
+        });
         config
     }
 }
@@ -184,7 +214,7 @@ pub fn run_run(args: RunArgs) -> anyhow::Result<()> {
         Some(d) => d.clone(),
         None => {
             temp = tempfile::tempdir()?;
-            build_corpus(&config.python, temp.path())?;
+            assay_prism::build_corpus(&config.python, temp.path())?;
             temp.path().to_path_buf()
         }
     };
@@ -192,11 +222,10 @@ pub fn run_run(args: RunArgs) -> anyhow::Result<()> {
         Some(path) => State::load(path)?,
         None => State::default(),
     };
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}")?);
-    let mut progress = |p: Progress| match p {
-        Progress::Stage(s) => bar.set_message(s.to_string()),
-        Progress::Batch {
+    let mut bar = Progress::spinner("prism");
+    let mut progress = |event: Event| match event {
+        Event::Stage(stage) => bar.set_message(stage),
+        Event::Batch {
             index,
             loss,
             covered_bytes,
@@ -204,52 +233,41 @@ pub fn run_run(args: RunArgs) -> anyhow::Result<()> {
             bar.set_message(format!(
                 "batch {index}: loss {loss:.3} nats, {covered_bytes} bytes"
             ));
-            bar.tick();
+            bar.set_position(index);
         }
     };
-    let previous: Vec<_> = state.fingerprints().cloned().collect();
-    let report = run_bundle(&bundle, &data, &config, &previous, &mut progress);
-    bar.finish_and_clear();
+    let priors: Vec<_> = state.priors().collect();
+    let report = run_bundle(&bundle, &data, &config, priors, &mut progress);
+    bar.finish();
     let report = report?;
     print_report(&report);
     if let Some(path) = &args.report {
-        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")?;
+        report.write(path)?;
     }
     if let (Some(path), Some(hotkey)) = (&args.state, &args.hotkey) {
-        let id = state.record(new_submission(&report, hotkey, args.accepted_at));
+        let id = state.record(report.submission(hotkey, args.accepted_at));
         state.save(path)?;
         println!("recorded as submission {id} in {}", path.display());
     }
     Ok(())
 }
 
-fn new_submission(report: &RunReport, hotkey: &str, accepted_at: Option<u64>) -> ScoredSubmission {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    ScoredSubmission {
-        hotkey: hotkey.to_string(),
-        accepted_at: accepted_at.unwrap_or(now),
-        score: report.score.stored_score,
-        bpb: report.score.bpb,
-        family_hash: report.check.family_hash.clone().unwrap_or_default(),
-        training_hash: report.check.training_hash.clone().unwrap_or_default(),
-        fingerprint: report.check.fingerprint.clone(),
-        architecture_name: report
-            .check
-            .contract
-            .as_ref()
-            .ok()
-            .and_then(|c| c.architecture_name.clone()),
-    }
-}
-
 fn print_report(r: &RunReport) {
     let t = &r.train;
     let p = &t.prequential;
     if let Some((torch, device)) = &t.torch {
+        let gpu = t
+            .gpu_name
+            .as_ref()
+            .map(|g| format!(" ({g})"))
+            .unwrap_or_default();
+        let visible = t
+            .cuda_visible_devices
+            .as_ref()
+            .map(|v| format!(", CUDA_VISIBLE_DEVICES={v:?}"))
+            .unwrap_or_default();
         println!(
-            "torch {torch} on {device}; build_model params {}",
+            "torch {torch} on {device}{gpu}{visible}; build_model params {}",
             r.instantiation_params
         );
     }
@@ -280,7 +298,7 @@ fn print_report(r: &RunReport) {
     }
     let s = &r.score;
     println!(
-        "final_score {:.9} (base {:.9} x pen {} + tie {:.3e}) x step0 {}; near-dup x{} (max sim {:.3}) => stored {:.9}",
+        "final_score {:.9} (base {:.9} x pen {} + tie {:.3e}) x anti-cheat {}; near-dup x{} (max sim {:.3}, structural {:.3}) => stored {:.9}",
         s.final_score,
         s.base,
         s.memorization_penalty,
@@ -288,10 +306,14 @@ fn print_report(r: &RunReport) {
         s.anti_cheat_multiplier,
         s.near_duplicate_multiplier,
         r.max_similarity,
+        r.max_structural_similarity,
         s.stored_score
     );
     if !s.flags.is_empty() {
         println!("flags: {}", s.flags.join(", "));
+    }
+    for flag in &r.check.flags {
+        println!("flag: {flag}");
     }
     let l = &t.limits;
     println!(
@@ -312,10 +334,10 @@ fn print_report(r: &RunReport) {
     }
 }
 
-/// `assay prism corpus`: build the default byte corpus.
+/// `assay prism corpus`: build the default locked corpus.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  assay prism corpus --out corpus/ --python /usr/bin/python3\n\nReads pydoc_data.topics from the interpreter (it ships with CPython), cuts topics into paragraphs\nand writes train/val/test JSONL shards by PRISM's SHA-256 hash partition, plus MANIFEST.json.\nThe same interpreter version gives byte-identical shards."
+    after_help = "Example:\n  assay prism corpus --out corpus/ --python /usr/bin/python3\n\nReads pydoc_data.topics from the interpreter (it ships with CPython), cuts topics into paragraphs\nand locks them as PRISM does: SHA-256 hash partition into train/val/test, dedup, sorted by id,\nJSONL shards of 1,024 documents, MANIFEST.json (prism_locked_data.v1). The same interpreter\nversion gives byte-identical shards."
 )]
 pub struct CorpusArgs {
     /// Output folder.
@@ -326,20 +348,50 @@ pub struct CorpusArgs {
     pub python: Option<PathBuf>,
 }
 
-fn build_corpus(python: &Path, out: &Path) -> anyhow::Result<corpus::CorpusManifest> {
-    let topics = runner::pydoc_topics(python).context("reading pydoc_data.topics")?;
-    Ok(corpus::write_corpus(
-        &topics,
-        &format!("pydoc_data.topics of {}", python.display()),
-        out,
-    )?)
-}
-
 /// Runs `assay prism corpus`.
 pub fn run_corpus(args: CorpusArgs) -> anyhow::Result<()> {
     let python = runner::resolve_python(args.python.as_deref());
-    let manifest = build_corpus(&python, &args.out)?;
+    let manifest = assay_prism::build_corpus(&python, &args.out)?;
     println!("{}", serde_json::to_string_pretty(&manifest)?);
+    Ok(())
+}
+
+/// `assay prism lock`: lock any local corpus (FineWeb-edu's Parquet files, JSONL).
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example (FineWeb-edu at PRISM's pin, downloaded beforehand):\n  assay prism lock --out fineweb-locked/ --source HuggingFaceFW/fineweb-edu \\\n      --revision 87f09149ef4734204d70ed1d046ddc9ca3f2b8f9 sample/10BT/000_00000.parquet ...\n\nEach row needs `id` and `text`. Writes train/val/test JSONL shards of 1,024 documents (SHA-256\nhash partition, dedup, sorted by id) and MANIFEST.json with the pin and each shard's SHA-256."
+)]
+pub struct LockArgs {
+    /// JSONL or Parquet files with `id` and `text` columns.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Source name recorded in the manifest.
+    #[arg(long, default_value = corpus::FINEWEB_EDU.0)]
+    pub source: String,
+    /// Source revision (commit) recorded in the manifest.
+    #[arg(long, default_value = corpus::FINEWEB_EDU.1)]
+    pub revision: String,
+}
+
+/// Runs `assay prism lock`.
+pub fn run_lock(args: LockArgs) -> anyhow::Result<()> {
+    let docs = corpus::read_documents(&args.inputs)?;
+    let pin = SourcePin {
+        name: args.source,
+        revision: args.revision,
+    };
+    let manifest = corpus::lock_corpus(docs, pin, &args.out)
+        .with_context(|| format!("locking into {}", args.out.display()))?;
+    println!(
+        "locked {} documents in {} shards into {} ({} duplicates dropped)",
+        manifest.documents.values().sum::<usize>(),
+        manifest.shards.len(),
+        args.out.display(),
+        manifest.duplicates_dropped.values().sum::<usize>()
+    );
     Ok(())
 }
 
@@ -398,17 +450,19 @@ pub fn run_leaderboard(args: LeaderboardArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `assay prism <check|run|leaderboard|corpus>`, for the binary to nest as one subcommand.
-#[derive(Debug, clap::Subcommand)]
+/// `assay prism <check|run|leaderboard|corpus|lock>`, nested as one subcommand of the binary.
+#[derive(Debug, Subcommand)]
 pub enum PrismCommand {
-    /// Static checks: intake limits, two-script contract, PRISM's AST sandbox.
+    /// Static checks: intake limits, two-script contract, PRISM's AST sandbox, multi-GPU contract.
     Check(CheckArgs),
     /// Train a bundle under the sandbox and score it (prequential bpb, held-out delta).
     Run(Box<RunArgs>),
     /// Leaderboard and two-tier crown weights from a state file.
     Leaderboard(LeaderboardArgs),
-    /// Build the default byte corpus from pydoc_data.topics.
+    /// Build and lock the default byte corpus from pydoc_data.topics.
     Corpus(CorpusArgs),
+    /// Lock a local corpus (FineWeb-edu Parquet, JSONL) into PRISM's data layout.
+    Lock(LockArgs),
 }
 
 /// Dispatches a [`PrismCommand`].
@@ -418,6 +472,7 @@ pub fn run_prism(command: PrismCommand) -> anyhow::Result<()> {
         PrismCommand::Run(args) => run_run(*args),
         PrismCommand::Leaderboard(args) => run_leaderboard(args),
         PrismCommand::Corpus(args) => run_corpus(args),
+        PrismCommand::Lock(args) => run_lock(args),
     }
 }
 
@@ -443,9 +498,19 @@ mod tests {
             "5",
             "--python",
             "/p",
+            "--gpus",
+            "none",
+            "--distributed-policy",
+            "flag",
         ])
         .unwrap();
-        assert!(matches!(root.command, PrismCommand::Run(args) if args.step_budget == Some(5)));
+        let PrismCommand::Run(args) = root.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.step_budget, Some(5));
+        let config = args.config();
+        assert_eq!(config.cuda_visible_devices.as_deref(), Some(""));
+        assert_eq!(config.check.distributed_policy, Policy::Flag);
         assert!(
             Root::try_parse_from(["assay", "run", "--state", "s.json"]).is_err(),
             "--state needs --hotkey"
@@ -455,21 +520,20 @@ mod tests {
     #[test]
     fn check_fails_on_a_refused_bundle_and_passes_the_example() {
         let dir = tempfile::tempdir().unwrap();
-        for (path, text) in EXAMPLE_BUNDLE {
+        for (path, text) in assay_prism::EXAMPLE_BUNDLE {
             std::fs::write(dir.path().join(path), text).unwrap();
         }
-        run_check(CheckArgs {
+        let args = |json| CheckArgs {
             bundle: Some(dir.path().into()),
-            json: false,
-        })
-        .unwrap();
+            json,
+            gate: GateArgs {
+                distributed_policy: PolicyArg::Reject,
+                gpu_count: None,
+                num_nodes: None,
+            },
+        };
+        run_check(args(false)).unwrap();
         std::fs::write(dir.path().join("helpers.py"), "import socket\n").unwrap();
-        assert!(
-            run_check(CheckArgs {
-                bundle: Some(dir.path().into()),
-                json: true
-            })
-            .is_err()
-        );
+        assert!(run_check(args(true)).is_err());
     }
 }
