@@ -116,9 +116,11 @@ impl Progress {
         self.last_log = Instant::now();
         let elapsed = self.started.elapsed().as_secs_f64();
         let rate = self.pos as f64 / elapsed.max(1e-9);
-        let eta = (self.len > self.pos && rate > 0.0)
-            .then(|| format!("{:.0}s", (self.len - self.pos) as f64 / rate))
-            .unwrap_or_else(|| "?".into());
+        let eta = if self.len > self.pos && rate > 0.0 {
+            format!("{:.0}s", (self.len - self.pos) as f64 / rate)
+        } else {
+            "?".into()
+        };
         tracing::info!(
             stage = %self.stage,
             done = self.pos,
