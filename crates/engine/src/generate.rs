@@ -286,6 +286,7 @@ fn stream_seed(seed: u64, request: u64, sample: usize) -> u64 {
 /// Decode steps between reads of the sampled tokens on a GPU (on the CPU every step is read).
 const GPU_CHECK_EVERY: usize = 8;
 
+#[allow(clippy::too_many_arguments)] // private; each argument is one piece of the request
 fn generate_batch(
     model: &Model,
     tokenizer: &TextTokenizer,

@@ -338,7 +338,7 @@ impl candle_core::CustomOp3 for CausalAttention {
 }
 
 /// Causal self-attention of grouped queries `q` `[B, kv, groups·T, d]` over `k`, `v`
-/// `[B, kv, T, d]` (see [`CausalAttention`]); `mask.past` must be 0. Differentiable in all three.
+/// `[B, kv, T, d]` (see `CausalAttention`); `mask.past` must be 0. Differentiable in all three.
 pub fn causal_attention(
     q: &Tensor,
     k: &Tensor,

@@ -1,8 +1,8 @@
 //! Elementwise ops: [`silu_mul`] (SwiGLU's gate) with its backward, and [`add`].
 
-use candle_core::backend::BackendStorage;
 #[cfg(feature = "cuda")]
 use candle_core::DType;
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use super::plumbing::{cpu_from_f32, cpu_rows_f32};

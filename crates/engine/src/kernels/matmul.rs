@@ -59,7 +59,7 @@ impl CustomOp2 for FrozenMatmul {
     }
 }
 
-/// `x Wᵀ` for `x` `[rows, in]` where `W` gets no gradient (see [`FrozenMatmul`]).
+/// `x Wᵀ` for `x` `[rows, in]` where `W` gets no gradient (see `FrozenMatmul`).
 pub fn frozen_matmul(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op2(&w.contiguous()?, FrozenMatmul)
 }

@@ -13,7 +13,7 @@ use candle_core::CudaStorage;
 #[cfg(feature = "cuda")]
 use candle_core::cuda_backend::WrapErr;
 #[cfg(feature = "cuda")]
-use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
 
 /// One AdamW step's constants (torch's single-tensor AdamW; see `train::optim`).
 #[derive(Debug, Clone, Copy)]
