@@ -71,7 +71,8 @@ class PrismValidator:
         if not uids:
             log.info("no weights to set (no crown yet)")
             return None
-        return self.setter.set(uids, weights)
+        pairs = sorted(zip(uids, weights))  # by uid, as the chain lists them
+        return self.setter.set([u for u, _ in pairs], [w for _, w in pairs])
 
 
 def main(argv: Optional[list[str]] = None) -> None:

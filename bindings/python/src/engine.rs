@@ -127,7 +127,12 @@ impl Model {
     /// f32 on the CPU, bf16 on a GPU).
     #[staticmethod]
     #[pyo3(signature = (source=None, device="cpu", dtype=None))]
-    fn load(py: Python<'_>, source: Option<&str>, device: &str, dtype: Option<&str>) -> PyResult<Self> {
+    fn load(
+        py: Python<'_>,
+        source: Option<&str>,
+        device: &str,
+        dtype: Option<&str>,
+    ) -> PyResult<Self> {
         let placement = placement(device, dtype)?;
         let source = source.map(str::to_owned);
         let lm = py
@@ -289,7 +294,12 @@ impl Model {
             let pairs = prompts
                 .iter()
                 .zip(&completions)
-                .map(|(p, c)| Ok((lm.tokenizer.encode(p, true)?, lm.tokenizer.encode(c, false)?)))
+                .map(|(p, c)| {
+                    Ok((
+                        lm.tokenizer.encode(p, true)?,
+                        lm.tokenizer.encode(c, false)?,
+                    ))
+                })
                 .collect::<assay_engine::Result<Vec<_>>>()?;
             let limits = BatchLimits {
                 max_tokens: max_batch_tokens.max(1),
@@ -447,7 +457,12 @@ impl Model {
     /// Writes the LoRA adapters of the last `train(lora=True)` to `path` in PEFT's format
     /// (`adapter_config.json`, `adapter_model.safetensors`).
     #[pyo3(signature = (path, base_model=None))]
-    fn save_adapter(&self, py: Python<'_>, path: PathBuf, base_model: Option<String>) -> PyResult<()> {
+    fn save_adapter(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        base_model: Option<String>,
+    ) -> PyResult<()> {
         let base = base_model.unwrap_or_else(|| self.source.clone());
         py.detach(|| {
             let mut inner = self.lock();

@@ -144,7 +144,10 @@ fn rouge_batch<'py>(
             .collect()
     });
     let d = PyDict::new(py);
-    let variants: [(&str, fn(&assay_eval::text::rouge::RougeScores) -> RougeScore); 4] = [
+    let variants: [(
+        &str,
+        fn(&assay_eval::text::rouge::RougeScores) -> RougeScore,
+    ); 4] = [
         ("rouge1", |s| s.rouge1),
         ("rouge2", |s| s.rouge2),
         ("rougeL", |s| s.rouge_l),
@@ -159,7 +162,7 @@ fn rouge_batch<'py>(
             })
             .collect();
         let array = if rows.is_empty() {
-            numpy::PyArray2::<f64>::zeros(py, [0, 3], false)
+            PyArray2::<f64>::zeros(py, [0, 3], false)
         } else {
             PyArray2::from_vec2(py, &rows).map_err(|e| bad_argument(e.to_string()))?
         };
@@ -188,7 +191,8 @@ fn sentence_bleu<'py>(
     hypothesis: &str,
     references: Vec<PyBackedStr>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let score = bleu::sentence_bleu(hypothesis, &references).map_err(|e| bad_argument(e.to_string()))?;
+    let score =
+        bleu::sentence_bleu(hypothesis, &references).map_err(|e| bad_argument(e.to_string()))?;
     bleu_dict(py, &score)
 }
 

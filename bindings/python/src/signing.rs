@@ -78,7 +78,11 @@ fn decode_address(address: &str) -> PyResult<([u8; 32], u16)> {
             let upper = (data[1] & 0b0011_1111) as u16;
             (lower | (upper << 8), 2)
         }
-        _ => return Err(bad_argument(format!("`{address}` has no valid SS58 prefix"))),
+        _ => {
+            return Err(bad_argument(format!(
+                "`{address}` has no valid SS58 prefix"
+            )));
+        }
     };
     if data.len() != prefix_len + 32 + 2 {
         return Err(bad_argument(format!(
@@ -135,7 +139,11 @@ impl Hotkey {
 
     /// A 64-byte sr25519 signature of `message` (a `str` is signed as its UTF-8). Signing is
     /// randomised: two signatures of one message differ, and both verify.
-    fn sign<'py>(&self, py: Python<'py>, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    fn sign<'py>(
+        &self,
+        py: Python<'py>,
+        message: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let data = message_bytes(message)?;
         let signature = py.detach(|| self.keypair.sign_simple(CONTEXT, &data));
         Ok(PyBytes::new(py, &signature.to_bytes()))
@@ -164,7 +172,11 @@ fn message_bytes(message: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 /// signature of `message`, raw or `<Bytes>`-wrapped. A malformed address raises `ValueError`;
 /// a malformed signature is simply not valid.
 #[pyfunction]
-fn verify(address: &str, message: &Bound<'_, PyAny>, signature: &Bound<'_, PyAny>) -> PyResult<bool> {
+fn verify(
+    address: &str,
+    message: &Bound<'_, PyAny>,
+    signature: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
     let (key, _) = decode_address(address)?;
     let public = PublicKey::from_bytes(&key)
         .map_err(|e| bad_argument(format!("`{address}` is not an sr25519 public key: {e}")))?;
@@ -191,8 +203,18 @@ fn verify(address: &str, message: &Bound<'_, PyAny>, signature: &Bound<'_, PyAny
 /// (`checkpoint=True`: the `prism:checkpoint:` prefix of the checkpoint-upload route).
 #[pyfunction]
 #[pyo3(signature = (hotkey, nonce, timestamp, body, checkpoint=false))]
-fn prism_message(hotkey: &str, nonce: &str, timestamp: &str, body: &[u8], checkpoint: bool) -> String {
+fn prism_message(
+    hotkey: &str,
+    nonce: &str,
+    timestamp: &str,
+    body: &[u8],
+    checkpoint: bool,
+) -> String {
     let digest = hex::encode(Sha256::digest(body));
-    let prefix = if checkpoint { "prism:checkpoint" } else { "prism" };
+    let prefix = if checkpoint {
+        "prism:checkpoint"
+    } else {
+        "prism"
+    };
     format!("{prefix}:{hotkey}:{nonce}:{timestamp}:{digest}")
 }

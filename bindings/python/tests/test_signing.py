@@ -86,7 +86,7 @@ def test_prism_headers_sign_the_exact_body():
 def test_agrees_with_the_bittensor_keypair_both_ways():
     core = pytest.importorskip("bittensor_core")
     seed = bytes(range(1, 33))
-    theirs = core.Keypair.create_from_seed(seed.hex())
+    theirs = core.Keypair.create_from_seed(seed)
     ours = signing.Hotkey.from_seed(seed)
     assert ours.ss58_address == theirs.ss58_address
     assert bytes(ours.public_key) == bytes(theirs.public_key)
