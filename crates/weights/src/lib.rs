@@ -2,6 +2,9 @@
 //! weights a Bittensor validator emits on chain.
 #![warn(missing_docs)]
 
+pub mod emit;
+pub use emit::{EmitError, emit_u16};
+
 /// Largest on-chain weight.
 pub const U16_MAX: f64 = 65_535.0;
 
