@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,8 @@ pub struct AppState {
     /// Request counters.
     pub metrics: Metrics,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    /// The last PRISM epoch known to exist in the database (saves a write per submission).
+    ensured_epoch: AtomicI64,
 }
 
 impl AppState {
@@ -112,6 +114,7 @@ impl AppState {
             config,
             metrics: Metrics::default(),
             buckets: Mutex::new(HashMap::new()),
+            ensured_epoch: AtomicI64::new(i64::MIN),
         })
     }
 
@@ -348,13 +351,13 @@ async fn version(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-/// Runs PRISM's signed-request checks in PRISM's order; returns the hotkey and the body.
+/// Runs PRISM's signed-request checks in PRISM's order.
 async fn authenticate(
     state: &AppState,
     scope: &str,
     headers: &HeaderMap,
     body: axum::body::Body,
-) -> ApiResult<(String, Bytes)> {
+) -> ApiResult<Signed> {
     let header = |name: &'static str, max: Option<usize>| -> ApiResult<String> {
         let value = headers
             .get(name)
@@ -408,14 +411,40 @@ async fn authenticate(
             "rate limit exceeded for this hotkey; retry later",
         ));
     }
-    match state.store.use_nonce(&hotkey, &nonce).await {
-        Ok(()) => {}
-        Err(StoreError::Duplicate { .. }) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "nonce already used"));
-        }
-        Err(e) => return Err(e.into()),
+    if state.store.nonce_used(&hotkey, &nonce).await? {
+        return Err(ApiError::new(StatusCode::CONFLICT, "nonce already used"));
     }
-    Ok((hotkey, body))
+    Ok(Signed {
+        hotkey,
+        nonce,
+        body,
+    })
+}
+
+/// An authenticated request whose nonce is not spent yet: spent with the submission (one
+/// transaction), or by [`Signed::refuse`] when the body is refused (as PRISM, which spends it
+/// before reading the body).
+struct Signed {
+    hotkey: String,
+    nonce: String,
+    body: Bytes,
+}
+
+impl Signed {
+    async fn refuse(&self, state: &AppState, error: ApiError) -> ApiError {
+        match state.store.use_nonce(&self.hotkey, &self.nonce).await {
+            Ok(()) | Err(StoreError::Duplicate { .. }) => error,
+            Err(e) => e.into(),
+        }
+    }
+}
+
+/// Maps a failed submission insert: a nonce spent meanwhile by a concurrent request is 409.
+fn insert_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Duplicate { .. } => ApiError::new(StatusCode::CONFLICT, "nonce already used"),
+        other => other.into(),
+    }
 }
 
 /// A stable UUID-shaped id from the hotkey and its single-use nonce.
@@ -477,34 +506,60 @@ async fn submit_prism(
         ));
     }
     let (parts, body) = request.into_parts();
-    let nonce = parts
-        .headers
-        .get("x-nonce")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let (hotkey, body) = authenticate(&state, "prism", &parts.headers, body).await?;
-    let content_type = parts
-        .headers
+    let signed = authenticate(&state, "prism", &parts.headers, body).await?;
+    let parsed = match parse_prism(&state, &parts.headers, &signed.body) {
+        Ok(parsed) => parsed,
+        Err(e) => return Err(signed.refuse(&state, e).await),
+    };
+    let code_hash = hex::encode(Sha256::digest(parsed.code.as_bytes()));
+    let epoch_id = state.epoch_id();
+    ensure_prism_epoch(&state, epoch_id).await?;
+    let Signed { hotkey, nonce, .. } = signed;
+    let id = submission_id("prism", &hotkey, &nonce);
+    let job = JobSpec {
+        payload: json!({ "submission_id": id, "filename": parsed.filename, "epoch_id": epoch_id }),
+        ..state.config.prism_job.clone()
+    };
+    let row = state
+        .store
+        .insert_submission(&NewSubmission {
+            id,
+            pipeline: "prism".into(),
+            hotkey,
+            epoch_id,
+            code_hash,
+            filename: Some(parsed.filename),
+            body: parsed.code,
+            metadata: Value::Object(parsed.metadata),
+            job: Some(job),
+            nonce: Some(nonce),
+        })
+        .await
+        .map_err(insert_error)?;
+    Ok(Json(submission_response(&row)))
+}
+
+/// PRISM's body checks: JSON `{code, filename, metadata}` (or a raw ZIP), 422 / 413.
+fn parse_prism(state: &AppState, headers: &HeaderMap, body: &Bytes) -> ApiResult<PrismBody> {
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let parsed: PrismBody = if content_type.starts_with("application/zip")
         || content_type.starts_with("application/octet-stream")
     {
-        let filename = parts
-            .headers
+        let filename = headers
             .get("x-submission-filename")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("submission.zip")
             .to_string();
         PrismBody {
-            code: base64::engine::general_purpose::STANDARD.encode(&body),
+            code: base64::engine::general_purpose::STANDARD.encode(body),
             filename,
             metadata: Default::default(),
         }
     } else {
-        serde_json::from_slice(&body)
+        serde_json::from_slice(body)
             .map_err(|e| ApiError::invalid(&["body"], format!("not a submission object: {e}")))?
     };
     if parsed.code.is_empty() {
@@ -525,32 +580,13 @@ async fn submit_prism(
             "submission too large",
         ));
     }
-    let code_hash = hex::encode(Sha256::digest(parsed.code.as_bytes()));
-    let epoch_id = state.epoch_id();
-    ensure_prism_epoch(&state, epoch_id).await?;
-    let id = submission_id("prism", &hotkey, &nonce);
-    let job = JobSpec {
-        payload: json!({ "submission_id": id, "filename": parsed.filename, "epoch_id": epoch_id }),
-        ..state.config.prism_job.clone()
-    };
-    let row = state
-        .store
-        .insert_submission(&NewSubmission {
-            id,
-            pipeline: "prism".into(),
-            hotkey,
-            epoch_id,
-            code_hash,
-            filename: Some(parsed.filename),
-            body: parsed.code,
-            metadata: Value::Object(parsed.metadata),
-            job: Some(job),
-        })
-        .await?;
-    Ok(Json(submission_response(&row)))
+    Ok(parsed)
 }
 
 async fn ensure_prism_epoch(state: &AppState, epoch_id: i64) -> ApiResult<()> {
+    if state.ensured_epoch.load(Ordering::Relaxed) == epoch_id {
+        return Ok(());
+    }
     let len = state.config.epoch_seconds * 1000;
     state
         .store
@@ -564,6 +600,7 @@ async fn ensure_prism_epoch(state: &AppState, epoch_id: i64) -> ApiResult<()> {
             seed: None,
         })
         .await?;
+    state.ensured_epoch.store(epoch_id, Ordering::Relaxed);
     Ok(())
 }
 
@@ -785,19 +822,8 @@ struct Sn37Body {
     hash: String,
 }
 
-async fn submit_sn37(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let (parts, body) = request.into_parts();
-    let nonce = parts
-        .headers
-        .get("x-nonce")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let (hotkey, body) = authenticate(&state, "sn37", &parts.headers, body).await?;
-    let parsed: Sn37Body = serde_json::from_slice(&body).map_err(|e| {
+fn parse_sn37(body: &Bytes) -> ApiResult<Sn37Body> {
+    let parsed: Sn37Body = serde_json::from_slice(body).map_err(|e| {
         ApiError::invalid(
             &["body"],
             format!("expected {{competition_id, repo, revision, hash}}: {e}"),
@@ -817,29 +843,45 @@ async fn submit_sn37(
             "repo must be `org/name`, revision 1-64 and hash 1-128 characters",
         ));
     }
+    Ok(parsed)
+}
+
+async fn submit_sn37(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let (parts, body) = request.into_parts();
+    let signed = authenticate(&state, "sn37", &parts.headers, body).await?;
+    let parsed = match parse_sn37(&signed.body) {
+        Ok(parsed) => parsed,
+        Err(e) => return Err(signed.refuse(&state, e).await),
+    };
+    let Signed { hotkey, nonce, .. } = signed;
     let block = state.store.latest_block().await?.map_or(0, |b| b.number);
     let data = json!({ "competition_id": parsed.competition_id, "repo": parsed.repo, "revision": parsed.revision, "hash": parsed.hash });
-    state
-        .store
-        .insert_commitment(&Commitment {
-            pipeline: "sn37".into(),
-            hotkey: hotkey.clone(),
-            block,
-            data: data.clone(),
-        })
-        .await?;
     let row = state
         .store
         .insert_submission(&NewSubmission {
             id: submission_id("sn37", &hotkey, &nonce),
             pipeline: "sn37".into(),
-            hotkey,
+            hotkey: hotkey.clone(),
             epoch_id: schedule::sn37_sync_block(block, &state.config.schedule),
             code_hash: parsed.hash,
             filename: None,
             body: data.to_string(),
             metadata: json!({ "block": block }),
             job: None,
+            nonce: Some(nonce),
+        })
+        .await
+        .map_err(insert_error)?;
+    state
+        .store
+        .insert_commitment(&Commitment {
+            pipeline: "sn37".into(),
+            hotkey,
+            block,
+            data,
         })
         .await?;
     Ok(Json(submission_response(&row)))
@@ -858,19 +900,8 @@ fn default_jsonl() -> String {
     "data.jsonl".into()
 }
 
-async fn submit_datacomp(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let (parts, body) = request.into_parts();
-    let nonce = parts
-        .headers
-        .get("x-nonce")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let (hotkey, body) = authenticate(&state, "datacomp", &parts.headers, body).await?;
-    let parsed: DatacompBody = serde_json::from_slice(&body).map_err(|e| {
+fn parse_datacomp(body: &Bytes) -> ApiResult<DatacompBody> {
+    let parsed: DatacompBody = serde_json::from_slice(body).map_err(|e| {
         ApiError::invalid(
             &["body"],
             format!("expected {{filename, data, metadata}}: {e}"),
@@ -882,6 +913,20 @@ async fn submit_datacomp(
             "data must be non-empty JSONL text and filename end in .jsonl",
         ));
     }
+    Ok(parsed)
+}
+
+async fn submit_datacomp(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let (parts, body) = request.into_parts();
+    let signed = authenticate(&state, "datacomp", &parts.headers, body).await?;
+    let parsed = match parse_datacomp(&signed.body) {
+        Ok(parsed) => parsed,
+        Err(e) => return Err(signed.refuse(&state, e).await),
+    };
+    let Signed { hotkey, nonce, .. } = signed;
     let block = state.store.latest_block().await?.map_or(0, |b| b.number);
     let round = schedule::datacomp_round(block, &state.config.schedule);
     schedule::ensure_datacomp_round(&state.store, round, &state.config.schedule).await?;
@@ -897,8 +942,10 @@ async fn submit_datacomp(
             body: parsed.data,
             metadata: Value::Object(parsed.metadata),
             job: None,
+            nonce: Some(nonce),
         })
-        .await?;
+        .await
+        .map_err(insert_error)?;
     Ok(Json(submission_response(&row)))
 }
 

@@ -201,6 +201,21 @@ pub async fn tick(store: &Store, config: &ServiceConfig) -> Result<usize, StoreE
         if round.status != "closed" {
             continue;
         }
+        // A submission that raced the deadline (read the round before the deadline block was
+        // stored, inserted after it closed) still gets its evaluation.
+        for submission in store
+            .submissions_in("datacomp", round.id, Some("pending"))
+            .await?
+        {
+            let mut job = JobSpec::new(
+                "datacomp.miner",
+                json!({ "submission_id": submission.id, "round": round.id }),
+            );
+            job.ttl_ms = config.schedule.datacomp_ttl_ms;
+            job.submission_id = Some(submission.id.clone());
+            job.dedupe_key = Some(format!("datacomp:{}:{}", round.id, submission.id));
+            queued += usize::from(store.enqueue(&job).await?.is_some());
+        }
         let subs = store.submissions_in("datacomp", round.id, None).await?;
         if subs
             .iter()

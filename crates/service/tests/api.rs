@@ -262,6 +262,39 @@ async fn prism_status_codes(backend: Backend) {
 both!(status_codes, prism_status_codes);
 
 #[tokio::test]
+async fn a_refused_body_spends_the_nonce_as_in_prism() {
+    let (db, state) = setup(Backend::Sqlite, config()).await;
+    let signer = Signer::from_seed([5; 32]);
+    let ts = T0_MS / 1000;
+    let bad = json!({ "filename": "model.py" });
+    let (status, _) = send(
+        &state,
+        own_request(&signer, "prism", "/v1/submissions", "k", ts, &bad),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let good = json!({ "code": "print(1)" });
+    let (status, body) = send(
+        &state,
+        own_request(&signer, "prism", "/v1/submissions", "k", ts, &good),
+    )
+    .await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (StatusCode::CONFLICT, Some("nonce already used"))
+    );
+    // A reused nonce is 409 before the body is looked at.
+    let (status, _) = send(
+        &state,
+        own_request(&signer, "prism", "/v1/submissions", "k", ts, &bad),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(db.store.submission_count().await.unwrap(), 0);
+    db.cleanup().await;
+}
+
+#[tokio::test]
 async fn validator_hotkey_is_refused_before_the_signature() {
     let mut c = config();
     c.validator_hotkeys.insert(ALICE.into());

@@ -51,6 +51,7 @@ async fn outcomes_ttl_and_memory_limit() {
         body: "b".into(),
         metadata: json!({}),
         job: Some(job(json!({ "score": 0.75 }), 3, 10_000)),
+        nonce: None,
     })
     .await
     .unwrap();

@@ -30,6 +30,9 @@ pub struct NewSubmission {
     /// The evaluation job (its `submission_id` is set to `id`); `None`: queued later (a round
     /// closed at its deadline block).
     pub job: Option<JobSpec>,
+    /// The request's single-use nonce, spent in the same transaction (a reused one makes the
+    /// whole insert fail with [`StoreError::Duplicate`] `nonce`).
+    pub nonce: Option<String>,
 }
 
 /// A stored submission.
@@ -206,6 +209,19 @@ impl Store {
             .await
             .map_err(StoreError::write("nonce"))?;
         Ok(())
+    }
+
+    /// Whether `(hotkey, nonce)` was used before (a read; the insert that spends it is what
+    /// decides a race).
+    pub async fn nonce_used(&self, hotkey: &str, nonce: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM nonces WHERE hotkey = $1 AND nonce = $2")
+                .bind(hotkey)
+                .bind(nonce)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::read("nonce"))?;
+        Ok(found.is_some())
     }
 
     /// Forgets nonces older than `before_ms` (a signature older than its TTL is refused anyway).

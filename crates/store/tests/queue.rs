@@ -266,6 +266,7 @@ async fn max_attempts_fail_the_job_and_its_submission(db: &Db) {
             body: "print(1)".into(),
             metadata: json!({}),
             job: Some(sim(1)),
+            nonce: None,
         })
         .await
         .unwrap();
@@ -333,6 +334,7 @@ async fn failures_retry_or_reject(db: &Db) {
         body: "x".into(),
         metadata: json!({"a": 1}),
         job: Some(sim(2)),
+        nonce: None,
     })
     .await
     .unwrap();
@@ -399,6 +401,7 @@ async fn submission_and_job_commit_together_and_leaderboard(db: &Db) {
             body: "b".into(),
             metadata: json!({}),
             job: Some(JobSpec::new("sim", json!({"score": score}))),
+            nonce: None,
         })
         .await
         .unwrap();
@@ -414,6 +417,7 @@ async fn submission_and_job_commit_together_and_leaderboard(db: &Db) {
         body: "b".into(),
         metadata: json!({}),
         job: Some(sim(9)),
+        nonce: None,
     };
     assert!(matches!(
         s.insert_submission(&dup).await,
