@@ -6,7 +6,9 @@ mod generate;
 mod prism;
 mod progress;
 mod score;
+mod serve;
 mod train;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -84,6 +86,13 @@ enum Command {
     /// SN37 fine-tuning competitions: evaluate a round of submitted models and set weights.
     #[command(subcommand)]
     Sn37(assay_sn37::cli::Sn37Command),
+    /// The always-on validator: signed HTTP intake (PRISM's routes), queue, schedules.
+    Serve(Box<serve::ServeArgs>),
+    /// Claim and run the validator's jobs (one process per GPU, any host that reaches the DB).
+    Worker(Box<worker::WorkerArgs>),
+    /// Runs one job read from stdin (started by `assay worker`).
+    #[command(hide = true, name = "job-child")]
+    JobChild,
 }
 
 /// Lets a closed pipe end the process quietly, as it does any Unix filter (`assay ... | head -1`):
@@ -112,5 +121,8 @@ fn main() -> anyhow::Result<()> {
         Command::Prm(command) => assay_bon::cli::run_prm(&command),
         Command::Prism(command) => prism::run_prism(command),
         Command::Sn37(command) => assay_sn37::cli::run_sn37(command),
+        Command::Serve(args) => serve::run(*args),
+        Command::Worker(args) => worker::run(*args),
+        Command::JobChild => worker::run_child(),
     }
 }
