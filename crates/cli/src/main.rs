@@ -3,6 +3,7 @@
 mod bench;
 mod common;
 mod generate;
+mod prism;
 mod progress;
 mod score;
 mod train;
@@ -45,6 +46,7 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     match format {
         LogFormat::Text => builder.init(),
@@ -78,7 +80,7 @@ enum Command {
     Prm(assay_bon::cli::PrmCommand),
     /// PRISM: check, run and score sandboxed Python training bundles; the leaderboard.
     #[command(subcommand)]
-    Prism(assay_prism::cli::PrismCommand),
+    Prism(prism::PrismCommand),
     /// SN37 fine-tuning competitions: evaluate a round of submitted models and set weights.
     #[command(subcommand)]
     Sn37(assay_sn37::cli::Sn37Command),
@@ -108,7 +110,7 @@ fn main() -> anyhow::Result<()> {
         Command::FtChallenge(command) => assay_ftchallenge::run_ft_challenge(command),
         Command::Bon(args) => assay_bon::cli::run_bon(&args),
         Command::Prm(command) => assay_bon::cli::run_prm(&command),
-        Command::Prism(command) => assay_prism::cli::run_prism(command),
+        Command::Prism(command) => prism::run_prism(command),
         Command::Sn37(command) => assay_sn37::cli::run_sn37(command),
     }
 }

@@ -103,7 +103,7 @@ impl Progress {
                 total = self.len,
                 unit = self.unit,
                 seconds = format_args!("{:.1}", self.started.elapsed().as_secs_f64()),
-                message = %self.message,
+                detail = %self.message,
                 "finished"
             ),
         }
@@ -126,7 +126,7 @@ impl Progress {
             unit = self.unit,
             rate = format_args!("{rate:.2}/s"),
             eta = %eta,
-            message = %self.message,
+            detail = %self.message,
             "progress"
         );
     }

@@ -277,3 +277,46 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
+
+/// Without a terminal (stderr piped, as under cron or systemd), progress is logged as lines with
+/// the stage and counts instead of a bar that draws nowhere; `--log-format json` makes each line
+/// a JSON object for a collector.
+#[test]
+fn progress_is_logged_without_a_terminal_as_text_or_json() {
+    let args = [
+        "generate",
+        "--model",
+        &tiny(),
+        "--max-new-tokens",
+        "4",
+        "hello",
+    ];
+    let out = assay().args(args).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("stage=generate") && text.contains("finished"),
+        "{text}"
+    );
+    assert!(
+        text.contains("loading"),
+        "the model's loading is logged too: {text}"
+    );
+
+    let out = assay()
+        .args(args)
+        .args(["--log-format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let finished = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "finished" && l["fields"]["stage"] == "generate")
+        .unwrap_or_else(|| panic!("no finished line: {lines:?}"));
+    assert!(finished["fields"]["total"].as_u64().unwrap() > 0);
+    assert_eq!(finished["level"], "INFO");
+}

@@ -1,7 +1,10 @@
 //! Trains a small LoRA adapter on the tiny Llama fixture and saves it in PEFT's format, so that
 //! `fixtures/make_peft_fixtures.py` can check that PEFT loads it and computes the same logits.
 //!
-//! cargo run -p assay-engine --example make_assay_adapter
+//! cargo run -p assay-engine --example make_assay_adapter [OUT_DIR]
+//!
+//! OUT_DIR defaults to `fixtures/assay-llama-adapter`. The adapter names its base by the fixture
+//! folder's absolute path, as PEFT's `AutoPeftModelForCausalLM` needs to load it on its own.
 
 use std::path::PathBuf;
 
@@ -49,11 +52,12 @@ fn main() -> anyhow::Result<()> {
         "trained {} steps, loss {:.4}",
         report.steps, report.train_loss
     );
-    peft::save_adapter(
-        &mut lm.model,
-        &lora,
-        "tiny-llama",
-        &fixtures.join("assay-llama-adapter"),
-    )?;
+    let out = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| fixtures.join("assay-llama-adapter"));
+    let base = fixtures.join("tiny-llama");
+    peft::save_adapter(&mut lm.model, &lora, &base.to_string_lossy(), &out)?;
+    println!("wrote {}", out.display());
     Ok(())
 }

@@ -41,6 +41,18 @@ __device__ float block_sum(float v, float *shared) {
   return v;
 }
 
+// The same in f64, for sums whose small terms must survive beside a large one.
+__device__ double block_sum_f64(double v, double *shared) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  v = lane < (BLOCK / 32) ? shared[lane] : 0.0;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+  __syncthreads();
+  return v;
+}
+
 // Arg-max of (value, index) pairs: the larger value wins, the lower index on ties.
 __device__ __forceinline__ void better(float &v, uint32_t &i, float ov, uint32_t oi) {
   if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
@@ -148,13 +160,16 @@ __device__ void token_nll(const T *x, const uint32_t *target, float *out, uint32
   for (uint32_t j = threadIdx.x; j < V; j += BLOCK) better(m, mi, to_f32(xr[j]), j);
   uint32_t arg = block_argmax(m, mi, shared, shared_i);
   float mx = to_f32(xr[arg]);
-  float s = 0.0f;
-  for (uint32_t j = threadIdx.x; j < V; j += BLOCK) s += __expf(to_f32(xr[j]) - mx);
-  s = block_sum(s, shared);
+  // Summed in f64 (as on the CPU): in f32 the thread holding the max (term 1) would drop every
+  // tail term below half an ulp of 1, biasing the loss low by that share of the tail's mass.
+  __shared__ double shared_d[BLOCK / 32];
+  double s = 0.0;
+  for (uint32_t j = threadIdx.x; j < V; j += BLOCK) s += (double)__expf(to_f32(xr[j]) - mx);
+  s = block_sum_f64(s, shared_d);
   if (threadIdx.x == 0) {
     uint32_t t = target[blockIdx.x];
     float xt = t < V ? to_f32(xr[t]) : NAN;
-    out[2 * blockIdx.x] = mx + logf(s) - xt;
+    out[2 * blockIdx.x] = (float)((double)mx - (double)xt + log(s));
     out[2 * blockIdx.x + 1] = (float)arg;
   }
 }

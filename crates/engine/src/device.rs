@@ -166,6 +166,16 @@ impl Placement {
     }
 
     /// Opens the device and returns the options models are loaded with.
+    ///
+    /// ```
+    /// use assay_engine::{ModelSource, Placement, load};
+    /// let options = Placement::cpu().load_options()?;
+    /// assert_eq!(options.dtype, assay_engine::candle_core::DType::F32);
+    /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny-llama");
+    /// let lm = load(&ModelSource::HfFolder(dir), &options)?;
+    /// assert!(lm.model.device().is_cpu());
+    /// # Ok::<(), assay_engine::EngineError>(())
+    /// ```
     pub fn load_options(&self) -> Result<crate::LoadOptions> {
         Ok(crate::LoadOptions {
             device: self.device.open()?,

@@ -5,9 +5,17 @@ use std::path::PathBuf;
 /// Errors from loading, tokenising, running or training models.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// A file could not be read.
+    /// A file or folder could not be read (or opened, or listed).
     #[error("cannot read {path}: {source}")]
-    Io {
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file or folder could not be written (or created, synced, or moved into place).
+    #[error("cannot write {path}: {source}")]
+    Write {
         /// The file.
         path: PathBuf,
         /// The underlying error.
@@ -64,9 +72,17 @@ impl EngineError {
         }
     }
 
-    /// An I/O error on `path`.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
+    /// A failure to read `path`.
+    pub fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Read {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A failure to write `path`.
+    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Write {
             path: path.into(),
             source,
         }
@@ -79,7 +95,9 @@ impl assay_errors::Diagnose for EngineError {
     fn blame(&self) -> assay_errors::Blame {
         use assay_errors::Blame;
         match self {
-            Self::Io { source, .. } => assay_errors::io_blame(source),
+            Self::Read { source, .. } | Self::Write { source, .. } => {
+                assay_errors::io_blame(source)
+            }
             Self::BadFile { .. }
             | Self::Config(_)
             | Self::Weight { .. }
@@ -100,6 +118,10 @@ impl assay_errors::Diagnose for EngineError {
 
     fn hint(&self) -> Option<String> {
         match self {
+            Self::Write { path, .. } => Some(format!(
+                "check that {} is writable and its disk has room",
+                path.display()
+            )),
             Self::NotFound(_) => Some(
                 "pass --model a Hugging Face folder, a .gguf file, or org/name[@revision] from the \
                  local HF cache (HF_HUB_CACHE / HF_HOME)"

@@ -3,21 +3,25 @@
 //!
 //! Each prompt is prefilled alone, then the batch decodes together in one left-padded KV cache
 //! (see [`KvCache`]); each sample draws its random numbers from a counter-based stream keyed by
-//! (seed, prompt index, sample index) and the step, so a request gives the same text whatever the
-//! batch size or the other requests beside it (up to float rounding in batched matmuls).
+//! (seed, request key, sample index) and the step. The request key is a hash of the prompt's token
+//! ids ([`prompt_key`]) or, through [`generate_with_keys`], of an explicit request id
+//! ([`request_key`]); never the prompt's position. So a request gives the same text whatever the
+//! batch size, the other requests beside it, or its place in the input (up to float rounding in
+//! batched matmuls) — the invariance a validator needs when miners' items arrive in any order.
 //!
 //! Plain temperature sampling and greedy decoding run on the device (Gumbel-max over the logits,
-//! [`crate::ops::sample_rows`]); tokens are read back every few steps rather than every step, so
+//! [`crate::kernels::sampling::sample_rows`]); tokens are read back every few steps rather than every step, so
 //! the host never waits on the device in between. Top-k, top-p and the repetition penalty need the
 //! logits on the host and use the same draws there.
 
 use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{EngineError, Result};
-use crate::model::{KvCache, Model};
-use crate::ops::gumbel_choice;
-use crate::tokenizer::TextTokenizer;
+use crate::kernels::sampling::gumbel_choice;
+use crate::models::llama::{KvCache, Model};
+use crate::text::tokenizer::TextTokenizer;
 
 /// How to pick tokens and when to stop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,16 +144,56 @@ struct Row {
 
 /// Generates `params.n` samples for every prompt; returns them grouped per prompt, in order.
 /// `on_token` is told how many tokens each decode step produced, for progress bars.
+///
+/// ```
+/// use assay_engine::{GenerateOptions, LoadOptions, ModelSource, SamplingParams, generate, load};
+/// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny-qwen2");
+/// let lm = load(&ModelSource::HfFolder(dir), &LoadOptions::default())?;
+/// let prompts = vec![lm.tokenizer.encode("The quick brown fox", false)?];
+/// let params = SamplingParams { temperature: 0.8, n: 2, max_new_tokens: 4, ..Default::default() };
+/// let out = generate(&lm.model, &lm.tokenizer, &prompts, &params, GenerateOptions::default(), |_| {})?;
+/// assert_eq!(out[0].len(), 2);
+/// assert!(out[0].iter().all(|c| c.token_ids.len() <= 4));
+/// # Ok::<(), assay_engine::EngineError>(())
+/// ```
+///
+/// Each prompt's samples are drawn from streams keyed by the seed and the prompt's own tokens
+/// ([`prompt_key`]), so they do not depend on where the prompt stands in `prompts`; two equal
+/// prompts get equal samples (give them distinct ids through [`generate_with_keys`] if they must
+/// differ).
 pub fn generate(
     model: &Model,
     tokenizer: &TextTokenizer,
     prompts: &[Vec<u32>],
     params: &SamplingParams,
     options: GenerateOptions,
+    on_token: impl FnMut(usize),
+) -> Result<Vec<Vec<Completion>>> {
+    let keys: Vec<u64> = prompts.iter().map(|p| prompt_key(p)).collect();
+    generate_with_keys(model, tokenizer, prompts, &keys, params, options, on_token)
+}
+
+/// [`generate`] with an explicit stream key per prompt (`keys[i]` for `prompts[i]`, typically
+/// [`request_key`] of the request's id): prompt `i`'s samples depend only on `keys[i]`, its
+/// tokens, the parameters and the seed.
+pub fn generate_with_keys(
+    model: &Model,
+    tokenizer: &TextTokenizer,
+    prompts: &[Vec<u32>],
+    keys: &[u64],
+    params: &SamplingParams,
+    options: GenerateOptions,
     mut on_token: impl FnMut(usize),
 ) -> Result<Vec<Vec<Completion>>> {
     params.validate()?;
     check_prompts(model, prompts, params)?;
+    if keys.len() != prompts.len() {
+        return Err(EngineError::Request(format!(
+            "{} stream keys for {} prompts: give one key per prompt",
+            keys.len(),
+            prompts.len()
+        )));
+    }
     let per_batch = (options.max_batch_rows.max(params.n) / params.n).max(1);
     let mut out = Vec::with_capacity(prompts.len());
     for (chunk_index, chunk) in prompts.chunks(per_batch).enumerate() {
@@ -159,6 +203,7 @@ pub fn generate(
             tokenizer,
             chunk,
             first,
+            &keys[first..first + chunk.len()],
             params,
             options.seed,
             &mut on_token,
@@ -200,14 +245,42 @@ fn check_prompts(model: &Model, prompts: &[Vec<u32>], params: &SamplingParams) -
     Ok(())
 }
 
-/// A 64-bit seed for sample `(prompt, sample)` of run `seed` (SplitMix64 finaliser over the three).
-fn stream_seed(seed: u64, prompt: usize, sample: usize) -> u64 {
+/// The stream key of a prompt by its content: the first 8 bytes (little-endian) of the SHA-256 of
+/// its token ids (each 4 bytes, little-endian) after a domain tag.
+pub fn prompt_key(tokens: &[u32]) -> u64 {
+    let mut h = Sha256::new();
+    h.update(b"assay prompt tokens\0");
+    for t in tokens {
+        h.update(t.to_le_bytes());
+    }
+    first_u64(&h.finalize())
+}
+
+/// The stream key of a request by its id (any string the caller keeps stable, such as a
+/// submission's item id): the first 8 bytes (little-endian) of the SHA-256 of the id's UTF-8
+/// bytes after a domain tag, so it never collides with a [`prompt_key`] by construction.
+pub fn request_key(id: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(b"assay request id\0");
+    h.update(id.as_bytes());
+    first_u64(&h.finalize())
+}
+
+fn first_u64(digest: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// A 64-bit seed for sample `sample` of the request keyed `request` in run `seed` (SplitMix64
+/// finaliser over the three).
+fn stream_seed(seed: u64, request: u64, sample: usize) -> u64 {
     let mix = |mut z: u64| {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     };
-    mix(mix(mix(seed) ^ prompt as u64).wrapping_add(0x9e37_79b9_7f4a_7c15) ^ sample as u64)
+    mix(mix(mix(seed) ^ request).wrapping_add(0x9e37_79b9_7f4a_7c15) ^ sample as u64)
 }
 
 /// Decode steps between reads of the sampled tokens on a GPU (on the CPU every step is read).
@@ -218,6 +291,7 @@ fn generate_batch(
     tokenizer: &TextTokenizer,
     prompts: &[Vec<u32>],
     first_index: usize,
+    request_keys: &[u64],
     params: &SamplingParams,
     seed: u64,
     on_token: &mut impl FnMut(usize),
@@ -235,7 +309,7 @@ fn generate_batch(
         .map(|(p, s)| Row {
             prompt_index: first_index + p,
             sample_index: s,
-            key: stream_seed(seed, first_index + p, s),
+            key: stream_seed(seed, request_keys[p], s),
             generated: Vec::new(),
             finished: None,
         })
@@ -372,7 +446,7 @@ fn sample_step(
 ) -> Result<Tensor> {
     let on_host = params.top_k.is_some() || params.top_p < 1.0 || params.repetition_penalty != 1.0;
     if !on_host {
-        return Ok(crate::ops::sample_rows(
+        return Ok(crate::kernels::sampling::sample_rows(
             logits,
             keys,
             step as u32,
@@ -463,7 +537,7 @@ fn finish(row: Row, params: &SamplingParams, tokenizer: &TextTokenizer) -> Resul
 
 /// Picks the next token from f32 logits with the draws of stream `key` at `step`: greedy at
 /// temperature 0, else Gumbel-max over the tokens that top-k and top-p keep. The device sampler
-/// ([`crate::ops::sample_rows`]) makes the same draws.
+/// ([`crate::kernels::sampling::sample_rows`]) makes the same draws.
 pub fn sample_token(logits: &[f32], params: &SamplingParams, key: u64, step: u32) -> u32 {
     let inv_t = if params.temperature > 0.0 {
         1.0 / params.temperature

@@ -6,8 +6,8 @@
 use candle_core::Tensor;
 
 use crate::error::{EngineError, Result};
-use crate::model::{Model, Pass};
-use crate::ops::token_nll;
+use crate::kernels::loss::token_nll;
+use crate::models::llama::{Model, Pass};
 
 /// Positions whose logits exist together: on the CPU 256 (about 155 MB of f32 for a 151,936-token
 /// vocabulary); on a GPU 8192 (2.5 GB of bf16), large enough to keep the output matmul efficient.
@@ -155,6 +155,20 @@ pub struct CompletionScore {
 }
 
 /// Scores `completion` tokens after `prompt` tokens for each pair: only the completion is scored.
+/// `on_progress` is told how many pairs each batch finished.
+///
+/// ```
+/// use assay_engine::{BatchLimits, LoadOptions, ModelSource, load, score_completions};
+/// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny-qwen2");
+/// let lm = load(&ModelSource::HfFolder(dir), &LoadOptions::default())?;
+/// let prompt = lm.tokenizer.encode("3 plus 4 is", false)?;
+/// let completion = lm.tokenizer.encode(" 7", false)?;
+/// let scores = score_completions(&lm.model, &[(prompt, completion)], BatchLimits::default(), |_| {})?;
+/// assert!(scores[0].mean_nll > 0.0);
+/// let n = scores[0].logprobs.len() as f64;
+/// assert!((scores[0].sum_logprob + n * scores[0].mean_nll).abs() < 1e-9);
+/// # Ok::<(), assay_engine::EngineError>(())
+/// ```
 pub fn score_completions(
     model: &Model,
     pairs: &[(Vec<u32>, Vec<u32>)],

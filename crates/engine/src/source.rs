@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 
 use crate::assets;
-use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
-use crate::gguf::GgufFile;
-use crate::model::Model;
-use crate::tokenizer::TextTokenizer;
-use crate::weights::WeightMap;
+use crate::formats::config::ModelConfig;
+use crate::formats::gguf::GgufFile;
+use crate::formats::safetensors::WeightMap;
+use crate::models::llama::Model;
+use crate::text::tokenizer::TextTokenizer;
 
 /// A model location, resolved to files on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl std::fmt::Display for ModelSource {
 }
 
 /// `org/name` or `org/name@rev`, with no path-like parts.
-fn parse_repo_id(spec: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse_repo_id(spec: &str) -> Option<(&str, &str)> {
     let (repo, revision) = spec.split_once('@').unwrap_or((spec, "main"));
     let (org, name) = repo.split_once('/')?;
     let ok = |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\']);
@@ -95,7 +95,7 @@ pub fn hf_cache_snapshot(cache: &Path, repo: &str, revision: &str) -> Result<Pat
     let ref_file = repo_dir.join("refs").join(revision);
     let commit = if ref_file.is_file() {
         std::fs::read_to_string(&ref_file)
-            .map_err(|e| EngineError::io(&ref_file, e))?
+            .map_err(|e| EngineError::read(&ref_file, e))?
             .trim()
             .to_string()
     } else {
@@ -141,6 +141,24 @@ impl Default for LoadOptions {
 }
 
 /// Loads a model and its tokenizer from `source`.
+///
+/// ```
+/// use assay_engine::{LoadOptions, ModelSource, load};
+/// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny-llama");
+/// let lm = load(&ModelSource::HfFolder(dir), &LoadOptions::default())?;
+/// assert_eq!(lm.model.config().num_hidden_layers, 2);
+/// let ids = lm.tokenizer.encode("The quick brown fox", false)?;
+/// assert!(!ids.is_empty());
+/// # Ok::<(), assay_engine::EngineError>(())
+/// ```
+///
+/// With nothing named, [`ModelSource::resolve`] gives the embedded default (fetched on first use):
+///
+/// ```no_run
+/// use assay_engine::{ModelSource, Placement, load};
+/// let lm = load(&ModelSource::resolve(None)?, &Placement::cpu().load_options()?)?;
+/// # Ok::<(), assay_engine::EngineError>(())
+/// ```
 pub fn load(source: &ModelSource, options: &LoadOptions) -> Result<LoadedModel> {
     let (config, weights, tokenizer) = match source {
         ModelSource::HfFolder(dir) => load_hf_folder(dir, options)?,
@@ -168,7 +186,7 @@ fn check_vocab(config: &ModelConfig, tokenizer: &TextTokenizer) -> Result<()> {
 /// Reads `config.json` of a folder.
 pub fn read_hf_config(dir: &Path) -> Result<ModelConfig> {
     let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| EngineError::read(&path, e))?;
     ModelConfig::from_hf_json(&text).map_err(|e| EngineError::bad_file(&path, e.to_string()))
 }
 
@@ -185,7 +203,7 @@ fn load_hf_folder(dir: &Path, o: &LoadOptions) -> Result<(ModelConfig, WeightMap
 pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
-        let text = std::fs::read_to_string(&index).map_err(|e| EngineError::io(&index, e))?;
+        let text = std::fs::read_to_string(&index).map_err(|e| EngineError::read(&index, e))?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| EngineError::bad_file(&index, format!("not valid JSON: {e}")))?;
         let map = v
@@ -224,7 +242,7 @@ pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![single]);
     }
     let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| EngineError::io(dir, e))?
+        .map_err(|e| EngineError::read(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
         .collect();

@@ -122,7 +122,7 @@ fn bad_configs_and_inputs_are_rejected_with_reasons() {
     let error = BertEncoder::new(model, &dir.join("tokenizer.json"), 21).unwrap_err();
     assert!(error.to_string().contains("max_seq_length 21"), "{error}");
     let missing = BertModel::from_files(&dir.join("nope.json"), &dir.join("model.safetensors"));
-    assert!(matches!(missing, Err(EngineError::Io { .. })));
+    assert!(matches!(missing, Err(EngineError::Read { .. })));
 }
 
 #[test]

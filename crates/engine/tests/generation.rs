@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use assay_engine::{
     FinishReason, GenerateOptions, LoadOptions, LoadedModel, ModelSource, SamplingParams, generate,
-    load,
+    generate_with_keys, load, request_key,
 };
 
 fn tiny() -> LoadedModel {
@@ -122,4 +122,88 @@ fn stop_strings_cut_the_text() {
         "{:?} is not a prefix of {text:?}",
         c.text
     );
+}
+
+#[test]
+fn a_prompts_samples_do_not_depend_on_its_position() {
+    let lm = tiny();
+    let p = prompts(&lm);
+    let opts = GenerateOptions {
+        seed: 5,
+        max_batch_rows: 4,
+    };
+    let run = |prompts: &[Vec<u32>]| {
+        generate(
+            &lm.model,
+            &lm.tokenizer,
+            prompts,
+            &sampling(2),
+            opts,
+            |_| {},
+        )
+        .unwrap()
+    };
+    let forward = run(&p);
+    let reversed: Vec<Vec<u32>> = p.iter().rev().cloned().collect();
+    let backward = run(&reversed);
+    let alone = run(&p[2..]);
+    let tokens = |cs: &[assay_engine::Completion]| -> Vec<Vec<u32>> {
+        cs.iter().map(|c| c.token_ids.clone()).collect()
+    };
+    for i in 0..3 {
+        assert_eq!(tokens(&forward[i]), tokens(&backward[2 - i]), "prompt {i}");
+    }
+    assert_eq!(tokens(&forward[2]), tokens(&alone[0]));
+    // The stream does change with the prompt: not every prompt draws the same first tokens.
+    assert_ne!(tokens(&forward[0]), tokens(&forward[1]));
+}
+
+#[test]
+fn explicit_request_ids_key_the_streams() {
+    let lm = tiny();
+    let p = prompts(&lm);
+    let same = vec![p[0].clone(), p[0].clone(), p[1].clone()];
+    let opts = GenerateOptions {
+        seed: 3,
+        max_batch_rows: 8,
+    };
+    let params = sampling(2);
+    let keys: Vec<u64> = ["item-a", "item-b", "item-c"].map(request_key).to_vec();
+    let run = |prompts: &[Vec<u32>], keys: &[u64]| {
+        generate_with_keys(
+            &lm.model,
+            &lm.tokenizer,
+            prompts,
+            keys,
+            &params,
+            opts,
+            |_| {},
+        )
+        .unwrap()
+    };
+    let tokens =
+        |c: &[assay_engine::Completion]| c.iter().map(|c| c.token_ids.clone()).collect::<Vec<_>>();
+    let by_id = run(&same, &keys);
+    assert_ne!(
+        tokens(&by_id[0]),
+        tokens(&by_id[1]),
+        "equal prompts with distinct ids draw apart"
+    );
+    // Moving item-c to the front keeps its samples.
+    let moved = run(&[p[1].clone(), p[0].clone()], &[keys[2], keys[0]]);
+    assert_eq!(moved[0][0].token_ids, by_id[2][0].token_ids);
+    assert_eq!(moved[1][1].token_ids, by_id[0][1].token_ids);
+    // Without ids, equal prompts are one request and draw the same.
+    let by_content = generate(&lm.model, &lm.tokenizer, &same, &params, opts, |_| {}).unwrap();
+    assert_eq!(tokens(&by_content[0]), tokens(&by_content[1]));
+    let err = generate_with_keys(
+        &lm.model,
+        &lm.tokenizer,
+        &same,
+        &keys[..2],
+        &params,
+        opts,
+        |_| {},
+    );
+    assert!(err.is_err(), "one key per prompt is required");
 }

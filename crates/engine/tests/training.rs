@@ -417,3 +417,53 @@ fn smollm2_lora_lowers_held_out_loss() {
         "held-out loss fell only from {before} to {after}"
     );
 }
+
+#[test]
+fn saved_adapters_name_a_base_peft_can_load_and_writes_fail_as_writes() {
+    let mut lm = tiny("tiny-llama");
+    let lora = LoraConfig {
+        rank: 2,
+        alpha: 4.0,
+        ..Default::default()
+    };
+    attach_lora(&mut lm.model, &lora, 3).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let base = fixtures().join("tiny-llama");
+    peft::save_adapter(&mut lm.model, &lora, base.to_str().unwrap(), out.path()).unwrap();
+    let cfg: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    // AutoPeftModelForCausalLM hands base_model_name_or_path to from_pretrained: a model folder
+    // must be named by a path that opens from any working directory.
+    let named = std::path::PathBuf::from(cfg["base_model_name_or_path"].as_str().unwrap());
+    assert!(named.is_absolute(), "{named:?}");
+    assert!(named.join("config.json").is_file(), "{named:?}");
+    assert_eq!(cfg["revision"], Value::Null);
+    let mut again = tiny("tiny-llama");
+    let read = peft::load_adapter(&mut again.model, out.path(), 0).unwrap();
+    assert_eq!((read.rank, read.alpha), (2, 4.0));
+
+    // The embedded default's label becomes its hub id.
+    let hub = tempfile::tempdir().unwrap();
+    let label = assay_engine::assets::DEFAULT_MODEL_LABEL;
+    peft::save_adapter(&mut lm.model, &lora, label, hub.path()).unwrap();
+    let cfg: Value = serde_json::from_str(
+        &std::fs::read_to_string(hub.path().join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        cfg["base_model_name_or_path"],
+        "HuggingFaceTB/SmolLM2-135M-Instruct"
+    );
+
+    // A folder that cannot be created is a write error naming it, never "cannot read".
+    let blocker = out.path().join("a-file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let err = peft::save_adapter(&mut lm.model, &lora, "", &blocker.join("adapter")).unwrap_err();
+    assert!(
+        matches!(err, assay_engine::EngineError::Write { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().starts_with("cannot write"), "{err}");
+}

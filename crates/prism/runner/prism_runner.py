@@ -15,8 +15,16 @@ import random
 import sys
 import types
 
-_PROTO_IN = os.fdopen(os.dup(0), "r", encoding="utf-8")
-_PROTO_OUT = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+# A torchrun rank of the distributed gate reads its payload from the file the launcher names
+# and writes its messages to a file of its own (torchrun mixes the ranks' stdout).
+_RANK_PAYLOAD = os.environ.get("ASSAY_PRISM_PAYLOAD") if os.environ.get("RANK") is not None else None
+if _RANK_PAYLOAD:
+    _PROTO_IN = open(_RANK_PAYLOAD, "r", encoding="utf-8")
+    _PROTO_OUT = open(os.path.join(os.path.dirname(_RANK_PAYLOAD), "gate-rank" + os.environ["RANK"] + ".jsonl"),
+                      "w", encoding="utf-8", buffering=1)
+else:
+    _PROTO_IN = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    _PROTO_OUT = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
 # Miner output must never reach the protocol channel, and miner code must not read it.
 os.dup2(2, 1)
 _devnull = os.open(os.devnull, os.O_RDONLY)
@@ -52,6 +60,31 @@ if mode == "corpus":
     import pydoc_data.topics
 
     send({"type": "corpus", "topics": dict(pydoc_data.topics.topics)})
+    raise SystemExit(0)
+
+
+if mode == "gate":
+    # PRISM's Gate B: torchrun --standalone --nnodes=1 --nproc-per-node=N over this same script;
+    # each rank runs the miner's train(ctx) on the same synthetic batches and writes its losses
+    # and parameter digest; the orchestrator compares them.
+    os.environ["ASSAY_PRISM_PAYLOAD"] = payload["payload_file"]
+    from torch.distributed.run import main as torchrun_main
+
+    failure = None
+    try:
+        torchrun_main(["--standalone", "--nnodes=1", "--nproc-per-node=" + str(int(payload["nproc"])),
+                       "--max-restarts=0", os.path.abspath(__file__)])
+    except BaseException as exc:
+        failure = (type(exc).__name__ + ": " + str(exc))[:1000]
+    ranks = []
+    for rank in range(int(payload["nproc"])):
+        path = os.path.join(os.path.dirname(payload["payload_file"]), "gate-rank" + str(rank) + ".jsonl")
+        messages = []
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                messages = [json.loads(line) for line in handle if line.strip()]
+        ranks.append(messages)
+    send({"type": "gate", "failure": failure, "ranks": ranks})
     raise SystemExit(0)
 
 context_data = payload["context"]
@@ -101,27 +134,113 @@ try:
     _netns = os.readlink("/proc/self/ns/net")
 except OSError:
     _netns = None
-send({"type": "hello", "torch": torch.__version__, "device": str(device), "seed": forced_seed, "netns": _netns})
+_gpu_name = None
+if device.type == "cuda":
+    try:
+        _gpu_name = torch.cuda.get_device_name(0)
+    except Exception:
+        _gpu_name = None
+send({"type": "hello", "torch": torch.__version__, "device": str(device), "seed": forced_seed, "netns": _netns,
+      "gpu_name": _gpu_name})
 if device.type == "cpu" and os.path.exists("/dev/nvidiactl"):
     # CUDA fails to initialise under a small address-space cap and torch then says "no GPU".
     send({"type": "note", "message": "an NVIDIA device is present but CUDA is unavailable: running on CPU "
           "(an address-space cap below ~32 GiB stops CUDA; raise or drop --memory-mb)"})
 
 
-def count_params(model):
+try:
+    from torch.nn.parameter import UninitializedBuffer as _UninitBuffer
+    from torch.nn.parameter import UninitializedParameter as _UninitParam
+except Exception:  # older torch
+    _UninitParam = _UninitBuffer = ()
+_Module = torch.nn.Module
+_module_modules = torch.nn.Module.modules
+_object_getattribute = object.__getattribute__
+_isinstance = isinstance
+_id = id
+_int = int
+
+
+def _numel(tensor):
+    if (_UninitParam and _isinstance(tensor, _UninitParam)) or (_UninitBuffer and _isinstance(tensor, _UninitBuffer)):
+        return 0
     try:
-        from torch.nn.parameter import UninitializedParameter as uninit
-    except Exception:
-        uninit = ()
+        return _int(_TensorBase.numel(tensor))
+    except (ValueError, RuntimeError, TypeError):
+        return 0
+
+
+def count_params(model):
+    """Every tensor reachable from the model: parameters; floating-point (and complex) tensors held
+    as buffers, as plain attributes of any submodule, or inside lists, tuples, dicts and sets of
+    them (depth 4). Each tensor counts once. PRISM counts parameters only; a model can hide
+    trainable weights in the other places (issue #19), so they count toward the cap too. Integer
+    and boolean tensors (masks, index tables) do not."""
+    seen = set()
     total = 0
-    for param in model.parameters():
-        if uninit and isinstance(param, uninit):
-            continue
+    budget = [200_000]
+
+    def add(tensor, is_param):
+        nonlocal total
+        key = _id(tensor)
+        if key in seen:
+            return
+        seen.add(key)
+        if not is_param:
+            try:
+                if not (tensor.is_floating_point() or tensor.is_complex()):
+                    return
+            except Exception:
+                return
+        total += _numel(tensor)
+
+    def walk(value, depth):
+        budget[0] -= 1
+        if budget[0] < 0 or depth > 4:
+            return
+        if _isinstance(value, _TensorBase):
+            add(value, _isinstance(value, torch.nn.Parameter))
+        elif _isinstance(value, (list, tuple, set, frozenset)):
+            for item in value:
+                walk(item, depth + 1)
+        elif _isinstance(value, dict):
+            for item in value.values():
+                walk(item, depth + 1)
+
+    try:
+        modules = list(_module_modules(model))
+    except Exception:
+        modules = [model]
+    for module in modules:
         try:
-            total += int(param.numel())
-        except (ValueError, RuntimeError):
+            attributes = _object_getattribute(module, "__dict__")
+        except Exception:
             continue
+        for key, value in list(attributes.items()):
+            if key in ("_parameters", "_buffers"):
+                for tensor in list(value.values()):
+                    if tensor is not None:
+                        add(tensor, key == "_parameters")
+            elif key != "_modules":
+                walk(value, 0)
     return total
+
+
+def tensor_digest(model):
+    """Per-tensor (sum, sum of squares) in float64 of every floating-point tensor of the model's
+    state, to tell whether training changed anything."""
+    digest = []
+    try:
+        state = model.state_dict()
+    except Exception:
+        return None
+    with _no_grad():
+        for key in sorted(state):
+            value = state[key]
+            if _isinstance(value, _TensorBase) and value.is_floating_point():
+                v = value.detach().double()
+                digest.append((key, _float(v.sum()), _float((v * v).sum())))
+    return digest
 
 
 def logits_of(output):
@@ -247,7 +366,12 @@ sys.modules["prism_challenge"].evaluator = sys.modules["prism_challenge.evaluato
 sys.modules["prism_challenge.evaluator"].interface = interface
 sys.modules["prism_challenge.evaluator.interface"] = interface
 
+_gate_rank = mode == "gate_rank"
 ctx = PrismContext(
+    rank=int(os.environ.get("RANK", "0")) if _gate_rank else 0,
+    local_rank=int(os.environ.get("LOCAL_RANK", "0")) if _gate_rank else 0,
+    world_size=int(os.environ.get("WORLD_SIZE", "1")) if _gate_rank else 1,
+    distributed_backend="gloo" if _gate_rank else None,
     vocab_size=int(context_data["vocab_size"]),
     sequence_length=int(context_data["sequence_length"]),
     max_parameters=max_parameters,
@@ -263,11 +387,37 @@ ctx = PrismContext(
 trained_model = None
 
 
-def check_cap(model, stage):
+_last_count = [None]
+
+
+def check_cap(model, stage, report=True):
     params = count_params(model)
-    send({"type": "params", "stage": stage, "count": params})
+    if report or params != _last_count[0]:
+        # Sent when it changes, so a model that grows mid-run shows where it grew.
+        send({"type": "params", "stage": stage, "count": params})
+    _last_count[0] = params
     if params > max_parameters:
-        fail("param_cap", "model has " + str(params) + " parameters, over the cap of " + str(max_parameters), 4)
+        fail("param_cap", stage + ": the model holds " + str(params) + " parameters and tensors, over the cap of "
+             + str(max_parameters), 4)
+
+
+_first_digest = [None]
+
+
+_gate_losses = []
+
+
+def iterate_gate(model, batch_size, seq_len):
+    # The gate's batches: windows of the payload's byte tokens, the same on every rank.
+    data = payload["gate_tokens"]
+    span = batch_size * seq_len
+    for step in range(int(payload["gate_steps"])):
+        check_cap(model, "gate step " + str(step), report=False)
+        start = (step * span) % max(1, len(data) - span)
+        window = data[start:start + span]
+        tokens = tensor_of({"tokens": window, "rows": batch_size, "cols": seq_len}, model)
+        _gate_losses.append(mean_loss(model, tokens))
+        yield PrismBatch(tokens=tokens)
 
 
 def iterate_capture(model, batch_size, seq_len, tokenizer):
@@ -276,10 +426,17 @@ def iterate_capture(model, batch_size, seq_len, tokenizer):
         return
     interface._CAPTURE_STARTED = True
     trained_model = model
+    if _gate_rank:
+        yield from iterate_gate(model, int(batch_size), int(seq_len))
+        return
     check_cap(model, "scored_model")
     send({"type": "begin", "batch_size": int(batch_size), "seq_len": int(seq_len), "tokenizer": tokenizer is not None})
     first = True
+    step = 0
     while True:
+        if not first:
+            # A step boundary: the miner's code ran since the last batch.
+            check_cap(model, "step " + str(step), report=False)
         send({"type": "next"})
         message = receive()
         if message["type"] == "stop":
@@ -289,6 +446,8 @@ def iterate_capture(model, batch_size, seq_len, tokenizer):
         if first:
             first = False
             check_cap(model, "after_first_forward")
+            _first_digest[0] = tensor_digest(model)
+        step += 1
         send({"type": "loss", "loss": loss})
         yield PrismBatch(tokens=tokens)
 
@@ -334,8 +493,15 @@ def build_checked():
 def run_instantiate():
     model = build_checked()
     before = count_params(model)
-    with torch.no_grad():
-        model(torch.zeros(1, ctx.sequence_length, dtype=torch.long, device=model_device(model)))
+    forward_error = None
+    try:
+        # Best effort, as PRISM: the forward only materialises lazy parameters; a model whose
+        # forward fails on this dummy batch is still counted (and an over-cap one refused).
+        with torch.no_grad():
+            model(torch.zeros(1, ctx.sequence_length, dtype=torch.long, device=model_device(model)))
+    except Exception as exc:
+        forward_error = (type(exc).__name__ + ": " + str(exc))[:300]
+        send({"type": "note", "message": "the dummy forward failed (" + forward_error + "); parameters counted without it"})
     send({"type": "instantiated", "params_before_forward": before, "params": count_params(model)})
 
 
@@ -352,10 +518,18 @@ def run_train():
     if os.path.lexists(state_path):
         os.unlink(state_path)
     saved = None
+    no_learning = False
     if trained_model is not None:
+        # The trained state counts too: a model that grew after its last batch is caught here.
+        check_cap(trained_model, "trained_state")
         state = {key: value.detach().to("cpu") for key, value in trained_model.state_dict().items()}
+        saved_count = sum(_numel(v) for v in state.values() if _isinstance(v, _TensorBase) and v.is_floating_point())
+        if saved_count > max_parameters:
+            fail("param_cap", "trained_state: the saved state holds " + str(saved_count) + " values, over the cap of "
+                 + str(max_parameters), 4)
         torch.save(state, state_path)
         saved = state_path
+        no_learning = _first_digest[0] is not None and tensor_digest(trained_model) == _first_digest[0]
     peak_rss = None
     try:
         import resource
@@ -363,7 +537,20 @@ def run_train():
         peak_rss = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
     except Exception:
         pass
-    send({"type": "done", "trained_state": saved, "peak_rss_bytes": peak_rss})
+    send({"type": "done", "trained_state": saved, "peak_rss_bytes": peak_rss, "no_learning": no_learning})
+
+
+def run_gate_rank():
+    train_path = os.path.join(bundle_dir, payload["training_entrypoint"])
+    train_module = import_file(train_path, os.path.splitext(os.path.basename(train_path))[0])
+    miner_train = getattr(train_module, payload["train_symbol"], None)
+    if not callable(miner_train):
+        fail("contract", payload["training_entrypoint"] + " has no callable " + payload["train_symbol"])
+    force_init(forced_seed)
+    miner_train(ctx)
+    digest = tensor_digest(trained_model) if trained_model is not None else None
+    send({"type": "gate_rank", "rank": ctx.rank, "world_size": ctx.world_size, "losses": _gate_losses,
+          "digest": digest})
 
 
 def strip_module_prefix(state):
@@ -394,7 +581,7 @@ def run_heldout():
 
 
 try:
-    {"instantiate": run_instantiate, "train": run_train, "heldout": run_heldout}[mode]()
+    {"instantiate": run_instantiate, "train": run_train, "heldout": run_heldout, "gate_rank": run_gate_rank}[mode]()
 except SystemExit:
     raise
 except BaseException as exc:  # report any miner failure to the orchestrator, then exit non-zero

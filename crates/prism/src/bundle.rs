@@ -43,6 +43,7 @@ pub enum BundleError {
         /// What was being read.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// The zip is malformed.
@@ -76,6 +77,25 @@ pub enum BundleError {
     /// A Python file does not parse.
     #[error(transparent)]
     Syntax(#[from] PySyntaxError),
+}
+
+impl assay_errors::Diagnose for BundleError {
+    fn blame(&self) -> assay_errors::Blame {
+        match self {
+            // The path is the operator's; what is in it is the miner's.
+            Self::Io { source, .. } => assay_errors::io_blame(source),
+            _ => assay_errors::Blame::Miner,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::TooLarge(_) => Some("limits: 7,500,000-byte archive, 200 files, 2,000,000 bytes of text".into()),
+            Self::UnsafeEntry { .. } => Some("bundle entries must be plain files at relative paths inside the bundle".into()),
+            Self::Contract(_) => Some("a bundle needs two distinct scripts: one with a top-level build_model(ctx), one with a top-level train(ctx)".into()),
+            _ => None,
+        }
+    }
 }
 
 /// The bundle's files: path (forward slashes, relative) to text, sorted by path.

@@ -22,13 +22,119 @@ pub enum DataError {
         expected: &'static str,
     },
     /// A shard could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot read: {source}")]
     Io {
         /// Shard.
         path: PathBuf,
         /// I/O error.
+        #[source]
         source: std::io::Error,
     },
+    /// `MANIFEST.json` is not a `prism_locked_data.v1` manifest.
+    #[error("{path}: not a prism_locked_data.v1 manifest: {detail}")]
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A shard's bytes do not match the manifest.
+    #[error(
+        "{path}: SHA-256 {actual} does not match the manifest's {expected}: the locked data was changed"
+    )]
+    ShardMismatch {
+        /// The shard.
+        path: PathBuf,
+        /// The manifest's hash.
+        expected: String,
+        /// The file's hash.
+        actual: String,
+    },
+    /// A shard the run would read is not in the manifest.
+    #[error("{path}: a shard the run would read is not listed in MANIFEST.json")]
+    Unlisted {
+        /// The shard.
+        path: PathBuf,
+    },
+}
+
+impl assay_errors::Diagnose for DataError {
+    fn blame(&self) -> assay_errors::Blame {
+        match self {
+            Self::Io { source, .. } => assay_errors::io_blame(source),
+            _ => assay_errors::Blame::Operator,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::NoShards { .. } => None,
+            Self::Io { .. } => None,
+            Self::Manifest { .. } | Self::ShardMismatch { .. } | Self::Unlisted { .. } => Some(
+                "lock the data again (`assay prism corpus` or `assay prism lock`) or restore the shards from the locked copy".into(),
+            ),
+        }
+    }
+}
+
+/// A data folder's `MANIFEST.json` (schema `prism_locked_data.v1`).
+#[derive(Debug, Clone)]
+pub struct LockedManifest(pub crate::corpus::CorpusManifest);
+
+impl LockedManifest {
+    /// The folder's manifest, `None` when it has no `MANIFEST.json` (unlocked data).
+    pub fn find(dir: &Path) -> Result<Option<Self>, DataError> {
+        let path = dir.join(crate::corpus::MANIFEST_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(DataError::Io { path, source }),
+        };
+        let manifest: crate::corpus::CorpusManifest =
+            serde_json::from_str(&text).map_err(|e| DataError::Manifest {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        if manifest.schema != crate::corpus::MANIFEST_SCHEMA {
+            return Err(DataError::Manifest {
+                path,
+                detail: format!("schema {}", manifest.schema),
+            });
+        }
+        Ok(Some(Self(manifest)))
+    }
+
+    /// Checks every listed shard's SHA-256, and that every shard a run reads is listed.
+    pub fn verify(&self, dir: &Path) -> Result<(), DataError> {
+        use sha2::Digest;
+        let mut listed = std::collections::BTreeSet::new();
+        for shard in &self.0.shards {
+            let path = dir.join(&shard.path);
+            let bytes = std::fs::read(&path).map_err(|source| DataError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let actual = format!("{:x}", sha2::Sha256::digest(&bytes));
+            if actual != shard.sha256 {
+                return Err(DataError::ShardMismatch {
+                    path,
+                    expected: shard.sha256.clone(),
+                    actual,
+                });
+            }
+            listed.insert(path);
+        }
+        let read = train_shards(dir)
+            .into_iter()
+            .chain(val_shards(dir))
+            .flatten();
+        for path in read {
+            if !listed.contains(&path) {
+                return Err(DataError::Unlisted { path });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Train shards in PRISM's order: the first non-empty match of `train-*.jsonl`, `*.jsonl`,

@@ -60,6 +60,141 @@ pub fn jaccard(left: &BTreeSet<String>, right: &BTreeSet<String>) -> f64 {
     shared as f64 / union as f64
 }
 
+/// Structural similarity at or above which a submission is a renamed copy (assay's check beside
+/// PRISM's; renamed copies score 1.0, independent bundles far below).
+pub const STRUCTURAL_NEAR_DUPLICATE_SIMILARITY: f64 = 0.9;
+/// Tokens per window of the structural fingerprint.
+pub const STRUCTURE_WINDOW: usize = 8;
+
+/// Names the file defines: functions, classes, parameters, assigned names and attributes,
+/// import aliases, exception names. These are the miner's own identifiers, which a copier
+/// renames; everything else (torch's API, builtins, keywords) stays as written.
+fn defined_names(file: &PyFile) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for node in file.nodes() {
+        match node {
+            AnyNodeRef::StmtFunctionDef(f) => {
+                names.insert(f.name.to_string());
+            }
+            AnyNodeRef::StmtClassDef(c) => {
+                names.insert(c.name.to_string());
+            }
+            AnyNodeRef::Parameter(p) => {
+                names.insert(p.name.to_string());
+            }
+            AnyNodeRef::ExprName(n) if n.ctx == ruff_python_ast::ExprContext::Store => {
+                names.insert(n.id.to_string());
+            }
+            AnyNodeRef::ExprAttribute(a) if a.ctx == ruff_python_ast::ExprContext::Store => {
+                names.insert(a.attr.to_string());
+            }
+            AnyNodeRef::Alias(a) => {
+                if let Some(asname) = &a.asname {
+                    names.insert(asname.to_string());
+                }
+            }
+            AnyNodeRef::ExceptHandlerExceptHandler(h) => {
+                if let Some(name) = &h.name {
+                    names.insert(name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    // `self` is a convention, not a choice worth normalising away; neither are dunders.
+    names.retain(|n| n != "self" && !n.starts_with("__"));
+    names
+}
+
+fn fnv1a(parts: &[String]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain(std::iter::once(0)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// The alpha-renamed token stream of one file: the miner's identifiers become `$0`, `$1`, ...
+/// in order of first use, numbered afresh in each `def` (so reordering functions keeps them);
+/// numbers become `N`, strings `S`; comments and layout-only newlines are dropped.
+pub fn normalised_tokens(file: &PyFile) -> Vec<String> {
+    let Ok(parsed) = ruff_python_parser::parse_module(&file.source) else {
+        return Vec::new();
+    };
+    let defined = defined_names(file);
+    let mut canonical: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for token in parsed.tokens().iter() {
+        let kind = token.kind();
+        let text = &file.source[token.range()];
+        let normal = match kind {
+            TokenKind::Comment | TokenKind::NonLogicalNewline => continue,
+            TokenKind::Def => {
+                canonical.clear();
+                "def".to_string()
+            }
+            TokenKind::Name if defined.contains(text) => {
+                let next = canonical.len();
+                format!("${}", canonical.entry(text).or_insert(next))
+            }
+            TokenKind::Name => text.to_string(),
+            TokenKind::Int | TokenKind::Float | TokenKind::Complex => "N".to_string(),
+            TokenKind::String | TokenKind::FStringMiddle | TokenKind::TStringMiddle => {
+                "S".to_string()
+            }
+            other => format!("{other:?}"),
+        };
+        out.push(normal);
+    }
+    out
+}
+
+/// assay's structural fingerprint of a bundle: hashes of every window of
+/// [`STRUCTURE_WINDOW`] alpha-renamed tokens (see [`normalised_tokens`]), per file.
+pub fn structural_fingerprint<'a>(files: impl IntoIterator<Item = &'a PyFile>) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
+    for file in files {
+        let tokens = normalised_tokens(file);
+        if tokens.len() < STRUCTURE_WINDOW {
+            if !tokens.is_empty() {
+                set.insert(format!("{:016x}", fnv1a(&tokens)));
+            }
+            continue;
+        }
+        for window in tokens.windows(STRUCTURE_WINDOW) {
+            set.insert(format!("{:016x}", fnv1a(window)));
+        }
+    }
+    set
+}
+
+/// The near-duplicate multiplier against earlier submissions, by PRISM's AST fingerprint
+/// (Jaccard ≥ 0.96) or by assay's structural one (Jaccard ≥ 0.9, which renaming does not
+/// lower): 0.2 for a near-duplicate, else 1. Returns the multiplier and the highest similarity
+/// of each kind.
+pub fn near_duplicate<'a>(
+    fingerprint: &BTreeSet<String>,
+    structure: &BTreeSet<String>,
+    previous: impl IntoIterator<Item = crate::Prior<'a>>,
+) -> (f64, f64, f64) {
+    let (mut ast, mut shape) = (0.0f64, 0.0f64);
+    for prior in previous {
+        ast = ast.max(jaccard(fingerprint, prior.fingerprint));
+        shape = shape.max(jaccard(structure, prior.structure));
+    }
+    let duplicate =
+        ast >= NEAR_DUPLICATE_SIMILARITY || shape >= STRUCTURAL_NEAR_DUPLICATE_SIMILARITY;
+    let severity = if duplicate {
+        NEAR_DUPLICATE_SEVERITY
+    } else {
+        0.0
+    };
+    ((1.0 - severity).max(0.0), ast, shape)
+}
+
 /// Near-duplicate multiplier against earlier fingerprints: 0.2 when the closest reaches 0.96,
 /// else 1. Returns the multiplier and the highest similarity seen.
 pub fn near_duplicate_multiplier<'a>(

@@ -42,6 +42,9 @@ pub struct ScoredSubmission {
     pub training_hash: String,
     /// AST fingerprint, for later near-duplicate checks.
     pub fingerprint: BTreeSet<String>,
+    /// Alpha-renamed structural fingerprint (absent in state files written before it existed).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub structure: BTreeSet<String>,
     /// Moderated architecture name.
     pub architecture_name: Option<String>,
 }
@@ -113,15 +116,44 @@ impl Default for State {
     }
 }
 
+impl assay_errors::Diagnose for StateError {
+    fn blame(&self) -> assay_errors::Blame {
+        match self {
+            Self::Read { source, .. } | Self::Write { source, .. } => {
+                assay_errors::io_blame(source)
+            }
+            Self::Format { .. } => assay_errors::Blame::Operator,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Read { .. } => Some("check the --state path and its permissions".into()),
+            Self::Write { .. } => Some("check the folder of --state exists and is writable".into()),
+            Self::Format { .. } => None,
+        }
+    }
+}
+
 /// State file problems.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// Reading or writing failed.
-    #[error("{path}: {source}")]
-    Io {
+    /// Reading failed.
+    #[error("{path}: cannot read the state file: {source}")]
+    Read {
         /// File.
         path: String,
         /// Error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing failed (the previous state file, if any, is untouched).
+    #[error("{path}: cannot write the state file: {source}")]
+    Write {
+        /// File.
+        path: String,
+        /// Error.
+        #[source]
         source: std::io::Error,
     },
     /// Not a state file of this version.
@@ -153,7 +185,7 @@ impl State {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(source) => {
-                return Err(StateError::Io {
+                return Err(StateError::Read {
                     path: shown,
                     source,
                 });
@@ -174,21 +206,20 @@ impl State {
 
     /// Writes to a temp file beside `path`, syncs it, then renames it over `path`.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let io = |source| StateError::Io {
+        let io = |source| StateError::Write {
             path: path.display().to_string(),
             source,
         };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         let text = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(path).map_err(|e| io(e.error))?;
-        Ok(())
+        crate::write_atomic(path, text.as_bytes()).map_err(io)
+    }
+
+    /// Earlier submissions' fingerprints, for [`crate::run_bundle`]'s near-duplicate check.
+    pub fn priors(&self) -> impl Iterator<Item = crate::Prior<'_>> {
+        self.submissions.iter().map(|s| crate::Prior {
+            fingerprint: &s.scored.fingerprint,
+            structure: &s.scored.structure,
+        })
     }
 
     /// Fingerprints of every earlier submission (for the near-duplicate check).

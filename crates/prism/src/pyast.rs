@@ -327,3 +327,10 @@ pub fn top_level_functions(module: &ModModule) -> Vec<String> {
 pub fn start_of(node: AnyNodeRef<'_>) -> TextSize {
     node.range().start()
 }
+
+/// Every node of one expression (the expression itself first), for rules that look inside it.
+pub fn expr_nodes(expr: &Expr) -> Vec<AnyNodeRef<'_>> {
+    let mut collector = Collector::default();
+    collector.visit_expr(expr);
+    collector.nodes
+}

@@ -56,6 +56,14 @@ pub struct RunConfig {
     pub threads: usize,
     /// OS limits of the runner process.
     pub limits: ProcessLimits,
+    /// Static-gate settings (multi-GPU contract policy, GPU and node requests).
+    #[serde(default)]
+    pub check: crate::CheckSettings,
+    /// GPUs the runner may see, as `CUDA_VISIBLE_DEVICES` (`""`: none, so torch runs on the CPU;
+    /// `"1"`: the host's second GPU, seen as `cuda:0`). `None` passes nothing: torch sees every
+    /// GPU of the host and uses the first. The value and the GPU torch ran on are recorded.
+    #[serde(default)]
+    pub cuda_visible_devices: Option<String>,
 }
 
 impl RunConfig {
@@ -76,6 +84,8 @@ impl RunConfig {
             heldout_byte_budget: score::HELDOUT_BYTE_BUDGET,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: ProcessLimits::default(),
+            check: crate::CheckSettings::default(),
+            cuda_visible_devices: None,
         }
     }
 
@@ -103,9 +113,27 @@ pub enum RunError {
     /// The data could not be read.
     #[error(transparent)]
     Data(#[from] DataError),
-    /// The interpreter could not be started or talked to.
-    #[error("runner I/O: {0}")]
-    Io(String),
+    /// The runner's private folder could not be written.
+    #[error("{path}: cannot write the runner workspace: {source}")]
+    Workspace {
+        /// What was being written.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The interpreter could not be started.
+    #[error("cannot start the Python interpreter {python}: {source}")]
+    Start {
+        /// The interpreter.
+        python: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Talking to the running interpreter failed.
+    #[error("runner channel: {0}")]
+    Channel(String),
     /// The runner broke the protocol.
     #[error("runner protocol: {0}")]
     Protocol(String),
@@ -146,6 +174,42 @@ pub enum RunError {
     ArtifactsQuota(u64),
 }
 
+impl assay_errors::Diagnose for RunError {
+    fn blame(&self) -> assay_errors::Blame {
+        use assay_errors::Blame;
+        match self {
+            Self::Data(e) => e.blame(),
+            Self::Workspace { source, .. } => assay_errors::io_blame(source),
+            Self::Start { .. } => Blame::Operator,
+            Self::Channel(_) => Blame::Transient,
+            // The runner is ours and runs only the miner's code: a protocol break, a failure,
+            // a timeout, the cap or the quota are the bundle's doing.
+            Self::Protocol(_)
+            | Self::Runner { .. }
+            | Self::Timeout { .. }
+            | Self::ParamCap { .. }
+            | Self::ArtifactsQuota(_) => Blame::Miner,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Data(e) => e.hint(),
+            Self::Start { .. } => Some(format!(
+                "pass --python or set {PYTHON_ENV} to an interpreter with torch (scripts/prism-python.sh builds one)"
+            )),
+            Self::Workspace { .. } => Some("check the temp folder (TMPDIR) is writable and has room".into()),
+            Self::ParamCap { .. } => Some(
+                "every tensor reachable from the model counts (parameters, floating-point buffers, tensors in attributes, lists and dicts), at every step and in the saved state".into(),
+            ),
+            Self::Runner { kind, .. } if kind == "param_cap" => Some(
+                "every tensor reachable from the model counts (parameters, floating-point buffers, tensors in attributes, lists and dicts), at every step and in the saved state".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Messages from the runner.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -154,6 +218,8 @@ enum FromRunner {
         torch: String,
         device: String,
         netns: Option<String>,
+        #[serde(default)]
+        gpu_name: Option<String>,
     },
     Note {
         message: String,
@@ -174,6 +240,8 @@ enum FromRunner {
     Done {
         trained_state: Option<String>,
         peak_rss_bytes: Option<u64>,
+        #[serde(default)]
+        no_learning: bool,
     },
     Instantiated {
         params: u64,
@@ -185,6 +253,10 @@ enum FromRunner {
     },
     Corpus {
         topics: BTreeMap<String, String>,
+    },
+    Gate {
+        failure: Option<String>,
+        ranks: Vec<Vec<serde_json::Value>>,
     },
     Error {
         kind: String,
@@ -213,6 +285,16 @@ pub struct TrainOutcome {
     pub peak_rss_bytes: Option<u64>,
     /// torch version and device.
     pub torch: Option<(String, String)>,
+    /// The GPU torch ran on (its name), when it ran on one.
+    #[serde(default)]
+    pub gpu_name: Option<String>,
+    /// `CUDA_VISIBLE_DEVICES` the runner was given (`None`: not set).
+    #[serde(default)]
+    pub cuda_visible_devices: Option<String>,
+    /// No tensor of the model changed between the first batch and the end of `train(ctx)`:
+    /// a no-op training loop (finding `no_learning`; the score is zeroed).
+    #[serde(default)]
+    pub no_learning: bool,
     /// Things worth knowing (ignored tokenizer, tokenizer requests...).
     pub notes: Vec<String>,
     /// Limits the runner ran under.
@@ -221,9 +303,9 @@ pub struct TrainOutcome {
     pub wall_seconds: f64,
 }
 
-/// Progress of a run, for the CLI's bars.
+/// Progress of a run, for a front end's bars or log lines.
 #[derive(Debug, Clone)]
-pub enum Progress {
+pub enum Event {
     /// A stage begins.
     Stage(&'static str),
     /// A batch's loss was recorded.
@@ -248,16 +330,22 @@ impl Workspace {
         let dir = tempfile::Builder::new()
             .prefix("assay-prism-")
             .tempdir()
-            .map_err(io_err)?;
-        std::fs::write(dir.path().join("prism_runner.py"), RUNNER_SOURCE).map_err(io_err)?;
+            .map_err(|source| RunError::Workspace {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let ws = |path: PathBuf| move |source| RunError::Workspace { path, source };
+        let runner = dir.path().join("prism_runner.py");
+        std::fs::write(&runner, RUNNER_SOURCE).map_err(ws(runner.clone()))?;
         for (path, text) in &bundle.files {
             let dest = dir.path().join("bundle").join(path);
             if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(io_err)?;
+                std::fs::create_dir_all(parent).map_err(ws(parent.to_path_buf()))?;
             }
-            std::fs::write(dest, text).map_err(io_err)?;
+            std::fs::write(&dest, text).map_err(ws(dest.clone()))?;
         }
-        std::fs::create_dir_all(dir.path().join("artifacts")).map_err(io_err)?;
+        let artifacts = dir.path().join("artifacts");
+        std::fs::create_dir_all(&artifacts).map_err(ws(artifacts.clone()))?;
         Ok(Self { dir })
     }
 
@@ -271,8 +359,8 @@ impl Workspace {
     }
 }
 
-fn io_err(e: impl std::fmt::Display) -> RunError {
-    RunError::Io(e.to_string())
+fn channel_err(e: impl std::fmt::Display) -> RunError {
+    RunError::Channel(e.to_string())
 }
 
 struct Session {
@@ -297,7 +385,10 @@ impl Session {
         deadline: (f64, &'static str),
     ) -> Result<Self, RunError> {
         let log = ws.path().join(format!("{stage}.log"));
-        let log_file = std::fs::File::create(&log).map_err(io_err)?;
+        let log_file = std::fs::File::create(&log).map_err(|source| RunError::Workspace {
+            path: log.clone(),
+            source,
+        })?;
         // Looked up in our PATH: the runner's environment is cleared to a fixed PATH, where a
         // bare `python3` would find a different interpreter (e.g. not the venv one with torch).
         let mut command = Command::new(locate_program(&config.python));
@@ -312,20 +403,18 @@ impl Session {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
         let limits = limits::apply(&mut command, &config.limits, deadline.0);
-        let mut child = command.spawn().map_err(|e| {
-            RunError::Io(format!(
-                "cannot start {}: {e} (set --python or {PYTHON_ENV})",
-                config.python.display()
-            ))
+        let mut child = command.spawn().map_err(|source| RunError::Start {
+            python: config.python.clone(),
+            source,
         })?;
         let stdin = child
             .stdin
             .take()
-            .ok_or_else(|| RunError::Io("no stdin".into()))?;
+            .ok_or_else(|| RunError::Channel("the child has no stdin".into()))?;
         let stdout = child
             .stdout
             .take()
-            .ok_or_else(|| RunError::Io("no stdout".into()))?;
+            .ok_or_else(|| RunError::Channel("the child has no stdout".into()))?;
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -351,7 +440,7 @@ impl Session {
     }
 
     fn send(&mut self, value: &serde_json::Value) -> Result<(), RunError> {
-        let mut line = serde_json::to_vec(value).map_err(io_err)?;
+        let mut line = serde_json::to_vec(value).map_err(channel_err)?;
         line.push(b'\n');
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(RunError::Protocol("write after close".into()));
@@ -417,8 +506,8 @@ impl Session {
                 let _ = self.child.wait();
                 Err(RunError::Runner {
                     stage: self.stage,
-                    kind,
-                    message,
+                    kind: crate::bounded(&kind, 60),
+                    message: crate::bounded(&message, 1000),
                     log_tail: log_tail(&self.log),
                 })
             }
@@ -442,7 +531,7 @@ impl Session {
         self.stdin = None;
         let grace = Instant::now();
         loop {
-            match self.child.try_wait().map_err(io_err)? {
+            match self.child.try_wait().map_err(channel_err)? {
                 Some(status) if status.success() => break,
                 Some(status) => {
                     return Err(RunError::Runner {
@@ -491,7 +580,11 @@ fn kill_timer(pid: u32, seconds: f64) -> std::sync::mpsc::Sender<()> {
 
 fn runner_env(config: &RunConfig, ws: &Workspace) -> Vec<(String, String)> {
     let threads = config.threads.max(1).to_string();
-    vec![
+    let gpus = config
+        .cuda_visible_devices
+        .iter()
+        .map(|v| ("CUDA_VISIBLE_DEVICES".to_string(), v.clone()));
+    gpus.chain([
         ("PATH".into(), "/usr/bin:/bin".into()),
         ("HOME".into(), ws.artifacts().display().to_string()),
         ("PYTHONHASHSEED".into(), config.seed.to_string()),
@@ -505,13 +598,21 @@ fn runner_env(config: &RunConfig, ws: &Workspace) -> Vec<(String, String)> {
             "TORCH_HOME".into(),
             ws.artifacts().join(".torch").display().to_string(),
         ),
-    ]
+    ])
+    .collect()
 }
 
+/// The last 20 lines of a runner log, each cut to 300 characters: a miner's exception text
+/// can be any size (a 100 KB syntax error line), the report stays small.
 fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(64 << 10)..]);
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
+    lines[lines.len().saturating_sub(20)..]
+        .iter()
+        .map(|l| crate::bounded(l, 300))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn base_payload(
@@ -599,7 +700,7 @@ pub fn train(
     contract: &Contract,
     config: &RunConfig,
     data_dir: &Path,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(Event),
 ) -> Result<TrainOutcome, RunError> {
     let docs = Documents::new(data::train_shards(data_dir)?);
     let mut stream = TrainStream::new(docs, config.vocab_size, config.budgets);
@@ -621,7 +722,16 @@ pub fn train(
     let mut pending: Option<Batch> = None;
     loop {
         match session.recv(&mut poll)? {
-            FromRunner::Hello { torch, device, .. } => out.torch = Some((torch, device)),
+            FromRunner::Hello {
+                torch,
+                device,
+                gpu_name,
+                ..
+            } => {
+                out.torch = Some((torch, device));
+                out.gpu_name = gpu_name;
+                out.cuda_visible_devices = config.cuda_visible_devices.clone();
+            }
             FromRunner::Note { message } => out.notes.push(message),
             FromRunner::Params { stage, count } => {
                 if count > config.max_parameters {
@@ -662,7 +772,7 @@ pub fn train(
                     .take()
                     .ok_or_else(|| RunError::Protocol("`loss` without a batch".into()))?;
                 out.prequential.record(batch.rows, batch.cols, loss);
-                progress(Progress::Batch {
+                progress(Event::Batch {
                     index: out.prequential.online_loss.len() as u64,
                     loss: *out.prequential.online_loss.last().unwrap_or(&f64::NAN),
                     covered_bytes: out.prequential.covered_bytes_int(),
@@ -671,9 +781,11 @@ pub fn train(
             FromRunner::Done {
                 trained_state,
                 peak_rss_bytes,
+                no_learning,
             } => {
                 out.trained_state = trained_state.map(PathBuf::from);
                 out.peak_rss_bytes = peak_rss_bytes;
+                out.no_learning = no_learning;
                 break;
             }
             other => return Err(unexpected("training", &other)),
@@ -808,4 +920,118 @@ pub fn has_torch(python: &Path) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// PRISM's Gate B (gloo_functional.py): the training script under
+/// `torchrun --standalone --nnodes=1 --nproc-per-node=N` on the CPU with gloo, every rank given
+/// the same synthetic batches; the losses must fall and the ranks' parameters stay identical.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GateReport {
+    /// Ranks launched.
+    pub world_size: u32,
+    /// Each rank's batch losses (nats; `None` where not finite).
+    pub losses: Vec<Vec<Option<f64>>>,
+    /// Every rank's last loss is below its first.
+    pub loss_decreased: bool,
+    /// Every rank ended with the same parameters (per-tensor f64 sums and sums of squares).
+    pub parameters_identical: bool,
+}
+
+impl GateReport {
+    /// Both conditions hold.
+    pub fn passed(&self) -> bool {
+        self.loss_decreased && self.parameters_identical
+    }
+}
+
+/// Runs Gate B with `world_size` ranks for `steps` batches of the bundle's own batch shape,
+/// over byte tokens of `text` (repeated as needed). The ranks run under the same limits as a
+/// scored run except one: torchrun's rendezvous and gloo need the loopback device, which a
+/// private network namespace lacks (an unprivileged runner cannot raise it), so the gate runs in
+/// the host's network namespace; the static sandbox still refuses every network API.
+pub fn distributed_gate(
+    ws: &Workspace,
+    contract: &Contract,
+    config: &RunConfig,
+    world_size: u32,
+    steps: u32,
+    text: &str,
+) -> Result<GateReport, RunError> {
+    let gate_dir = ws.path().join("gate");
+    std::fs::create_dir_all(&gate_dir).map_err(|source| RunError::Workspace {
+        path: gate_dir.clone(),
+        source,
+    })?;
+    let bytes: Vec<u32> = text
+        .bytes()
+        .cycle()
+        .take(text.len().max(1) * 4 + 4 * 8 * 1024)
+        .map(|b| u32::from(b) % config.vocab_size.max(1))
+        .collect();
+    let mut rank_payload = base_payload(config, ws, contract, "gate_rank");
+    rank_payload["gate_tokens"] = json!(bytes);
+    rank_payload["gate_steps"] = json!(steps);
+    let payload_file = gate_dir.join("payload.json");
+    let line = serde_json::to_string(&rank_payload).map_err(channel_err)? + "\n";
+    std::fs::write(&payload_file, line).map_err(|source| RunError::Workspace {
+        path: payload_file.clone(),
+        source,
+    })?;
+    let payload = json!({"mode": "gate", "payload_file": payload_file, "nproc": world_size});
+    let deadline = (config.heldout_timeout_seconds, "distributed gate timeout");
+    let mut config = config.clone();
+    config.limits.isolate_network = false;
+    let mut session = Session::start(ws, &config, "gate", payload, deadline)?;
+    let (failure, ranks) = loop {
+        match session.recv(&mut no_poll)? {
+            FromRunner::Note { .. } | FromRunner::Hello { .. } => {}
+            FromRunner::Gate { failure, ranks } => break (failure, ranks),
+            other => return Err(unexpected("distributed gate", &other)),
+        }
+    };
+    session.finish()?;
+    let gate_failed = |message: String| RunError::Runner {
+        stage: "gate",
+        kind: "gate_failed".into(),
+        message: crate::bounded(&message, 1000),
+        log_tail: log_tail(&ws.path().join("gate.log")),
+    };
+    let mut losses = Vec::new();
+    let mut digests = Vec::new();
+    for (rank, messages) in ranks.iter().enumerate() {
+        if let Some(error) = messages.iter().find(|m| m["type"] == "error") {
+            return Err(gate_failed(format!(
+                "rank {rank}: {} ({})",
+                error["message"].as_str().unwrap_or_default(),
+                error["kind"].as_str().unwrap_or_default()
+            )));
+        }
+        let Some(done) = messages.iter().find(|m| m["type"] == "gate_rank") else {
+            return Err(gate_failed(format!(
+                "rank {rank} did not finish: {}",
+                failure.clone().unwrap_or_default()
+            )));
+        };
+        let rank_losses: Vec<Option<f64>> =
+            serde_json::from_value(done["losses"].clone()).map_err(channel_err)?;
+        losses.push(rank_losses);
+        digests.push(done["digest"].clone());
+    }
+    if losses.len() != world_size as usize {
+        return Err(gate_failed(format!(
+            "{} of {world_size} ranks reported",
+            losses.len()
+        )));
+    }
+    let loss_decreased = losses.iter().all(|l| {
+        matches!((l.first(), l.last()), (Some(Some(first)), Some(Some(last))) if last < first)
+            && l.len() >= 2
+    });
+    let parameters_identical = !digests[0].is_null() && digests.iter().all(|d| *d == digests[0]);
+    Ok(GateReport {
+        world_size,
+        losses,
+        loss_decreased,
+        parameters_identical,
+    })
 }

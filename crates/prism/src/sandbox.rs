@@ -89,7 +89,27 @@ const FORBIDDEN_ATTRS: &[(&str, &str)] = &[
     ("unlink", "prism:no-filesystem"),
 ];
 const EXTRA_BLOCKED_INDIRECTION: &[&str] = &[
+    "FileStore",
+    "TCPStore",
     "Unpickler",
+    "_C",
+    "_inductor",
+    "benchmark",
+    "bottleneck",
+    "checkpoint",
+    "collect_env",
+    "datapipes",
+    "elastic",
+    "file_baton",
+    "hipify",
+    "launcher",
+    "model_zoo",
+    "multiprocessing",
+    "onnx",
+    "profiler",
+    "rpc",
+    "show_pickle",
+    "tensorboard",
     "attrgetter",
     "cpp_extension",
     "hub",
@@ -108,6 +128,162 @@ const EXTENSION_CALLS: &[(&str, &str)] = &[
     ("torch.ops.load_library", "prism:no-ffi"),
     ("torch.classes.load_library", "prism:no-ffi"),
 ];
+
+/// Assay extension (issue #19): torch's own helpers that start processes, open sockets, or read
+/// and write files at paths the sandbox cannot anchor, each family with its rule id. Matched as
+/// dotted names (through import aliases) and as imports, like PRISM's `torch.hub` rule.
+/// (`torch.compile` stays allowed: its compile workers run torch's code, not the bundle's.)
+pub const TORCH_HELPER_RULES: &[(&str, &str, &str)] = &[
+    (
+        "torch.utils.collect_env",
+        "prism:no-torch-collect-env",
+        "runs shell commands (collect_env.run)",
+    ),
+    (
+        "torch.multiprocessing",
+        "prism:no-torch-process",
+        "starts processes",
+    ),
+    (
+        "torch.distributed.run",
+        "prism:no-torch-process",
+        "is torchrun: starts processes",
+    ),
+    (
+        "torch.distributed.launch",
+        "prism:no-torch-process",
+        "starts processes",
+    ),
+    (
+        "torch.distributed.launcher",
+        "prism:no-torch-process",
+        "starts processes",
+    ),
+    (
+        "torch.distributed.elastic",
+        "prism:no-torch-process",
+        "starts and supervises processes",
+    ),
+    (
+        "torch.utils.bottleneck",
+        "prism:no-torch-process",
+        "re-runs a script under profilers in new processes",
+    ),
+    (
+        "torch.utils.benchmark",
+        "prism:no-torch-native-build",
+        "compiles and loads C++ (cpp_jit)",
+    ),
+    (
+        "torch._inductor",
+        "prism:no-torch-internals",
+        "spawns compiler subprocesses and writes code caches",
+    ),
+    (
+        "torch._C",
+        "prism:no-torch-internals",
+        "is the raw native binding, with file, process and library loaders behind no rule",
+    ),
+    (
+        "torch.testing._internal",
+        "prism:no-torch-internals",
+        "runs subprocesses and opens files for torch's own tests",
+    ),
+    (
+        "torch.distributed.rpc",
+        "prism:no-torch-socket",
+        "opens sockets to other processes and hosts",
+    ),
+    (
+        "torch.distributed.TCPStore",
+        "prism:no-torch-socket",
+        "opens a listening or connecting socket",
+    ),
+    (
+        "torch.distributed.FileStore",
+        "prism:no-torch-file",
+        "opens a file at any path",
+    ),
+    (
+        "torch.distributed.checkpoint",
+        "prism:no-torch-file",
+        "writes and reads checkpoints at any path (torch.save's path rule does not see it)",
+    ),
+    (
+        "torch.utils.tensorboard",
+        "prism:no-torch-file",
+        "writes event files at any path",
+    ),
+    (
+        "torch.profiler",
+        "prism:no-torch-file",
+        "writes trace files at any path",
+    ),
+    (
+        "torch.autograd.profiler",
+        "prism:no-torch-file",
+        "writes trace files at any path",
+    ),
+    (
+        "torch.onnx",
+        "prism:no-torch-file",
+        "writes model files at any path",
+    ),
+    (
+        "torch.jit.save",
+        "prism:no-torch-file",
+        "writes a file at any path",
+    ),
+    (
+        "torch.export.save",
+        "prism:no-torch-file",
+        "writes a file at any path",
+    ),
+    (
+        "torch.export.load",
+        "prism:no-torch-file",
+        "reads a file at any path",
+    ),
+    (
+        "torch.utils.file_baton",
+        "prism:no-torch-file",
+        "creates and deletes files at any path",
+    ),
+    (
+        "torch.utils.show_pickle",
+        "prism:no-torch-file",
+        "reads and unpickles files",
+    ),
+    (
+        "torch.utils.hipify",
+        "prism:no-torch-file",
+        "rewrites source files",
+    ),
+    (
+        "torch.utils.data.datapipes",
+        "prism:no-torch-file",
+        "lists and opens files (FileLister, FileOpener)",
+    ),
+    (
+        "torch.cuda.memory._dump_snapshot",
+        "prism:no-torch-file",
+        "writes a file at any path",
+    ),
+    (
+        "torch.utils.model_zoo",
+        "prism:no-torch-download",
+        "downloads weights over the network",
+    ),
+];
+
+/// The helper rule a dotted name falls under, if any.
+pub fn torch_helper_rule(
+    dotted: &str,
+) -> Option<&'static (&'static str, &'static str, &'static str)> {
+    TORCH_HELPER_RULES
+        .iter()
+        .find(|(prefix, _, _)| dotted == *prefix || dotted.starts_with(&format!("{prefix}.")))
+}
 
 /// Assay extension: attributes that reach frames (and so any function's globals), the builtins
 /// module behind a builtin function, or a module's loader (which reads files). PRISM blocks the
@@ -297,6 +473,10 @@ impl Checker<'_> {
     /// Assay extension: `import torch.hub` / `from torch.utils.cpp_extension import load` reach
     /// the same escapes as the dotted names PRISM blocks, without ever spelling them.
     fn check_imported_escape(&mut self, node: AnyNodeRef<'_>, dotted: &str) {
+        if let Some((prefix, rule, why)) = torch_helper_rule(dotted) {
+            let message = format!("importing `{dotted}`: `{prefix}` {why}");
+            self.report(node, rule, message, true);
+        }
         let escapes = BLOCKED_TORCH_PREFIXES
             .iter()
             .any(|p| dotted == *p || dotted.starts_with(&format!("{p}.")));
@@ -307,6 +487,15 @@ impl Checker<'_> {
     }
 
     fn check_torch_escape(&mut self, node: AnyNodeRef<'_>, dotted: &str) {
+        let full = self.canonical(dotted).unwrap_or_else(|| dotted.to_string());
+        if let Some((prefix, rule, why)) = torch_helper_rule(&full) {
+            let message = if full == dotted {
+                format!("`{dotted}`: `{prefix}` {why}")
+            } else {
+                format!("`{dotted}` (that is `{full}`): `{prefix}` {why}")
+            };
+            self.report(node, rule, message, true);
+        }
         let escapes = |name: &str| {
             BLOCKED_TORCH_PREFIXES
                 .iter()

@@ -421,6 +421,47 @@ pub enum ScoreError {
     /// bpb is NaN, infinite or not positive.
     #[error("prequential bpb {0} is not a positive finite number")]
     Degenerate(f64),
+    /// The first batch's loss was already far below a random model's, and the bpb is not even
+    /// a positive number: diagnosed as the step-0 anomaly (smuggled weights), ahead of the
+    /// degenerate bpb it caused.
+    #[error(
+        "step-0 anomaly: the first batch's loss {first_loss} nats is below {threshold} (0.5 ln V): the model did not start from the forced random init (prequential bpb {bpb})"
+    )]
+    Step0Anomaly {
+        /// The first batch's loss.
+        first_loss: f64,
+        /// `0.5 ln V`.
+        threshold: f64,
+        /// The degenerate bpb.
+        bpb: f64,
+    },
+}
+
+impl assay_errors::Diagnose for ScoreError {
+    fn blame(&self) -> assay_errors::Blame {
+        assay_errors::Blame::Miner
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::ZeroForward => {
+                Some("train(ctx) must iterate ctx.iter_train_batches(model, ...)".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Score {
+    /// The no-learning finding (#19): no tensor of the model changed during `train(ctx)`, or the
+    /// held-out delta is exactly zero. PRISM marks `anti_cheat.no_learning` and its review gate
+    /// refuses no-op training loops; without that gate, assay zeroes the score and flags it.
+    pub fn apply_no_learning(&mut self) {
+        self.flags.push("no_learning".to_string());
+        self.anti_cheat_multiplier = 0.0;
+        self.final_score = 0.0;
+        self.stored_score = 0.0;
+    }
 }
 
 /// PRISM's `score_prequential_bpb` followed by the near-duplicate multiplier.
@@ -431,6 +472,13 @@ pub fn final_score(
 ) -> Result<Score, ScoreError> {
     let bpb = preq.bpb().ok_or(ScoreError::ZeroForward)?;
     if !bpb.is_finite() || bpb <= 0.0 {
+        if preq.step0_anomaly() {
+            return Err(ScoreError::Step0Anomaly {
+                first_loss: preq.online_loss[0],
+                threshold: STEP0_ANOMALY_FRACTION * preq.baseline_nats,
+                bpb,
+            });
+        }
         return Err(ScoreError::Degenerate(bpb));
     }
     let mut flags = Vec::new();

@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use assay_prism::cli::example_bundle;
+use assay_prism::example_bundle;
 use assay_prism::runner::{self, RunConfig};
 use assay_prism::score::{Budgets, StopReason};
 use assay_prism::{corpus, run_bundle};
@@ -207,6 +207,8 @@ fn failure_of(
     let data = tiny_corpus();
     let mut config = RunConfig::new(python);
     config.threads = 1;
+    // The test scripts are single-process loops: the multi-GPU contract is not what they test.
+    config.check.distributed_policy = assay_prism::distributed::Policy::Off;
     tweak(&mut config);
     Some(run_bundle(bundle, data.path(), &config, [], &mut |_| {}).expect_err("the run must fail"))
 }
@@ -294,6 +296,7 @@ fn same_seed_same_losses_and_a_graceful_wall_clock_stop_still_scores() {
     let data = tiny_corpus();
     let mut config = RunConfig::new(python);
     config.threads = 1;
+    config.check.distributed_policy = assay_prism::distributed::Policy::Off;
     let run = || run_bundle(&example_bundle(), data.path(), &config, [], &mut |_| {}).unwrap();
     let (a, b) = (run(), run());
     assert_eq!(a.train.prequential, b.train.prequential);
@@ -350,3 +353,58 @@ fn same_seed_same_losses_and_a_graceful_wall_clock_stop_still_scores() {
     let err = run_bundle(&example_bundle(), data.path(), &graceful, [], &mut |_| {}).unwrap_err();
     assert!(matches!(err, assay_prism::PipelineError::Score(_)), "{err}");
 }
+
+/// PRISM's Gate B: the example bundle under torchrun with gloo on the CPU at world sizes 2 and 4:
+/// the losses fall and every rank ends with the same parameters. A script that trains each
+/// rank on its own rows without DDP diverges, and the gate says so.
+#[test]
+fn gloo_gate_at_world_sizes_2_and_4() {
+    let Some(python) = python_with_torch() else {
+        skipped("gloo gate");
+        return;
+    };
+    let mut config = RunConfig::new(python);
+    config.threads = 1;
+    let text = "the quick brown fox jumps over the lazy dog. ".repeat(40);
+    let gate = |bundle: &assay_prism::bundle::Bundle, world: u32| {
+        let contract = assay_prism::bundle::resolve_contract(bundle).unwrap();
+        let ws = runner::Workspace::new(bundle).unwrap();
+        runner::distributed_gate(&ws, &contract, &config, world, 8, &text)
+            .unwrap_or_else(|e| panic!("world {world}: {e}"))
+    };
+    for world in [2, 4] {
+        let report = gate(&example_bundle(), world);
+        assert_eq!(report.losses.len(), world as usize);
+        assert!(report.loss_decreased, "{report:?}");
+        assert!(report.parameters_identical, "{report:?}");
+        assert!(report.passed());
+    }
+    let no_ddp = EXAMPLE_TRAINING_WITHOUT_DDP;
+    let report = gate(&with_training(no_ddp), 2);
+    assert!(!report.parameters_identical, "{report:?}");
+    assert!(!report.passed());
+}
+
+const EXAMPLE_TRAINING_WITHOUT_DDP: &str = r#"import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from architecture import build_model
+
+
+def train(ctx):
+    if ctx.world_size > 1:
+        dist.init_process_group(backend="gloo")
+    model = build_model(ctx)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.003)
+    for batch in ctx.iter_train_batches(model, batch_size=8, seq_len=ctx.max_seq_len):
+        tokens = batch.tokens[ctx.rank :: ctx.world_size]
+        logits = model(tokens)
+        vocab = logits.shape[-1]
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, vocab), tokens[:, 1:].reshape(-1) % vocab)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    if ctx.world_size > 1:
+        dist.destroy_process_group()
+"#;

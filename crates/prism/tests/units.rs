@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use assay_prism::bundle::{Bundle, BundleError, Limits, resolve_contract};
-use assay_prism::cli::example_bundle;
 use assay_prism::data::Documents;
+use assay_prism::example_bundle;
 use assay_prism::leaderboard::{ScoredSubmission, State};
 use assay_prism::score::{Budgets, Prequential, StopReason, TrainStream, final_score};
 use assay_prism::{check_bundle, corpus, fingerprint};
@@ -329,6 +329,7 @@ fn sub(hotkey: &str, at: u64, score: f64, family: &str, training: &str) -> Score
         family_hash: family.into(),
         training_hash: training.into(),
         fingerprint: BTreeSet::new(),
+        structure: BTreeSet::new(),
         architecture_name: None,
     }
 }
@@ -457,4 +458,271 @@ fn a_zero_memory_cap_means_no_address_space_limit_and_says_so() {
     let applied = apply(&mut command, &uncapped, 10.0);
     assert_eq!(applied.memory_bytes, u64::MAX);
     assert!(applied.not_enforced.iter().any(|n| n.starts_with("memory")));
+}
+
+/// PRISM's own contract cases (tests/test_prism_distributed_contract.py @bb5e599), restated.
+mod distributed_contract {
+    use assay_prism::distributed::{self, Policy};
+    use assay_prism::pyast::PyFile;
+    use assay_prism::{CheckSettings, check_bundle_with};
+
+    const COMPLIANT: &str = "import torch\nimport torch.distributed as dist\nfrom torch.nn.parallel import DistributedDataParallel as DDP\nfrom torch.utils.data import DistributedSampler\nfrom architecture import build_model\n\n\ndef train(ctx):\n    dist.init_process_group(backend=\"gloo\")\n    torch.cuda.set_device(ctx.local_rank)\n    model = build_model(ctx)\n    model = DDP(model)\n    sampler = DistributedSampler(range(64), num_replicas=ctx.world_size, rank=ctx.rank)\n    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\n    for _ in sampler:\n        optimizer.zero_grad()\n    if ctx.rank == 0:\n        torch.save(model.state_dict(), ctx.artifacts_dir + \"/ckpt.pt\")\n    dist.barrier()\n    dist.destroy_process_group()\n    return None\n";
+    const NON_DISTRIBUTED: &str = "import torch\nfrom architecture import build_model\n\n\ndef train(ctx):\n    model = build_model(ctx)\n    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\n    for _ in range(2):\n        optimizer.zero_grad()\n    return None\n";
+
+    fn report(code: &str) -> distributed::ContractReport {
+        distributed::check(&PyFile::parse("training.py", code).unwrap())
+    }
+
+    fn rules(code: &str) -> Vec<String> {
+        report(code).findings.into_iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn compliant_fsdp_and_hardcoded_device_scripts_pass() {
+        assert!(report(COMPLIANT).compliant, "{:?}", report(COMPLIANT));
+        let fsdp = COMPLIANT
+            .replace(
+                "from torch.nn.parallel import DistributedDataParallel as DDP",
+                "from torch.distributed.fsdp import FullyShardedDataParallel as FSDP",
+            )
+            .replace("    model = DDP(model)\n", "    model = FSDP(model)\n")
+            .replace("if ctx.rank == 0:", "if ctx.local_rank == 0:");
+        assert!(report(&fsdp).compliant, "{:?}", report(&fsdp));
+        let hardcoded = COMPLIANT
+            .replace(
+                "    torch.cuda.set_device(ctx.local_rank)\n",
+                "    model = None\n",
+            )
+            .replace(
+                "    model = DDP(model)\n",
+                "    model = DDP(model.to(torch.device(\"cuda:0\")))\n",
+            );
+        assert!(report(&hardcoded).compliant, "{:?}", report(&hardcoded));
+    }
+
+    #[test]
+    fn each_missing_piece_has_its_own_rule() {
+        assert_eq!(
+            rules(NON_DISTRIBUTED).len(),
+            6,
+            "{:?}",
+            rules(NON_DISTRIBUTED)
+        );
+        for (removed, rule) in [
+            (
+                "dist.init_process_group(backend=\"gloo\")",
+                "prism:distributed-init-process-group",
+            ),
+            ("    model = DDP(model)\n", "prism:distributed-wrap"),
+            (
+                "    dist.destroy_process_group()\n",
+                "prism:distributed-destroy-process-group",
+            ),
+            (
+                "    torch.cuda.set_device(ctx.local_rank)\n",
+                "prism:distributed-device-binding",
+            ),
+            (
+                "    sampler = DistributedSampler(range(64), num_replicas=ctx.world_size, rank=ctx.rank)\n",
+                "prism:distributed-data-sharding",
+            ),
+        ] {
+            let code = COMPLIANT
+                .replace(removed, "")
+                .replace("    for _ in sampler:\n        optimizer.zero_grad()\n", "");
+            assert_eq!(rules(&code), vec![rule.to_string()], "removed {removed:?}");
+        }
+        // Rank-strided windows shard too.
+        let strided = COMPLIANT.replace(
+            "    sampler = DistributedSampler(range(64), num_replicas=ctx.world_size, rank=ctx.rank)\n    optimizer",
+            "    sampler = list(range(64))[ctx.rank::ctx.world_size]\n    optimizer",
+        );
+        assert!(report(&strided).compliant, "{:?}", report(&strided));
+    }
+
+    #[test]
+    fn unguarded_writes_are_refused() {
+        let unguarded = COMPLIANT.replace(
+            "    if ctx.rank == 0:\n        torch.save(",
+            "    if ctx.rank == 0:\n        pass\n    torch.save(",
+        );
+        let r = report(&unguarded);
+        assert_eq!(r.unguarded_writes, 1);
+        assert_eq!(
+            rules(&unguarded),
+            vec!["prism:distributed-unguarded-write".to_string()]
+        );
+        assert_eq!(r.findings[0].line, 19);
+    }
+
+    #[test]
+    fn policies_reject_flag_and_off() {
+        let mut bundle = assay_prism::example_bundle();
+        bundle
+            .files
+            .insert("training.py".into(), NON_DISTRIBUTED.into());
+        let with = |policy| {
+            check_bundle_with(
+                &bundle,
+                &CheckSettings {
+                    distributed_policy: policy,
+                    ..CheckSettings::default()
+                },
+            )
+        };
+        let reject = with(Policy::Reject);
+        assert!(!reject.passed());
+        assert_eq!(reject.findings.len(), 6);
+        let flag = with(Policy::Flag);
+        assert!(flag.passed());
+        assert_eq!(flag.flags.len(), 6);
+        assert!(!flag.distributed.as_ref().unwrap().compliant);
+        let off = with(Policy::Off);
+        assert!(off.passed() && off.flags.is_empty() && off.distributed.is_none());
+        // The example bundle carries the contract.
+        assert!(assay_prism::check_bundle(&assay_prism::example_bundle()).passed());
+    }
+
+    #[test]
+    fn single_node_bound() {
+        for gpus in [None, Some(1), Some(2), Some(4), Some(8)] {
+            assert!(distributed::single_node_bound(gpus, Some(1)).is_none());
+        }
+        let nine = distributed::single_node_bound(Some(9), None).unwrap();
+        assert_eq!(nine.rule, distributed::SINGLE_NODE_RULE);
+        assert!(distributed::single_node_bound(Some(2), Some(2)).is_some());
+        let settings = CheckSettings {
+            gpu_count: Some(9),
+            ..CheckSettings::default()
+        };
+        assert!(!check_bundle_with(&assay_prism::example_bundle(), &settings).passed());
+    }
+}
+
+mod locked_data {
+    use assay_prism::corpus::{self, DOCS_PER_SHARD, MANIFEST_SCHEMA, SourcePin};
+    use assay_prism::data::{DataError, LockedManifest};
+    use assay_prism::runner::{RunConfig, RunError};
+    use assay_prism::{PipelineError, example_bundle, run_bundle};
+
+    fn docs(n: usize) -> Vec<(String, String)> {
+        (0..n)
+            .map(|i| {
+                (
+                    format!("id-{:05}", (i * 7919) % n),
+                    format!("document {i} says {}", i % 97),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lock_partitions_dedups_sorts_and_shards() {
+        let mut input = docs(2600);
+        input.push((
+            "id-00001".into(),
+            "a second text under a repeated id".into(),
+        ));
+        input.push(("extra".into(), input[5].1.clone()));
+        let dir = tempfile::tempdir().unwrap();
+        let pin = SourcePin {
+            name: corpus::FINEWEB_EDU.0.into(),
+            revision: corpus::FINEWEB_EDU.1.into(),
+        };
+        let m = corpus::lock_corpus(input, pin.clone(), dir.path()).unwrap();
+        assert_eq!(m.schema, MANIFEST_SCHEMA);
+        assert_eq!(m.source, pin);
+        assert_eq!(m.documents.values().sum::<usize>(), 2600);
+        assert_eq!(m.duplicates_dropped.values().sum::<usize>(), 2);
+        for shard in &m.shards {
+            assert!(shard.documents <= DOCS_PER_SHARD);
+            let text = std::fs::read_to_string(dir.path().join(&shard.path)).unwrap();
+            let ids: Vec<String> = text
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect();
+            assert!(
+                ids.windows(2).all(|w| w[0] < w[1]),
+                "sorted by id, no repeats"
+            );
+            assert!(ids.iter().all(|id| corpus::split_of(id) == shard.split));
+            assert_eq!(
+                shard.tokens,
+                text.lines()
+                    .map(
+                        |l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                            .as_str()
+                            .unwrap()
+                            .len() as u64
+                    )
+                    .sum::<u64>()
+            );
+        }
+        let train: Vec<_> = m.shards.iter().filter(|s| s.split == "train").collect();
+        assert_eq!(train.len(), m.documents["train"].div_ceil(DOCS_PER_SHARD));
+        assert_eq!(train[0].documents, DOCS_PER_SHARD);
+        let lock = LockedManifest::find(dir.path()).unwrap().unwrap();
+        lock.verify(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn changed_or_planted_shards_are_refused_before_any_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let pin = SourcePin {
+            name: "t".into(),
+            revision: "1".into(),
+        };
+        let m = corpus::lock_corpus(docs(300), pin, dir.path()).unwrap();
+        let shard = dir.path().join(&m.shards[0].path);
+        let mut bytes = std::fs::read(&shard).unwrap();
+        bytes[10] ^= 1;
+        std::fs::write(&shard, &bytes).unwrap();
+        let lock = LockedManifest::find(dir.path()).unwrap().unwrap();
+        assert!(matches!(
+            lock.verify(dir.path()),
+            Err(DataError::ShardMismatch { .. })
+        ));
+        // The run stops at the data, before starting any interpreter (this one does not exist).
+        let config = RunConfig::new("/nonexistent/python".into());
+        let err = run_bundle(&example_bundle(), dir.path(), &config, [], &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PipelineError::Run(RunError::Data(DataError::ShardMismatch { .. }))
+            ),
+            "{err}"
+        );
+        bytes[10] ^= 1;
+        std::fs::write(&shard, &bytes).unwrap();
+        lock.verify(dir.path()).unwrap();
+        std::fs::write(
+            dir.path().join("train/train-99999.jsonl"),
+            "{\"text\": \"planted\"}\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            lock.verify(dir.path()),
+            Err(DataError::Unlisted { .. })
+        ));
+    }
+}
+
+#[test]
+fn errors_say_whose_fault_they_are() {
+    use assay_errors::{Blame, Diagnose};
+    let err = Bundle::from_zip_bytes("b.zip", b"not a zip", &Limits::default()).unwrap_err();
+    assert_eq!(err.blame(), Blame::Miner);
+    let missing =
+        Bundle::open(std::path::Path::new("/no/such/bundle"), &Limits::default()).unwrap_err();
+    assert_eq!(missing.blame(), Blame::Operator);
+    let preq = Prequential::new(4096);
+    let score = final_score(&preq, None, 1.0).unwrap_err();
+    assert_eq!(score.blame(), Blame::Miner);
+    let state = State::load(std::path::Path::new("/proc/version")).unwrap_err();
+    assert_eq!(state.blame(), Blame::Operator);
 }

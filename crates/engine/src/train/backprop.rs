@@ -19,15 +19,13 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor, TensorId};
 
 use crate::error::Result;
-use crate::fused::{
-    merge_heads, merge_heads_grouped, rms_norm, rms_norm_backward, rms_norm_weight_grad,
-    scatter_add_rows, split_heads, split_heads_grouped,
-};
-use crate::model::{Block, Linear, Model, RmsNorm, Rope};
-use crate::ops::{
-    add, causal_attention_blocks, causal_attention_blocks_backward, silu_mul, silu_mul_backward,
-    token_nll, token_nll_backward,
-};
+use crate::kernels::accumulate::scatter_add_rows;
+use crate::kernels::attention::{causal_attention_blocks, causal_attention_blocks_backward};
+use crate::kernels::elementwise::{add, silu_mul, silu_mul_backward};
+use crate::kernels::heads::{merge_heads, merge_heads_grouped, split_heads, split_heads_grouped};
+use crate::kernels::loss::{token_nll, token_nll_backward};
+use crate::kernels::norm::{rms_norm, rms_norm_backward, rms_norm_weight_grad};
+use crate::models::llama::{Block, Linear, Model, RmsNorm, Rope};
 use crate::train::data::Example;
 
 /// Gradients by parameter, each in its parameter's dtype and shape.
@@ -177,7 +175,7 @@ struct Kept {
     xn2: Tensor,
     gate: Tensor,
     up: Tensor,
-    /// Per projection in [`Block::linears`] order.
+    /// Per projection in [`crate::models::llama::PROJECTIONS`] order.
     lora: [Option<LoraKept>; 7],
 }
 
@@ -387,8 +385,8 @@ mod tests {
     use candle_core::{Device, Var};
 
     use super::*;
-    use crate::config::{Arch, ModelConfig};
-    use crate::model::Pass;
+    use crate::formats::config::{Arch, ModelConfig};
+    use crate::models::llama::Pass;
     use crate::train::lora::{LoraConfig, attach_lora, lora_parameters};
     use crate::train::trainer::batch_loss;
 

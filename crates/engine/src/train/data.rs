@@ -8,9 +8,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
-use crate::chat::ChatMessage;
 use crate::error::{EngineError, Result};
-use crate::tokenizer::TextTokenizer;
+use crate::text::chat::ChatMessage;
+use crate::text::tokenizer::TextTokenizer;
 
 /// One training row as written in a JSONL file.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,7 +48,7 @@ impl Example {
 
 /// Reads JSONL training rows; every bad line is reported with its number and what is wrong.
 pub fn read_rows(path: &Path) -> Result<Vec<TrainRow>> {
-    let text = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+    let text = std::fs::read(path).map_err(|e| EngineError::read(path, e))?;
     let text = String::from_utf8(text).map_err(|e| {
         EngineError::bad_file(
             path,

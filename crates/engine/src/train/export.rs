@@ -1,14 +1,16 @@
-//! Saving a model as a Hugging Face folder that transformers (and assay) load.
+//! Saving a model as a Hugging Face folder that transformers (and assay) load; every file is
+//! written atomically.
 
 use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::config::{Arch, ModelConfig, RopeScaling};
 use crate::error::{EngineError, Result};
-use crate::model::Model;
-use crate::tokenizer::TextTokenizer;
-use crate::train::peft::save_safetensors;
+use crate::formats::config::{Arch, ModelConfig, RopeScaling};
+use crate::formats::safetensors::save_safetensors;
+use crate::formats::{write_atomic, write_bytes_atomic};
+use crate::models::llama::Model;
+use crate::text::tokenizer::TextTokenizer;
 
 /// Writes `config.json`, `model.safetensors`, `generation_config.json`, `tokenizer.json` and
 /// `tokenizer_config.json` (with the chat template) to `dir`. Adapters must be merged first.
@@ -18,11 +20,10 @@ pub fn save_hf_folder(model: &mut Model, tokenizer: &TextTokenizer, dir: &Path) 
             "merge the adapters before saving the model".into(),
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::write(dir, e))?;
     let write_json = |name: &str, v: &Value| {
-        let p = dir.join(name);
-        std::fs::write(&p, serde_json::to_string_pretty(v).expect("json"))
-            .map_err(|e| EngineError::io(&p, e))
+        let text = serde_json::to_string_pretty(v).expect("json serialises");
+        write_bytes_atomic(&dir.join(name), text.as_bytes())
     };
     write_json(
         "config.json",
@@ -34,10 +35,12 @@ pub fn save_hf_folder(model: &mut Model, tokenizer: &TextTokenizer, dir: &Path) 
         &json!({"eos_token_id": tokenizer.eos_token_ids}),
     )?;
     let tok_path = dir.join("tokenizer.json");
-    tokenizer
-        .inner()
-        .save(&tok_path, false)
-        .map_err(|e| EngineError::bad_file(&tok_path, format!("cannot write: {e}")))?;
+    write_atomic(&tok_path, |tmp| {
+        tokenizer
+            .inner()
+            .save(tmp, false)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })?;
     let pad = tokenizer
         .pad_token_id
         .and_then(|id| tokenizer.inner().id_to_token(id));

@@ -6,18 +6,19 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
-use crate::model::{LoraAdapter, Model};
+use crate::models::llama::{LoraAdapter, Model};
 
-/// The projections LoRA may adapt, by their module names.
-pub const PROJECTIONS: [&str; 7] = [
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-];
+/// The projections LoRA may adapt, by their module names (PEFT's `target_modules`): the names of
+/// [`crate::models::llama::PROJECTIONS`], in its order.
+pub const PROJECTIONS: [&str; 7] = {
+    let mut names = [""; 7];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = crate::models::llama::PROJECTIONS[i].1;
+        i += 1;
+    }
+    names
+};
 
 /// Which projections get adapters, and their shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use candle_core::{DType, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::fused::{AdamWStep, adamw_apply, adamw_moments, decay_only};
+use crate::kernels::optimizer::{AdamWStep, adamw_apply, adamw_moments, decay_only};
 
 /// AdamW hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

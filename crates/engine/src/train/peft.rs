@@ -1,29 +1,78 @@
 //! LoRA adapters in PEFT's on-disk format (`adapter_config.json` + `adapter_model.safetensors`),
 //! both ways, and merging an adapter into the base weights.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::assets;
 use crate::error::{EngineError, Result};
-use crate::model::{LoraAdapter, Model};
+use crate::formats::safetensors::WeightMap;
+use crate::formats::write_bytes_atomic;
+use crate::models::llama::{LoraAdapter, Model};
 use crate::train::lora::{LoraConfig, PROJECTIONS};
-use crate::weights::WeightMap;
 
 const CONFIG_FILE: &str = "adapter_config.json";
 const WEIGHTS_FILE: &str = "adapter_model.safetensors";
 
-/// Writes the model's adapters to `dir` in PEFT's format (F32 tensors, PEFT key names).
+/// Where PEFT finds an adapter's base model: `base_model_name_or_path` (and `revision`) of
+/// `adapter_config.json`, as `AutoPeftModelForCausalLM.from_pretrained` passes them to
+/// transformers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeftBase {
+    /// A hub id (`org/name`) or an absolute path to a model folder.
+    pub name_or_path: String,
+    /// A hub revision other than `main`, if one was named.
+    pub revision: Option<String>,
+}
+
+/// The [`PeftBase`] of a model named as `--model` names it: a model folder becomes its absolute
+/// path; `org/name[@revision]` becomes the hub id and revision; nothing (empty), the embedded
+/// default's GGUF or its label [`assets::DEFAULT_MODEL_LABEL`] becomes
+/// [`assets::DEFAULT_MODEL_HUB_ID`]. Anything else (another GGUF file, a name that is none of
+/// these) is kept as given, absolute if it is a path: transformers cannot load it as a base.
+pub fn peft_base(model: &str) -> PeftBase {
+    let spec = model.trim();
+    let plain = |name_or_path: String| PeftBase {
+        name_or_path,
+        revision: None,
+    };
+    if spec.is_empty() || spec == assets::DEFAULT_MODEL_LABEL {
+        return plain(assets::DEFAULT_MODEL_HUB_ID.into());
+    }
+    let path = Path::new(spec);
+    if path.exists() {
+        let absolute = std::fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.to_path_buf());
+        let default_gguf = Path::new(assets::SMOLLM2_135M_INSTRUCT.member).file_name();
+        if path.is_file() && path.file_name() == default_gguf {
+            return plain(assets::DEFAULT_MODEL_HUB_ID.into());
+        }
+        return plain(absolute.to_string_lossy().into_owned());
+    }
+    if let Some((repo, revision)) = crate::source::parse_repo_id(spec) {
+        return PeftBase {
+            name_or_path: repo.to_string(),
+            revision: (revision != "main").then(|| revision.to_string()),
+        };
+    }
+    plain(spec.to_string())
+}
+
+/// Writes the model's adapters to `dir` in PEFT's format (F32 tensors, PEFT key names), each file
+/// atomically. `base_model` is the model as `--model` names it (see [`peft_base`]): the config
+/// records it so that PEFT's `AutoPeftModelForCausalLM` can load the adapter on its own.
 pub fn save_adapter(
     model: &mut Model,
     config: &LoraConfig,
     base_model: &str,
     dir: &Path,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::write(dir, e))?;
+    let base = peft_base(base_model);
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     for (path, linear) in model.linears_mut() {
         if let Some(l) = &linear.lora {
@@ -45,7 +94,8 @@ pub fn save_adapter(
     let cfg = json!({
         "peft_type": "LORA",
         "task_type": "CAUSAL_LM",
-        "base_model_name_or_path": base_model,
+        "base_model_name_or_path": base.name_or_path,
+        "revision": base.revision,
         "r": config.rank,
         "lora_alpha": config.alpha,
         "lora_dropout": config.dropout,
@@ -60,16 +110,13 @@ pub fn save_adapter(
     });
     let cfg_path = dir.join(CONFIG_FILE);
     let text = serde_json::to_string_pretty(&cfg).expect("json serialises");
-    std::fs::write(&cfg_path, text).map_err(|e| EngineError::io(&cfg_path, e))?;
+    write_bytes_atomic(&cfg_path, text.as_bytes())?;
     save_safetensors(&tensors, &dir.join(WEIGHTS_FILE))
 }
 
-/// Writes named tensors to a safetensors file.
-pub fn save_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
-    let map: HashMap<String, Tensor> = tensors.iter().cloned().collect();
-    candle_core::safetensors::save(&map, path)
-        .map_err(|e| EngineError::bad_file(path, format!("cannot write: {e}")))
-}
+/// Writes named tensors to a safetensors file (the stable path of
+/// [`crate::formats::safetensors::save_safetensors`]).
+pub use crate::formats::safetensors::save_safetensors;
 
 /// The parts of a PEFT `adapter_config.json` that change the math.
 #[derive(Debug, Deserialize, Serialize)]
@@ -97,7 +144,7 @@ struct PeftConfig {
 /// Reads a PEFT adapter folder's configuration.
 pub fn read_adapter_config(dir: &Path) -> Result<LoraConfig> {
     let path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| EngineError::read(&path, e))?;
     let bad = |m: String| EngineError::bad_file(&path, m);
     let c: PeftConfig =
         serde_json::from_str(&text).map_err(|e| bad(format!("not a PEFT LoRA config: {e}")))?;
@@ -229,4 +276,49 @@ pub fn merge_adapters(model: &mut Model) -> Result<usize> {
         }
     }
     Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peft_base_names_what_transformers_can_load() {
+        let default = PeftBase {
+            name_or_path: assets::DEFAULT_MODEL_HUB_ID.into(),
+            revision: None,
+        };
+        assert_eq!(peft_base(""), default);
+        assert_eq!(peft_base(assets::DEFAULT_MODEL_LABEL), default);
+        assert_eq!(
+            peft_base("Qwen/Qwen2.5-0.5B@abc123"),
+            PeftBase {
+                name_or_path: "Qwen/Qwen2.5-0.5B".into(),
+                revision: Some("abc123".into())
+            }
+        );
+        assert_eq!(peft_base("Qwen/Qwen2.5-0.5B").revision, None);
+
+        // A folder, named relatively, becomes the absolute path transformers opens from anywhere.
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("my-model");
+        std::fs::create_dir(&model).unwrap();
+        let got = peft_base(model.to_str().unwrap());
+        assert!(Path::new(&got.name_or_path).is_absolute());
+        assert_eq!(
+            std::fs::canonicalize(&got.name_or_path).unwrap(),
+            std::fs::canonicalize(&model).unwrap()
+        );
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tiny-llama");
+        let here = std::env::current_dir().unwrap();
+        let relative = Path::new(fixtures)
+            .strip_prefix(&here)
+            .unwrap_or(Path::new(fixtures));
+        let got = peft_base(relative.to_str().unwrap());
+        assert_eq!(
+            Path::new(&got.name_or_path),
+            std::fs::canonicalize(fixtures).unwrap()
+        );
+        assert!(Path::new(&got.name_or_path).join("config.json").is_file());
+    }
 }

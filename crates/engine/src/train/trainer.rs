@@ -7,8 +7,8 @@ use candle_core::{D, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
-use crate::model::{Model, Pass};
-use crate::ops::token_nll;
+use crate::kernels::loss::token_nll;
+use crate::models::llama::{Model, Pass};
 use crate::train::backprop::{ScoredBatch, loss_and_grads};
 use crate::train::data::{Example, batches};
 use crate::train::optim::{AdamW, AdamWConfig, Schedule, clip_grad_norm};
@@ -106,6 +106,22 @@ pub struct TrainReport {
 }
 
 /// Trains `params` of `model` on `train`, measuring loss on `val`.
+///
+/// ```
+/// use assay_engine::train::{LoraConfig, TrainConfig, TrainRow, attach_lora, lora_parameters, tokenize_rows, train};
+/// use assay_engine::{LoadOptions, ModelSource, load};
+/// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny-llama");
+/// let mut lm = load(&ModelSource::HfFolder(dir), &LoadOptions::default())?;
+/// let lora = LoraConfig { rank: 2, alpha: 4.0, ..Default::default() };
+/// attach_lora(&mut lm.model, &lora, 7)?;
+/// let rows = vec![TrainRow::Completion { prompt: "3 plus 4".into(), completion: " is 7".into() }];
+/// let examples = tokenize_rows(&rows, &lm.tokenizer, false, 64, "inline")?;
+/// let params = lora_parameters(&mut lm.model);
+/// let config = TrainConfig { max_steps: Some(2), ..Default::default() };
+/// let report = train(&lm.model, &params, &examples, &[], &config, |_| {})?;
+/// assert_eq!(report.steps, 2);
+/// # Ok::<(), assay_engine::EngineError>(())
+/// ```
 pub fn train(
     model: &Model,
     params: &[(String, Var)],
