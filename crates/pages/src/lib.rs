@@ -24,6 +24,8 @@ pub mod charts;
 pub mod model;
 pub mod render;
 mod source;
+#[cfg(feature = "store")]
+pub mod store;
 pub mod text;
 
 pub use source::{PageSource, SourceError};
