@@ -16,8 +16,9 @@ fn layer(name: &str) -> Option<u32> {
         "assay-eval" | "assay-integrity" => 2,
         "assay-datacomp" | "assay-sn37" | "assay-ftchallenge" | "assay-bon" | "assay-prism" => 3,
         "assay-store" => 4,
-        "assay-service" => 5,
-        "assay-cli" | "assay-python" => 6,
+        "assay-pages" => 5,
+        "assay-service" => 6,
+        "assay-cli" | "assay-python" => 7,
         _ => return None,
     })
 }

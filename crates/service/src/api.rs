@@ -1107,7 +1107,13 @@ pub async fn serve(
             }
         }
     });
-    let app = router(state);
+    // The pages for people (leaderboards, submissions, rounds, the operator's queue) are served by
+    // the same process, from the same store, beside the JSON API.
+    let pages = assay_pages::router(
+        Arc::new(assay_pages::store::StoreSource::new(state.store.clone())),
+        assay_pages::PagesConfig::default(),
+    );
+    let app = router(state).merge(pages);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             while !*shutdown.borrow() {
