@@ -2,9 +2,11 @@
 
 mod bench;
 mod common;
+mod eval;
 mod generate;
 mod progress;
 mod score;
+mod sn37;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -61,7 +63,7 @@ enum Command {
     /// Fine-tune a model (LoRA by default, or all parameters) on prompt/completion or chat rows.
     Train(Box<train::TrainArgs>),
     /// Evaluate a model on registered or file-defined tasks; lm-eval-style results JSON and table.
-    Eval(Box<assay_eval::cli::EvalArgs>),
+    Eval(Box<eval::EvalArgs>),
     /// Speed on the peer baseline's shapes (random weights): generation, forward + loss, LoRA and
     /// from-scratch training steps; JSON lines out.
     Bench(bench::BenchArgs),
@@ -81,7 +83,7 @@ enum Command {
     Prism(assay_prism::cli::PrismCommand),
     /// SN37 fine-tuning competitions: evaluate a round of submitted models and set weights.
     #[command(subcommand)]
-    Sn37(assay_sn37::cli::Sn37Command),
+    Sn37(sn37::Sn37Command),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -91,13 +93,13 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Score(args) => score::run(args),
         Command::Train(args) => train::run(*args),
-        Command::Eval(args) => assay_eval::cli::run_eval(&args),
+        Command::Eval(args) => eval::run(&args),
         Command::Bench(args) => bench::run(args),
         Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
         Command::FtChallenge(command) => assay_ftchallenge::run_ft_challenge(command),
         Command::Bon(args) => assay_bon::cli::run_bon(&args),
         Command::Prm(command) => assay_bon::cli::run_prm(&command),
         Command::Prism(command) => assay_prism::cli::run_prism(command),
-        Command::Sn37(command) => assay_sn37::cli::run_sn37(command),
+        Command::Sn37(command) => sn37::run(command),
     }
 }
