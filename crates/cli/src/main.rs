@@ -2,11 +2,13 @@
 
 mod bench;
 mod common;
+mod eval;
 mod generate;
 mod prism;
 mod progress;
 mod score;
 mod serve;
+mod sn37;
 mod train;
 mod worker;
 
@@ -65,7 +67,7 @@ enum Command {
     /// Fine-tune a model (LoRA by default, or all parameters) on prompt/completion or chat rows.
     Train(Box<train::TrainArgs>),
     /// Evaluate a model on registered or file-defined tasks; lm-eval-style results JSON and table.
-    Eval(Box<assay_eval::cli::EvalArgs>),
+    Eval(Box<eval::EvalArgs>),
     /// Speed on the peer baseline's shapes (random weights): generation, forward + loss, LoRA and
     /// from-scratch training steps; JSON lines out.
     Bench(bench::BenchArgs),
@@ -85,7 +87,7 @@ enum Command {
     Prism(prism::PrismCommand),
     /// SN37 fine-tuning competitions: evaluate a round of submitted models and set weights.
     #[command(subcommand)]
-    Sn37(assay_sn37::cli::Sn37Command),
+    Sn37(sn37::Sn37Command),
     /// The always-on validator: signed HTTP intake (PRISM's routes), queue, schedules.
     Serve(Box<serve::ServeArgs>),
     /// Claim and run the validator's jobs (one process per GPU, any host that reaches the DB).
@@ -113,14 +115,14 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Score(args) => score::run(args),
         Command::Train(args) => train::run(*args),
-        Command::Eval(args) => assay_eval::cli::run_eval(&args),
+        Command::Eval(args) => eval::run(&args),
         Command::Bench(args) => bench::run(args),
         Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
         Command::FtChallenge(command) => assay_ftchallenge::run_ft_challenge(command),
         Command::Bon(args) => assay_bon::cli::run_bon(&args),
         Command::Prm(command) => assay_bon::cli::run_prm(&command),
         Command::Prism(command) => prism::run_prism(command),
-        Command::Sn37(command) => assay_sn37::cli::run_sn37(command),
+        Command::Sn37(command) => sn37::run(command),
         Command::Serve(args) => serve::run(*args),
         Command::Worker(args) => worker::run(*args),
         Command::JobChild => worker::run_child(),

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use crate::sn37::dyck::{DyckConfig, generate_dyck_samples};
 use crate::sn37::word_sorting::{WordSortingConfig, generate_word_sorting};
 use crate::task_def::{DataSource, TaskDef};
 
@@ -41,6 +42,23 @@ pub enum DocsError {
     },
 }
 
+impl assay_errors::Diagnose for DocsError {
+    fn blame(&self) -> assay_errors::Blame {
+        match self {
+            Self::Io { source, .. } => assay_errors::io_blame(source),
+            Self::BadLine { .. } | Self::Unavailable { .. } => assay_errors::Blame::Operator,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Io { .. } => Some("pass --data an existing JSON-lines file".into()),
+            Self::BadLine { .. } => Some("each line must be one JSON object".into()),
+            Self::Unavailable { .. } => None,
+        }
+    }
+}
+
 /// The documents of `task`: from `data` when given (a JSONL file overrides the task's own
 /// source), else from the task's source; generators draw from `seed`.
 pub fn load_docs(task: &TaskDef, data: Option<&Path>, seed: u64) -> Result<Vec<Doc>, DocsError> {
@@ -60,15 +78,17 @@ pub fn load_docs(task: &TaskDef, data: Option<&Path>, seed: u64) -> Result<Vec<D
         DataSource::Generated { generator } if generator == "word_sorting" => {
             let samples = generate_word_sorting(&WordSortingConfig::default(), seed)
                 .map_err(|e| unavailable(e.to_string()))?;
-            let doc = |challenge: String, reference: String| {
-                Doc::from_iter([
-                    ("challenge".to_owned(), Value::String(challenge)),
-                    ("reference".to_owned(), Value::String(reference)),
-                ])
-            };
             Ok(samples
                 .into_iter()
-                .map(|s| doc(s.challenge, s.reference))
+                .map(|s| challenge_doc(s.challenge, s.reference))
+                .collect())
+        }
+        DataSource::Generated { generator } if generator == "dyck" => {
+            let samples = generate_dyck_samples(&DyckConfig::default(), seed)
+                .map_err(|e| unavailable(e.to_string()))?;
+            Ok(samples
+                .into_iter()
+                .map(|s| challenge_doc(s.challenge, s.reference))
                 .collect())
         }
         DataSource::Generated { generator } => Err(unavailable(format!(
@@ -76,6 +96,14 @@ pub fn load_docs(task: &TaskDef, data: Option<&Path>, seed: u64) -> Result<Vec<D
              documents with --data, or use the pipeline command that owns it (e.g. `assay sn37`)"
         ))),
     }
+}
+
+/// A generated task's document: `challenge` and `reference`.
+fn challenge_doc(challenge: String, reference: String) -> Doc {
+    Doc::from_iter([
+        ("challenge".to_owned(), Value::String(challenge)),
+        ("reference".to_owned(), Value::String(reference)),
+    ])
 }
 
 /// Reads a JSON-lines file of objects; blank lines are skipped.

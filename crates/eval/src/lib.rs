@@ -1,7 +1,6 @@
 //! Evaluation library for assay: tasks, metrics, generators and the task registry.
 #![warn(missing_docs)]
 pub mod bpb;
-pub mod cli;
 pub mod docs;
 pub mod engine_lm;
 pub mod generators;
@@ -10,6 +9,7 @@ pub mod intent;
 pub mod math;
 pub mod registry;
 pub mod results;
+pub mod run;
 pub mod runner;
 pub mod sn37;
 pub mod task_def;

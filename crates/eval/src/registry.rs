@@ -9,6 +9,7 @@ use crate::task_def::{RequestType, TaskDef};
 /// Built-in task files: (file name, contents).
 const BUILTIN_TASKS: &[(&str, &str)] = &[
     ("arc_easy.toml", include_str!("../tasks/arc_easy.toml")),
+    ("sn37_dyck.toml", include_str!("../tasks/sn37_dyck.toml")),
     (
         "sn37_if_eval.toml",
         include_str!("../tasks/sn37_if_eval.toml"),
@@ -31,6 +32,15 @@ fn known_metrics(request_type: RequestType) -> &'static [&'static str] {
         RequestType::GenerateUntil => &["exact_match", "if_eval", "embedding_cosine"],
         RequestType::ReferenceLoss => &["reference_loss"],
         RequestType::TextLoss => &["text_loss"],
+    }
+}
+
+impl assay_errors::Diagnose for RegistryError {
+    fn blame(&self) -> assay_errors::Blame {
+        match self {
+            Self::Io { source, .. } => assay_errors::io_blame(source),
+            _ => assay_errors::Blame::Operator,
+        }
     }
 }
 

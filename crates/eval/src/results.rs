@@ -4,9 +4,15 @@
 //! { "results": { "arc_easy": { "alias": "arc_easy", "acc,none": 0.8, "acc_stderr,none": 0.01 } },
 //!   "configs": { "arc_easy": { ...task definition... } },
 //!   "versions": { "arc_easy": 1 },
+//!   "n-shot": { "arc_easy": 0 },
+//!   "higher_is_better": { "arc_easy": { "acc": true } },
 //!   "n-samples": { "arc_easy": { "original": 2376, "effective": 100 } },
-//!   "config": { "model": "...", "seed": 1234, "limit": 100 } }
+//!   "config": { "model": "...", "seed": 1234, "limit": 100 },
+//!   "git_hash": "1a2b3c4", "date": 1767225600.0 }
 //! ```
+//!
+//! `git_hash` is what lm-eval records the same way: `git describe --always` in the working
+//! folder, or null outside a repository; `date` is the UNIX time the run started.
 
 use std::collections::BTreeMap;
 
@@ -83,11 +89,39 @@ pub struct EvalResults {
     pub configs: BTreeMap<String, TaskDef>,
     /// Task definition versions, by task name.
     pub versions: BTreeMap<String, u32>,
+    /// Few-shot examples per prompt, by task name.
+    #[serde(rename = "n-shot", default)]
+    pub n_shot: BTreeMap<String, usize>,
+    /// For each task, whether a larger value of each metric is better.
+    #[serde(default)]
+    pub higher_is_better: BTreeMap<String, BTreeMap<String, bool>>,
     /// Document counts, by task name.
     #[serde(rename = "n-samples")]
     pub n_samples: BTreeMap<String, SampleCounts>,
     /// Run settings.
     pub config: RunConfig,
+    /// `git describe --always` of the working folder when the run started (lm-eval's
+    /// `git_hash`), `None` outside a git repository.
+    #[serde(default)]
+    pub git_hash: Option<String>,
+    /// UNIX time the run started, in seconds.
+    #[serde(default)]
+    pub date: f64,
+}
+
+/// Whether a larger value of `metric` is better, as lm-eval's metric registry says (losses and
+/// perplexities are lower-is-better; accuracies, matches and similarities higher).
+pub fn higher_is_better(metric: &str) -> bool {
+    !matches!(
+        metric,
+        "perplexity"
+            | "word_perplexity"
+            | "byte_perplexity"
+            | "bits_per_byte"
+            | "reference_loss"
+            | "text_loss"
+            | "loss"
+    )
 }
 
 impl EvalResults {
@@ -96,6 +130,14 @@ impl EvalResults {
         self.results.insert(task.name.clone(), results);
         self.configs.insert(task.name.clone(), task.clone());
         self.versions.insert(task.name.clone(), task.version);
+        self.n_shot.insert(task.name.clone(), task.few_shot);
+        self.higher_is_better.insert(
+            task.name.clone(),
+            task.metrics
+                .iter()
+                .map(|metric| (metric.clone(), higher_is_better(metric)))
+                .collect(),
+        );
         self.n_samples.insert(task.name.clone(), counts);
     }
 }

@@ -88,6 +88,19 @@ pub enum RunError {
     },
 }
 
+impl assay_errors::Diagnose for RunError {
+    /// Documents and task files are the operator's; a model that fails while answering is its
+    /// supplier's.
+    fn blame(&self) -> assay_errors::Blame {
+        match self {
+            Self::Template { .. } | Self::BadField { .. } | Self::UnsupportedMetric { .. } => {
+                assay_errors::Blame::Operator
+            }
+            Self::Model { .. } | Self::Metric { .. } => assay_errors::Blame::Miner,
+        }
+    }
+}
+
 /// Mean and standard error (sample standard deviation / sqrt(n)) of `values`.
 pub fn mean_and_stderr(values: &[f64]) -> (f64, Option<f64>) {
     let n = values.len() as f64;

@@ -61,6 +61,7 @@ fn builtin_tasks_load() {
         names,
         [
             "arc_easy",
+            "sn37_dyck",
             "sn37_if_eval",
             "sn37_text_loss",
             "sn37_word_sorting"

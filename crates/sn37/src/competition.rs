@@ -130,6 +130,9 @@ pub enum Method {
 pub enum SourceSpec {
     /// Generated word-sorting tasks (assay-eval).
     WordSorting,
+    /// Generated DYCK_LANGUAGE bracket-completion tasks (assay-eval), SN37's defaults (2 to 20
+    /// pairs, 1 to 3 closing brackets to predict); score with `reference_loss`.
+    Dyck,
     /// IF-eval samples generated from question/answer rows.
     IfEval {
         /// Rows with `question` and `answer` (or `challenge`/`reference` MMLU rows): a JSONL or
@@ -137,6 +140,18 @@ pub enum SourceSpec {
         questions: String,
         /// Rule set version.
         version: IfEvalVersion,
+    },
+    /// IF-eval samples over a hand-picked rule set (any of SN37's 14 rule ids, STARTS_WITH
+    /// included) instead of a version's.
+    IfEvalRules {
+        /// Question/answer rows, as for `if_eval`.
+        questions: String,
+        /// The rule ids to draw from, e.g. `["starts_with", "no_commas"]`.
+        rules: Vec<assay_eval::ifeval::RuleId>,
+        /// Fewest rules per sample (at least 1).
+        min_rules: usize,
+        /// Most rules per sample.
+        max_rules: usize,
     },
     /// SYNTHETIC-1-SFT rows (`messages`, `task_type`).
     Synthetic1 {
@@ -217,7 +232,51 @@ pub enum CompetitionError {
     Unknown(String),
 }
 
+impl assay_errors::Diagnose for CompetitionError {
+    fn blame(&self) -> assay_errors::Blame {
+        match self {
+            Self::Io { source, .. } => assay_errors::io_blame(source),
+            Self::Parse { .. } | Self::Invalid { .. } | Self::Unknown(_) => {
+                assay_errors::Blame::Operator
+            }
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Parse { .. } | Self::Invalid { .. } => Some(
+                "compare with a built-in competition: `assay sn37 competitions --show TINY_DEMO`"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 impl Competition {
+    /// The competition as a TOML file (the format [`Competition::from_toml`] reads).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// One line for listings: id, name, reward share, parameter range and task weights.
+    pub fn summary_line(&self) -> String {
+        let tasks: Vec<String> = self
+            .tasks
+            .iter()
+            .map(|t| format!("{} {}", t.name, t.weight))
+            .collect();
+        format!(
+            "{:>4}  {:<24} reward {:.2}  params {}..={}  tasks: {}",
+            self.id,
+            self.name,
+            self.reward_share,
+            self.constraints.min_params,
+            self.constraints.max_params,
+            tasks.join(", ")
+        )
+    }
+
     /// Parses and validates a competition file's text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, CompetitionError> {
         let competition: Competition =
@@ -225,6 +284,7 @@ impl Competition {
                 origin: origin.to_owned(),
                 message: error.to_string(),
             })?;
+        reject_options_of_unit_variants(text, origin)?;
         competition.validate(origin)?;
         Ok(competition)
     }
@@ -271,11 +331,41 @@ impl Competition {
             ));
         }
         for task in &self.tasks {
-            if !(task.weight.is_finite() && task.weight >= 0.0) {
+            // taoverse's EvalTask.__post_init__: "Weight must be positive."
+            if !(task.weight.is_finite() && task.weight > 0.0) {
                 return Err(invalid(
                     "tasks.weight",
-                    format!("task {}: must be >= 0", task.name),
+                    format!(
+                        "task {}: must be > 0 (taoverse rejects a zero weight); remove the task instead",
+                        task.name
+                    ),
                 ));
+            }
+            if let SourceSpec::IfEvalRules {
+                rules,
+                min_rules,
+                max_rules,
+                ..
+            } = &task.source
+            {
+                let mut unique = rules.clone();
+                unique.sort();
+                unique.dedup();
+                if rules.is_empty() || unique.len() != rules.len() {
+                    return Err(invalid(
+                        "tasks.source.rules",
+                        format!("task {}: list each rule id once, at least one", task.name),
+                    ));
+                }
+                if *min_rules == 0 || min_rules > max_rules {
+                    return Err(invalid(
+                        "tasks.source.min_rules",
+                        format!(
+                            "task {}: need 1 <= min_rules <= max_rules (got {min_rules} and {max_rules})",
+                            task.name
+                        ),
+                    ));
+                }
             }
             if task.samples == 0 {
                 return Err(invalid(
@@ -293,6 +383,45 @@ impl Competition {
         }
         Ok(())
     }
+}
+
+/// serde ignores extra keys beside the tag of a variant without fields (`reader = "word_sorting"`,
+/// `rule = "own"`), so those tables are checked here: a misspelt or misplaced option is an error.
+fn reject_options_of_unit_variants(text: &str, origin: &str) -> Result<(), CompetitionError> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Ok(());
+    };
+    let extra = |value: Option<&toml::Value>, tag: &str, units: &[&str]| -> Option<String> {
+        let table = value?.as_table()?;
+        let kind = table.get(tag)?.as_str()?;
+        if !units.contains(&kind) {
+            return None;
+        }
+        table
+            .keys()
+            .find(|key| key.as_str() != tag)
+            .map(|key| format!("`{tag} = \"{kind}\"` takes no option `{key}`; remove it"))
+    };
+    let invalid = |field: &str, reason: String| CompetitionError::Invalid {
+        origin: origin.to_owned(),
+        field: field.to_owned(),
+        reason,
+    };
+    let tokenizer = table
+        .get("constraints")
+        .and_then(|c| c.as_table())
+        .and_then(|c| c.get("tokenizer"));
+    if let Some(reason) = extra(tokenizer, "rule", &["own"]) {
+        return Err(invalid("constraints.tokenizer", reason));
+    }
+    let tasks = table.get("tasks").and_then(|t| t.as_array());
+    for task in tasks.into_iter().flatten() {
+        let source = task.as_table().and_then(|t| t.get("source"));
+        if let Some(reason) = extra(source, "reader", &["word_sorting", "dyck"]) {
+            return Err(invalid("tasks.source", reason));
+        }
+    }
+    Ok(())
 }
 
 /// The built-in competitions, in file order.

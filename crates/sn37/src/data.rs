@@ -10,7 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use assay_eval::ifeval::generate::{IfEvalSample, IfEvalVersion, QuestionAnswer, generate_samples};
+use assay_eval::ifeval::generate::{
+    IfEvalSample, IfEvalVersion, QuestionAnswer, generate_samples, generate_samples_with_rules,
+};
+use assay_eval::sn37::dyck::{DyckConfig, generate_dyck_samples};
 use assay_eval::sn37::word_sorting::{WordSortingConfig, generate_word_sorting};
 use assay_tables::{Format, Location, TableError, read_table};
 use rand::SeedableRng;
@@ -77,6 +80,16 @@ pub enum DataError {
     /// The word-sorting generator rejected its configuration.
     #[error("word sorting: {0}")]
     WordSorting(String),
+    /// The DYCK_LANGUAGE generator rejected its configuration.
+    #[error("{0}")]
+    Dyck(#[from] assay_eval::sn37::dyck::DyckError),
+}
+
+impl assay_errors::Diagnose for DataError {
+    /// The data files are the operator's (downloaded for the round), so every failure is theirs.
+    fn blame(&self) -> assay_errors::Blame {
+        assay_errors::Blame::Operator
+    }
 }
 
 /// A data row with its file and position.
@@ -356,6 +369,34 @@ pub fn load_task_data(
                     .map(|s| (s.challenge, s.reference))
                     .collect(),
             ))
+        }
+        SourceSpec::Dyck => {
+            let config = DyckConfig {
+                samples,
+                ..DyckConfig::default()
+            };
+            Ok(TaskData::ReferencePairs(
+                generate_dyck_samples(&config, seed)?
+                    .into_iter()
+                    .map(|s| (s.challenge, s.reference))
+                    .collect(),
+            ))
+        }
+        SourceSpec::IfEvalRules {
+            questions,
+            rules,
+            min_rules,
+            max_rules,
+        } => {
+            let rows = question_answers(&data_dir.join(questions))?;
+            let drawn = sample_in_order(&rows, 2 * samples, seed);
+            Ok(TaskData::IfEval(generate_samples_with_rules(
+                &drawn,
+                samples,
+                rules,
+                (*min_rules, *max_rules),
+                seed,
+            )))
         }
         SourceSpec::IfEval { questions, version } => {
             let rows = question_answers(&data_dir.join(questions))?;

@@ -6,10 +6,10 @@
 //! the block hash ([`seed`], [`data`]), combines the task scores, compares models pairwise with
 //! the epsilon advantage of earlier commits ([`wins`], [`epsilon`]), gives the winner(s) the
 //! step weight and folds it into the persisted moving average ([`tracker`]). Each model's
-//! evaluation runs under a wall-clock limit ([`time_limit`]).
+//! evaluation runs under a wall-clock limit ([`time_limit`]). [`run`] takes plain settings,
+//! checks inputs first and writes every file atomically ([`state`]).
 #![warn(missing_docs)]
 
-pub mod cli;
 pub mod competition;
 pub mod data;
 pub mod engine_loader;
@@ -17,7 +17,9 @@ pub mod epsilon;
 pub mod evaluate;
 pub mod report;
 pub mod round;
+pub mod run;
 pub mod seed;
+pub mod state;
 pub mod submission;
 pub mod time_limit;
 pub mod tracker;

@@ -18,15 +18,82 @@ use crate::evaluate::{method_accepts, raw_task_score};
 use crate::seed::{offline_block_hash, seed_from_block_hash, sync_block, task_seed};
 use crate::submission::{SubmissionMetadata, read_metadata, submission_dirs};
 use crate::time_limit::TimedModel;
-use crate::tracker::{EmaState, MIN_WEIGHT_THRESHOLD};
+use crate::tracker::{EmaState, MIN_WEIGHT_THRESHOLD, StaleRound};
 use crate::wins::{Contender, win_records, winner_take_all};
+use assay_errors::{Blame, Diagnose};
 
 /// Loads a submitted folder as a model the evaluation can query.
+///
+/// The round loads one model, evaluates it on every task and drops it before loading the next,
+/// so peak memory is bounded by one model.
 pub trait ModelLoader {
-    /// Loads `dir` under `constraints` (tokenizer rule, sequence length); an error counts as a
-    /// failed evaluation (score `+inf`), as in SN37.
-    fn load(&self, dir: &Path, constraints: &Constraints)
-    -> Result<Box<dyn LanguageModel>, String>;
+    /// Loads `dir` under `constraints` (tokenizer rule, sequence length). An error blamed on the
+    /// miner counts as a failed evaluation (score `+inf`), as in SN37; one blamed on the operator
+    /// or on a passing condition stops the round, so no miner pays for it.
+    fn load(
+        &self,
+        dir: &Path,
+        constraints: &Constraints,
+    ) -> Result<Box<dyn LanguageModel>, LoadError>;
+}
+
+/// Why a submitted model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The engine could not load the folder (it passed the integrity checks, so what is left is
+    /// the miner's, except running out of memory).
+    #[error("{0}")]
+    Engine(#[source] assay_engine::EngineError),
+    /// The competition's fixed tokenizer is not available on this validator.
+    #[error("{0}")]
+    Tokenizer(String),
+    /// The device asked for cannot be opened on this validator.
+    #[error("{0}")]
+    Device(String),
+    /// The model does not fit the competition (its embedding is smaller than the fixed
+    /// tokenizer's vocabulary, say).
+    #[error("{0}")]
+    Unfit(String),
+}
+
+impl From<String> for LoadError {
+    fn from(message: String) -> Self {
+        Self::Unfit(message)
+    }
+}
+
+impl Diagnose for LoadError {
+    fn blame(&self) -> Blame {
+        match self {
+            Self::Engine(error) if error.blame() == Blame::Transient => Blame::Transient,
+            Self::Engine(_) | Self::Unfit(_) => Blame::Miner,
+            Self::Tokenizer(_) | Self::Device(_) => Blame::Operator,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Tokenizer(_) => Some(
+                "put the competition's tokenizer in the local Hugging Face cache or name a \
+                 folder holding it in the competition file (constraints.tokenizer.model)"
+                    .into(),
+            ),
+            Self::Device(_) => Some(
+                "pass --device cpu, or a CUDA device this build and machine have (--features cuda)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// What a round does when some of its tasks cannot be evaluated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundPolicy {
+    /// Score models on the tasks that loaded, their weights renormalised to sum 1 (SN37 drops a
+    /// task whose loader fails). When false, a round with a task that cannot be evaluated is
+    /// refused before any model is loaded.
+    pub allow_missing_tasks: bool,
 }
 
 /// What a round needs besides the state.
@@ -153,6 +220,10 @@ pub struct RoundResults {
     pub competition_weights: BTreeMap<String, f64>,
     /// Subnet weights across tracked competitions (threshold 0.18, reward shares).
     pub weights: Vec<WeightRow>,
+    /// What the round did differently from a full round (dropped tasks and renormalised
+    /// weights, a rerun of a block that replaced its earlier step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Why a round could not run (the state is then left as it was).
@@ -169,6 +240,61 @@ pub enum RoundError {
     /// Every task failed to load (SN37 skips the step and retries later).
     #[error("every task failed to load, so no model can be scored: {0}")]
     NoTasks(String),
+    /// Some tasks cannot be evaluated and the policy does not allow a partial round.
+    #[error("{} of {total} tasks cannot be evaluated: {}", dropped.len(), describe_dropped(dropped))]
+    MissingTasks {
+        /// (task, why) for each task that cannot be evaluated.
+        dropped: Vec<(String, String)>,
+        /// Tasks in the competition.
+        total: usize,
+    },
+    /// The state has already recorded a later round of this competition.
+    #[error(transparent)]
+    Stale(#[from] StaleRound),
+    /// A model could not be loaded for a reason that is not its miner's fault.
+    #[error("{folder}: cannot load the model: {source}")]
+    Load {
+        /// The submitted folder.
+        folder: String,
+        /// Why.
+        #[source]
+        source: LoadError,
+    },
+}
+
+fn describe_dropped(dropped: &[(String, String)]) -> String {
+    dropped
+        .iter()
+        .map(|(task, why)| format!("{task} ({why})"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Diagnose for RoundError {
+    fn blame(&self) -> Blame {
+        match self {
+            Self::ModelsDir { source, .. } => assay_errors::io_blame(source),
+            Self::NoTasks(_) | Self::MissingTasks { .. } | Self::Stale(_) => Blame::Operator,
+            Self::Load { source, .. } => source.blame(),
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::ModelsDir { .. } => {
+                Some("pass --models a folder with one sub-folder per submission".into())
+            }
+            Self::NoTasks(_) | Self::MissingTasks { .. } => Some(
+                "put the tasks' data files in the --data folder, or pass --allow-missing-tasks to \
+                 score on the tasks that load (their weights renormalised, as SN37 does)"
+                    .into(),
+            ),
+            Self::Stale(_) => Some(
+                "rounds must move forward: pass a later --block, or another --state file".into(),
+            ),
+            Self::Load { source, .. } => source.hint(),
+        }
+    }
 }
 
 /// A submission that passed the checks.
@@ -177,14 +303,53 @@ struct Accepted {
     dir: PathBuf,
 }
 
-/// Runs one round, updating `state`. See the module docs for the steps.
+/// Runs one round as SN37 does, updating `state`: tasks whose data cannot be loaded are dropped
+/// and the others' weights renormalised (see [`run_round_with`] to refuse such a round).
 pub fn run_round(
     inputs: &RoundInputs,
     state: &mut EmaState,
     loader: &dyn ModelLoader,
     progress: &mut dyn FnMut(RoundEvent),
 ) -> Result<RoundResults, RoundError> {
+    let policy = RoundPolicy {
+        allow_missing_tasks: true,
+    };
+    run_round_with(inputs, &policy, state, loader, progress)
+}
+
+/// Runs one round under `policy`, updating `state`. See the module docs for the steps.
+///
+/// The round is idempotent per block: a rerun for the block the state last recorded replaces
+/// that step (see [`EmaState::record_round`]); an older block is refused before any work.
+pub fn run_round_with(
+    inputs: &RoundInputs,
+    policy: &RoundPolicy,
+    state: &mut EmaState,
+    loader: &dyn ModelLoader,
+    progress: &mut dyn FnMut(RoundEvent),
+) -> Result<RoundResults, RoundError> {
     let competition = &inputs.competition;
+    let mut notes = Vec::new();
+    if let Some(last_block) = state
+        .competitions
+        .get(&competition.id)
+        .and_then(|tracked| tracked.last_block)
+    {
+        if inputs.block < last_block {
+            return Err(StaleRound {
+                competition: competition.id,
+                block: inputs.block,
+                last_block,
+            }
+            .into());
+        }
+        if inputs.block == last_block {
+            notes.push(format!(
+                "block {} was already recorded in the state; this round replaced its step (the moving average is applied once per block)",
+                inputs.block
+            ));
+        }
+    }
     let block_hash = inputs
         .block_hash
         .clone()
@@ -197,6 +362,23 @@ pub fn run_round(
             .filter_map(|t| t.dropped.clone())
             .collect();
         return Err(RoundError::NoTasks(reasons.join("; ")));
+    }
+    let dropped: Vec<(String, String)> = task_results
+        .iter()
+        .filter_map(|t| t.dropped.clone().map(|why| (t.name.clone(), why)))
+        .collect();
+    if !dropped.is_empty() {
+        if !policy.allow_missing_tasks {
+            return Err(RoundError::MissingTasks {
+                dropped,
+                total: task_results.len(),
+            });
+        }
+        let names: Vec<&str> = dropped.iter().map(|(name, _)| name.as_str()).collect();
+        notes.push(format!(
+            "tasks dropped this round: {}; the weights of the other tasks were renormalised to sum to 1, as SN37 does",
+            names.join(", ")
+        ));
     }
     let dirs = submission_dirs(&inputs.models_dir).map_err(|source| RoundError::ModelsDir {
         path: inputs.models_dir.display().to_string(),
@@ -216,9 +398,9 @@ pub fn run_round(
             &mut models[entry.index],
             loader,
             progress,
-        );
+        )?;
     }
-    compare_and_record(competition, inputs.block, &mut models, &accepted, state);
+    compare_and_record(competition, inputs.block, &mut models, &accepted, state)?;
     let subnet = state.subnet_weights(MIN_WEIGHT_THRESHOLD);
     let competition_weights = state
         .competitions
@@ -236,6 +418,7 @@ pub fn run_round(
         models,
         competition_weights,
         weights: weight_rows(&subnet),
+        notes,
     })
 }
 
@@ -325,6 +508,16 @@ fn check_submissions(
         let folder_name = dir
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        if let Some(reason) = broken_link(dir) {
+            models.push(empty_result(
+                folder_name,
+                dir,
+                Status::Rejected,
+                vec![reason],
+            ));
+            progress(RoundEvent::Checked(dir.display().to_string()));
+            continue;
+        }
         let metadata = match read_metadata(dir) {
             Ok(metadata) => metadata,
             Err(error) => {
@@ -374,6 +567,26 @@ fn check_submissions(
         })
         .collect();
     (models, accepted)
+}
+
+/// Why a submission entry that is a symbolic link cannot be followed (`None` for a folder or a
+/// link to one: links are followed, and the results name the folder as listed).
+fn broken_link(dir: &Path) -> Option<String> {
+    let link = std::fs::symlink_metadata(dir).ok()?;
+    if !link.file_type().is_symlink() {
+        return None;
+    }
+    let target =
+        std::fs::read_link(dir).map_or_else(|_| "?".to_owned(), |t| t.display().to_string());
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => None,
+        Ok(_) => Some(format!(
+            "symbolic link to {target}, which is not a folder; link a model folder or remove the link"
+        )),
+        Err(error) => Some(format!(
+            "symbolic link to {target}, which cannot be followed ({error}); fix or remove the link"
+        )),
+    }
 }
 
 /// Problems visible from the metadata alone; a reason starting with "waiting" is not a
@@ -490,15 +703,22 @@ fn evaluate_model(
     result: &mut ModelResult,
     loader: &dyn ModelLoader,
     progress: &mut dyn FnMut(RoundEvent),
-) {
+) -> Result<(), RoundError> {
     let model = match loader.load(&entry.dir, &competition.constraints) {
         Ok(model) => model,
-        Err(error) => {
+        Err(error) if error.blame() == Blame::Miner => {
             result.status = Status::Failed;
-            result
-                .reasons
-                .push(format!("cannot load the model: {error}"));
-            return;
+            result.reasons.push(format!(
+                "cannot load the model: {}",
+                assay_errors::chain(&error)
+            ));
+            return Ok(());
+        }
+        Err(source) => {
+            return Err(RoundError::Load {
+                folder: entry.dir.display().to_string(),
+                source,
+            });
         }
     };
     let timed = TimedModel::new(model.as_ref(), competition.eval_time_limit_s);
@@ -548,6 +768,7 @@ fn evaluate_model(
             result.reasons.push(error.to_string());
         }
     }
+    Ok(())
 }
 
 /// Compares the evaluated and failed models and records the winner-take-all step in `state`.
@@ -557,7 +778,7 @@ fn compare_and_record(
     models: &mut [ModelResult],
     accepted: &[Accepted],
     state: &mut EmaState,
-) {
+) -> Result<(), StaleRound> {
     let indices: Vec<usize> = accepted.iter().map(|entry| entry.index).collect();
     let contenders: Vec<Contender> = indices
         .iter()
@@ -577,8 +798,9 @@ fn compare_and_record(
             models[index].step_weight = *weight;
             step_map.insert(models[index].hotkey.clone(), *weight);
         }
-        state.record_step(competition.id, competition.reward_share, &step_map);
+        state.record_round(competition.id, block, competition.reward_share, &step_map)?;
     }
+    Ok(())
 }
 
 fn weight_rows(subnet: &BTreeMap<String, f64>) -> Vec<WeightRow> {

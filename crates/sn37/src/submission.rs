@@ -49,6 +49,54 @@ pub enum MetadataError {
     },
 }
 
+impl assay_errors::Diagnose for MetadataError {
+    fn blame(&self) -> assay_errors::Blame {
+        assay_errors::Blame::Miner
+    }
+}
+
+/// Why a folder has no content hash.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: no readable weights ({reasons})")]
+pub struct HashError {
+    /// The folder.
+    pub path: String,
+    /// What the integrity checks found.
+    pub reasons: String,
+}
+
+impl assay_errors::Diagnose for HashError {
+    fn blame(&self) -> assay_errors::Blame {
+        assay_errors::Blame::Operator
+    }
+
+    fn hint(&self) -> Option<String> {
+        Some("pass a model folder holding *.safetensors files".into())
+    }
+}
+
+/// The weights' content hash of a model folder: the `content_hash` its `sn37.json` must hold.
+pub fn content_hash(dir: &Path) -> Result<String, HashError> {
+    let rules = assay_integrity::models::ModelRules {
+        architectures: Vec::new(),
+        max_params: u64::MAX,
+        ..Default::default()
+    };
+    let report = assay_integrity::models::check_model_folder(dir, &rules);
+    if report.content_hash.is_empty() {
+        return Err(HashError {
+            path: dir.display().to_string(),
+            reasons: report
+                .violations
+                .iter()
+                .map(crate::round::describe_violation)
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    Ok(report.content_hash)
+}
+
 /// Reads and parses `<dir>/sn37.json`.
 pub fn read_metadata(dir: &Path) -> Result<SubmissionMetadata, MetadataError> {
     let path = dir.join(METADATA_FILE);
@@ -79,11 +127,16 @@ pub fn read_metadata(dir: &Path) -> Result<SubmissionMetadata, MetadataError> {
 }
 
 /// The sub-folders of `models_dir`, sorted by name (one submission each).
+///
+/// Symbolic links are listed too, whatever they point to: a link to a folder is followed as a
+/// submission, and a broken link or a link to a file is reported by the round as a rejected
+/// submission with the reason, never skipped silently. Plain files are not submissions.
 pub fn submission_dirs(models_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut dirs = Vec::new();
     for entry in std::fs::read_dir(models_dir)? {
         let entry = entry?;
-        if entry.file_type()?.is_dir() {
+        let kind = entry.file_type()?;
+        if kind.is_dir() || kind.is_symlink() {
             dirs.push(entry.path());
         }
     }

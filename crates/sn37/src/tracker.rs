@@ -30,6 +30,27 @@ pub struct CompetitionWeights {
     pub reward_share: f64,
     /// Moving-average weight by hotkey (sums to 1).
     pub weights: BTreeMap<String, f64>,
+    /// Block of the last round recorded with [`EmaState::record_round`]; a round for the same
+    /// block replaces that step instead of applying the average twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_block: Option<u64>,
+    /// The weights before the last recorded round (`None` when that round was the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_last: Option<BTreeMap<String, f64>>,
+}
+
+/// A round older than the state's last one for the same competition (the state is ahead of it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "competition {competition}: block {block} is older than the last round recorded in the state (block {last_block})"
+)]
+pub struct StaleRound {
+    /// The competition.
+    pub competition: u32,
+    /// The round's block.
+    pub block: u64,
+    /// The last block the state recorded.
+    pub last_block: u64,
 }
 
 /// What persists between rounds: the moving averages of every competition.
@@ -83,6 +104,8 @@ impl EmaState {
                     CompetitionWeights {
                         reward_share,
                         weights: step,
+                        last_block: None,
+                        before_last: None,
                     },
                 );
             }
@@ -97,6 +120,48 @@ impl EmaState {
                 }
             }
         }
+    }
+
+    /// Records the step of the round at `block`, idempotently: a second round for the same block
+    /// first undoes the step the first one recorded, so rerunning a round (after a crash, say)
+    /// gives the state one round gives. A block older than the last one recorded is refused.
+    pub fn record_round(
+        &mut self,
+        competition: u32,
+        block: u64,
+        reward_share: f64,
+        step: &BTreeMap<String, f64>,
+    ) -> Result<(), StaleRound> {
+        let before = match self.competitions.get(&competition) {
+            Some(tracked) => match tracked.last_block {
+                Some(last_block) if block < last_block => {
+                    return Err(StaleRound {
+                        competition,
+                        block,
+                        last_block,
+                    });
+                }
+                Some(last_block) if block == last_block => tracked.before_last.clone(),
+                _ => Some(tracked.weights.clone()),
+            },
+            None => None,
+        };
+        match &before {
+            Some(weights) => {
+                if let Some(tracked) = self.competitions.get_mut(&competition) {
+                    tracked.weights = weights.clone();
+                }
+            }
+            None => {
+                self.competitions.remove(&competition);
+            }
+        }
+        self.record_step(competition, reward_share, step);
+        if let Some(tracked) = self.competitions.get_mut(&competition) {
+            tracked.last_block = Some(block);
+            tracked.before_last = before;
+        }
+        Ok(())
     }
 
     /// The weights to set on the subnet: for each competition, normalise its moving average

@@ -8,7 +8,7 @@ use assay_eval::runner::{LanguageModel, ModelError};
 use assay_eval::task_def::GenParams;
 use assay_sn37::competition::{Competition, Constraints, TaskSpec, find_competition};
 use assay_sn37::engine_loader::EngineLoader;
-use assay_sn37::round::{ModelLoader, RoundInputs, RoundResults, Status, run_round};
+use assay_sn37::round::{LoadError, ModelLoader, RoundInputs, RoundResults, Status, run_round};
 use assay_sn37::tracker::EmaState;
 
 fn examples_dir() -> PathBuf {
@@ -135,11 +135,11 @@ impl LanguageModel for ConstantLm {
 }
 
 impl ModelLoader for TableLoader {
-    fn load(&self, dir: &Path, _: &Constraints) -> Result<Box<dyn LanguageModel>, String> {
+    fn load(&self, dir: &Path, _: &Constraints) -> Result<Box<dyn LanguageModel>, LoadError> {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         match self.0.get(&name) {
             Some(&loss) => Ok(Box::new(ConstantLm(loss))),
-            None => Err(format!("no loss for {name}")),
+            None => Err(format!("no loss for {name}").into()),
         }
     }
 }
@@ -245,7 +245,7 @@ impl LanguageModel for SlowLm {
 struct SlowLoader(&'static str);
 
 impl ModelLoader for SlowLoader {
-    fn load(&self, dir: &Path, _: &Constraints) -> Result<Box<dyn LanguageModel>, String> {
+    fn load(&self, dir: &Path, _: &Constraints) -> Result<Box<dyn LanguageModel>, LoadError> {
         if dir.ends_with(self.0) {
             Ok(Box::new(SlowLm))
         } else {

@@ -16,11 +16,20 @@ use super::keywords::pick_keyword;
 use super::pytext::py_split;
 use super::rule::{IfEvalRule, Rule, RuleError, RuleId};
 use super::{
-    all_lower_case::AllLowerCase, all_upper_case::AllUpperCase, bullet_count::BulletCountFrequency,
-    ends_with::EndsWith, keyword_forbidden::KeywordForbidden, keyword_frequency::KeywordFrequency,
-    keyword_inclusion::KeywordInclusion, no_commas::NoCommas, quotation::Quotation,
-    sentence_count_at_least::SentenceCountAtLeast, sentence_count_at_most::SentenceCountAtMost,
-    word_count_at_least::WordCountAtLeast, word_count_at_most::WordCountAtMost,
+    all_lower_case::AllLowerCase,
+    all_upper_case::AllUpperCase,
+    bullet_count::BulletCountFrequency,
+    ends_with::EndsWith,
+    keyword_forbidden::KeywordForbidden,
+    keyword_frequency::KeywordFrequency,
+    keyword_inclusion::KeywordInclusion,
+    no_commas::NoCommas,
+    quotation::Quotation,
+    sentence_count_at_least::SentenceCountAtLeast,
+    sentence_count_at_most::SentenceCountAtMost,
+    starts_with::{STARTS_WITH_PHRASES, StartsWith},
+    word_count_at_least::WordCountAtLeast,
+    word_count_at_most::WordCountAtMost,
 };
 
 /// SN37's IF-eval versions. V3 exists in SN37 but adds nothing, so it is not offered.
@@ -109,8 +118,11 @@ pub fn incompatible_with(id: RuleId) -> &'static [RuleId] {
         AllLowerCase => &[AllUpperCase],
         BulletCountFrequency => &[WordCountAtMost, SentenceCountAtMost],
         EndsWith => &[WordCountAtMost, SentenceCountAtMost, Quotation],
-        Quotation => &[EndsWith],
-        NoCommas | KeywordInclusion | KeywordFrequency | KeywordForbidden | StartsWith => &[],
+        // SN37 lists STARTS_WITH as compatible with everything, but its rule is a dummy that
+        // passes every response; a real one cannot hold beside QUOTATION (which needs a `"` first).
+        Quotation => &[EndsWith, StartsWith],
+        StartsWith => &[Quotation],
+        NoCommas | KeywordInclusion | KeywordFrequency | KeywordForbidden => &[],
     }
 }
 
@@ -173,8 +185,14 @@ fn draw_rule<R: Rng + ?Sized>(
         RuleId::BulletCountFrequency => Rule::BulletCountFrequency(BulletCountFrequency {
             count: count_from(rng, &[1, 2, 3]),
         }),
-        // Never drawn: StartsWith is in no version's rule set.
-        RuleId::EndsWith | RuleId::StartsWith => Rule::EndsWith(EndsWith {
+        RuleId::StartsWith => Rule::StartsWith(StartsWith {
+            phrase: STARTS_WITH_PHRASES
+                .choose(rng)
+                .copied()
+                .unwrap_or(STARTS_WITH_PHRASES[0])
+                .to_owned(),
+        }),
+        RuleId::EndsWith => Rule::EndsWith(EndsWith {
             phrase: ENDS_WITH_PHRASES
                 .choose(rng)
                 .copied()
@@ -193,9 +211,26 @@ pub fn generate_sample<R: Rng + ?Sized>(
     version: IfEvalVersion,
     rng: &mut R,
 ) -> IfEvalSample {
-    let mut ids = version.rule_ids();
+    generate_sample_from(
+        first,
+        second,
+        &version.rule_ids(),
+        version.rule_count_range(),
+        rng,
+    )
+}
+
+/// [`generate_sample`] over a given rule set and inclusive rule-count range instead of a
+/// version's (a hand-written competition's choice).
+pub fn generate_sample_from<R: Rng + ?Sized>(
+    first: &QuestionAnswer,
+    second: &QuestionAnswer,
+    rule_ids: &[RuleId],
+    (min_rules, max_rules): (usize, usize),
+    rng: &mut R,
+) -> IfEvalSample {
+    let mut ids = rule_ids.to_vec();
     ids.shuffle(rng);
-    let (min_rules, max_rules) = version.rule_count_range();
     let wanted = rng.random_range(min_rules..=max_rules);
     let mut rules: Vec<Rule> = Vec::with_capacity(wanted);
     for id in ids {
@@ -225,6 +260,23 @@ pub fn generate_samples(
     version: IfEvalVersion,
     seed: u64,
 ) -> Vec<IfEvalSample> {
+    generate_samples_with_rules(
+        questions,
+        max_samples,
+        &version.rule_ids(),
+        version.rule_count_range(),
+        seed,
+    )
+}
+
+/// [`generate_samples`] over a given rule set and inclusive rule-count range.
+pub fn generate_samples_with_rules(
+    questions: &[QuestionAnswer],
+    max_samples: usize,
+    rule_ids: &[RuleId],
+    rule_counts: (usize, usize),
+    seed: u64,
+) -> Vec<IfEvalSample> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let usable: Vec<&QuestionAnswer> = questions
         .iter()
@@ -233,6 +285,6 @@ pub fn generate_samples(
     usable
         .windows(2)
         .take(max_samples)
-        .map(|pair| generate_sample(pair[0], pair[1], version, &mut rng))
+        .map(|pair| generate_sample_from(pair[0], pair[1], rule_ids, rule_counts, &mut rng))
         .collect()
 }

@@ -1,4 +1,4 @@
-//! SN37's synthetic instruction-following task (IF_EVAL): the 13 active rules, their
+//! SN37's synthetic instruction-following task (IF_EVAL): the 13 active rules and STARTS_WITH, their
 //! seeded generation, the prompt text and the task score.
 //!
 //! Checkers follow `finetune/eval/if_eval/*.py` of macrocosm-os/finetuning (afd4403) to the
@@ -23,11 +23,13 @@ pub mod score;
 pub mod sentence_count_at_least;
 pub mod sentence_count_at_most;
 pub mod similarity;
+pub mod starts_with;
 pub mod word_count_at_least;
 pub mod word_count_at_most;
 
 pub use generate::{
     IfEvalSample, IfEvalVersion, QuestionAnswer, build_prompt, generate_sample, generate_samples,
+    generate_samples_with_rules,
 };
 pub use rule::{IfEvalRule, Rule, RuleError, RuleId};
 pub use score::{SampleOutcome, if_eval_task_score, response_score};

@@ -7,13 +7,14 @@ use super::{
     ends_with::EndsWith, keyword_forbidden::KeywordForbidden, keyword_frequency::KeywordFrequency,
     keyword_inclusion::KeywordInclusion, no_commas::NoCommas, quotation::Quotation,
     sentence_count_at_least::SentenceCountAtLeast, sentence_count_at_most::SentenceCountAtMost,
-    word_count_at_least::WordCountAtLeast, word_count_at_most::WordCountAtMost,
+    starts_with::StartsWith, word_count_at_least::WordCountAtLeast,
+    word_count_at_most::WordCountAtMost,
 };
 
 /// SN37's rule identifiers (`RuleId` in `finetune/eval/if_eval/rule.py`), same numbers.
 ///
-/// `StartsWith` (12) exists in SN37 but is in no version's rule set, so it is never drawn;
-/// it is listed for completeness and has no checker here.
+/// `StartsWith` (12) exists in SN37 but is in no version's rule set, so SN37 never draws it;
+/// here it has a checker ([`super::starts_with::StartsWith`]) for hand-written rule sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleId {
@@ -39,7 +40,7 @@ pub enum RuleId {
     KeywordForbidden = 10,
     /// Exactly N lines start with `*`.
     BulletCountFrequency = 11,
-    /// Defined by SN37 but never generated.
+    /// Starts with a given phrase (defined by SN37, in no version's rule set).
     StartsWith = 12,
     /// Ends with a fixed phrase.
     EndsWith = 13,
@@ -113,7 +114,7 @@ pub(crate) fn plural(count: u32, singular: &'static str, plural: &'static str) -
     if count == 1 { singular } else { plural }
 }
 
-/// Any of the 13 active rules, with its parameters. Serialised with a `rule` tag.
+/// Any of the 14 rules (SN37's 13 active ones and STARTS_WITH), with its parameters. Serialised with a `rule` tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum Rule {
@@ -139,6 +140,8 @@ pub enum Rule {
     KeywordForbidden(KeywordForbidden),
     /// See [`BulletCountFrequency`].
     BulletCountFrequency(BulletCountFrequency),
+    /// See [`StartsWith`].
+    StartsWith(StartsWith),
     /// See [`EndsWith`].
     EndsWith(EndsWith),
     /// See [`Quotation`].
@@ -160,6 +163,7 @@ impl Rule {
             Rule::KeywordFrequency(rule) => rule,
             Rule::KeywordForbidden(rule) => rule,
             Rule::BulletCountFrequency(rule) => rule,
+            Rule::StartsWith(rule) => rule,
             Rule::EndsWith(rule) => rule,
             Rule::Quotation(rule) => rule,
         }

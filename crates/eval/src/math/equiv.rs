@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::expr::{self, Expr, Parsed};
+use super::expr::{self, Expr, Parsed, Rel};
 use super::extract::extract_answer;
 use super::pystr::{py_float, py_strip};
 
@@ -37,6 +37,11 @@ static MATRIX_LIKE: LazyLock<Regex> =
 /// - `^` is always a power, so `10^3` equals `1000`. The reference first tries sympy's `parse_expr`,
 ///   which reads a plain `2^10` as Python's XOR (= 8), so it judges `2^10` unequal to `1024`.
 /// - The reference evaluates symbolic equality with a 3 s timeout counted as "unequal"; we have none.
+/// - An undefined value (`\sqrt{-1}`, `\frac{0}{0}`) equals nothing; inequalities keep their direction
+///   and strictness (the reference compares relations by `|lhs - rhs|` alone).
+///
+/// The input may be raw (not extracted): `$` signs, spacing and `\le`/`\leq`-style spellings do not
+/// matter. `crates/eval/DIFFERENCES.md` lists every difference and the forms not supported.
 pub fn math_equal(prediction: &str, reference: &str) -> bool {
     equal_at_depth(prediction, reference, 0)
 }
@@ -251,10 +256,14 @@ fn equation_equal(prediction: &str, reference: &str, depth: usize) -> bool {
     false
 }
 
-/// The symbolic stage: both sides parsed by [`expr::parse`] and compared by value.
+/// The symbolic stage: both sides parsed by [`expr::parse`] and compared by value. Math-mode
+/// dollar signs are dropped first (latex2sympy reads `$5$` as 5; an escaped `\$` stays and fails).
 fn symbolic_equal(a: &str, b: &str) -> bool {
     let unescape = |s: &str| s.replace("\\\\", "\\");
-    let parse = |s: &str| expr::parse(&unescape(s)).or_else(|_| expr::parse(s));
+    let parse = |s: &str| {
+        let s = drop_math_dollars(s);
+        expr::parse(&unescape(&s)).or_else(|_| expr::parse(&s))
+    };
     match (parse(a), parse(b)) {
         (Ok(Parsed::Expr(x)), Ok(Parsed::Expr(y))) => values_equal(&x, &y),
         (Ok(Parsed::Equation(xl, xr)), Ok(Parsed::Equation(yl, yr))) => {
@@ -266,8 +275,48 @@ fn symbolic_equal(a: &str, b: &str) -> bool {
             xs.len() == ys.len() && xs.iter().zip(&ys).all(|(x, y)| values_equal(x, y))
         }
         (Ok(Parsed::Set(xs)), Ok(Parsed::Set(ys))) => set_covers(&xs, &ys) && set_covers(&ys, &xs),
+        (Ok(Parsed::Relation(xr, xl, xh)), Ok(Parsed::Relation(yr, yl, yh))) => {
+            relations_equal((xr, xl, xh), (yr, yl, yh))
+        }
         _ => false,
     }
+}
+
+/// `$` signs that are not escaped as `\$`, removed.
+fn drop_math_dollars(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut escaped = false;
+    for c in s.chars() {
+        if c == '$' && !escaped {
+            continue;
+        }
+        escaped = c == '\\' && !escaped;
+        out.push(c);
+    }
+    out
+}
+
+/// Two inequalities are the same when, written with `>` or `>=` (`a < b` is `b > a`), they have
+/// the same relation and the same difference `lhs - rhs` (by value); `!=` is symmetric, so its
+/// differences are compared up to sign.
+///
+/// Deliberate difference: the reference compares any two relations by `|lhs - rhs|` alone, so it
+/// calls `x > 2` equal to `x < 2` and to `x >= 2`; a grader must not.
+fn relations_equal(a: (Rel, Expr, Expr), b: (Rel, Expr, Expr)) -> bool {
+    fn canonical((rel, lhs, rhs): (Rel, Expr, Expr)) -> (Rel, Expr) {
+        let diff = |l: Expr, r: Expr| Expr::Bin(expr::BinOp::Sub, Box::new(l), Box::new(r));
+        match rel {
+            Rel::Lt => (Rel::Gt, diff(rhs, lhs)),
+            Rel::Le => (Rel::Ge, diff(rhs, lhs)),
+            Rel::Ne => (
+                Rel::Ne,
+                Expr::Call(expr::Func::Abs, Box::new(diff(lhs, rhs))),
+            ),
+            other => (other, diff(lhs, rhs)),
+        }
+    }
+    let ((ra, da), (rb, db)) = (canonical(a), canonical(b));
+    ra == rb && values_equal(&da, &db)
 }
 
 /// Every element of `from` equals some element of `to` (Python set equality, duplicates ignored).
@@ -275,14 +324,16 @@ fn set_covers(from: &[Expr], to: &[Expr]) -> bool {
     from.iter().all(|x| to.iter().any(|y| values_equal(x, y)))
 }
 
-/// Constants: equal within the numeric tolerance. With symbols: equal at every sample point where both
-/// sides are defined, and defined at one point at least.
+/// Constants: equal within the numeric tolerance, and never when either is undefined (NaN). With
+/// symbols: at every sample point both sides are undefined or both are defined and equal, and both
+/// are defined at one point at least. An undefined value (`\sqrt{-1}`, `\log(-1)`, `\frac{0}{0}`)
+/// therefore equals nothing, as sympy's complex and undefined values equal no real expression.
 fn values_equal(a: &Expr, b: &Expr) -> bool {
     let mut symbols = a.symbols();
     symbols.extend(b.symbols());
     if symbols.is_empty() {
         let (x, y) = (a.eval(&|_| f64::NAN), b.eval(&|_| f64::NAN));
-        return is_close(y, x, NUMERIC_REL_TOL);
+        return !x.is_nan() && !y.is_nan() && is_close(y, x, NUMERIC_REL_TOL);
     }
     let names: Vec<String> = symbols.into_iter().collect();
     let mut compared = 0;
@@ -291,6 +342,9 @@ fn values_equal(a: &Expr, b: &Expr) -> bool {
         let (x, y) = (a.eval(&value_of), b.eval(&value_of));
         if x.is_nan() && y.is_nan() {
             continue;
+        }
+        if x.is_nan() || y.is_nan() {
+            return false;
         }
         if !is_close(x, y, SYMBOLIC_REL_TOL) && (x - y).abs() > 1e-12 {
             return false;

@@ -20,7 +20,7 @@ use std::hash::Hash;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::expr::{self, Mode, Parsed};
+use super::expr::{self, Parsed};
 use super::normalize::strip_string;
 
 /// Why a selection cannot be made.
@@ -93,25 +93,37 @@ pub fn canonical_key(answer: &str) -> String {
 ///
 /// latex2sympy turns decimals into exact fractions, so `0.5` and `\frac{1}{2}` simplify to the same
 /// form, as do `2\sqrt{3}` and `\sqrt{12}`. Here an answer that parses as a LaTeX expression
-/// ([`expr::parse_in`] in [`Mode::Latex`]) is keyed by its value (10 significant digits) or, with
+/// ([`expr::parse_latex_key`], which also reads `\frac34`) is keyed by its value (10 significant digits) or, with
 /// symbols, by its values at fixed sample points; anything else (equations, lists, text, parse errors)
 /// falls back to [`canonical_key`], as the reference falls back to `strip_string`.
 pub fn symbolic_key(answer: &str) -> String {
-    match expr::parse_in(answer, Mode::Latex) {
+    match expr::parse_latex_key(answer) {
         Ok(Parsed::Expr(e)) => {
             let names: Vec<String> = e.symbols().into_iter().collect();
+            let fallback = || format!("s:{}", canonical_key(answer));
             if names.is_empty() {
-                return format!("v:{}", value_text(e.eval(&|_| f64::NAN)));
+                let value = e.eval(&|_| f64::NAN);
+                // An undefined value (`\sqrt{-1}`, `\frac{0}{0}`) groups by its text, never with
+                // other undefined answers (the reference's keys `i`, `nan`, ... differ too).
+                return if value.is_nan() {
+                    fallback()
+                } else {
+                    format!("v:{}", value_text(value))
+                };
             }
-            let values: Vec<String> = (0..3)
+            let values: Vec<f64> = (0..3)
                 .map(|point| {
                     let value_of = |name: &str| {
                         let index = names.iter().position(|n| n == name).unwrap_or(0);
                         0.613 + 0.457 * point as f64 + 0.239 * index as f64
                     };
-                    value_text(e.eval(&value_of))
+                    e.eval(&value_of)
                 })
                 .collect();
+            if values.iter().all(|v| v.is_nan()) {
+                return fallback();
+            }
+            let values: Vec<String> = values.into_iter().map(value_text).collect();
             format!("p:{}:{}", names.join(","), values.join(","))
         }
         _ => format!("s:{}", canonical_key(answer)),

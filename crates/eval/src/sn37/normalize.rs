@@ -5,8 +5,16 @@
 use serde::{Deserialize, Serialize};
 
 /// taoverse's `NormalizationId` with its arguments.
+///
+/// Read strictly, as taoverse's `EvalTask.__post_init__` (model/eval/task.py) checks it: `none`
+/// takes no options, `inverse_exponential` needs a positive `ceiling`, and any other key is an
+/// error (a misspelt option must not vanish silently).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case")]
+#[serde(
+    tag = "method",
+    rename_all = "snake_case",
+    try_from = "NormalizationFields"
+)]
 pub enum Normalization {
     /// The raw score is used as is.
     None,
@@ -16,6 +24,42 @@ pub enum Normalization {
         /// The raw score from which the normalised score is 1 (must be > 0).
         ceiling: f64,
     },
+}
+
+/// A normalisation as written in a file, before its options are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NormalizationFields {
+    method: String,
+    #[serde(default)]
+    ceiling: Option<f64>,
+}
+
+impl TryFrom<NormalizationFields> for Normalization {
+    type Error = String;
+
+    fn try_from(fields: NormalizationFields) -> Result<Self, String> {
+        match (fields.method.as_str(), fields.ceiling) {
+            ("none", None) => Ok(Self::None),
+            ("none", Some(_)) => Err(
+                "method `none` takes no options (taoverse rejects normalization kwargs with NONE); \
+                 remove `ceiling` or use method `inverse_exponential`"
+                    .into(),
+            ),
+            ("inverse_exponential", Some(ceiling)) if ceiling.is_finite() && ceiling > 0.0 => {
+                Ok(Self::InverseExponential { ceiling })
+            }
+            ("inverse_exponential", Some(ceiling)) => Err(format!(
+                "inverse_exponential ceiling {ceiling} must be a positive finite number"
+            )),
+            ("inverse_exponential", None) => {
+                Err("method `inverse_exponential` needs a `ceiling`".into())
+            }
+            (other, _) => Err(format!(
+                "unknown normalization method `{other}`; use `none` or `inverse_exponential`"
+            )),
+        }
+    }
 }
 
 /// Why scores cannot be combined.
