@@ -52,5 +52,7 @@ fn the_readme_figures_are_the_committed_results() {
         );
     }
     let head = format!("n = {}", report.config.n);
-    assert!(readme.contains(&format!("{} problems", report.problems.len())) && readme.contains(&head));
+    assert!(
+        readme.contains(&format!("{} problems", report.problems.len())) && readme.contains(&head)
+    );
 }

@@ -96,7 +96,7 @@ fn dataset_card() {
     insta::assert_snapshot!(text);
 }
 
-fn described(e: &(impl Diagnose + std::error::Error)) -> String {
+fn described(e: &impl Diagnose) -> String {
     format!(
         "{}\nblame: {}\nhint: {}",
         chain(e),
