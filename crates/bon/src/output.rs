@@ -10,6 +10,8 @@ use serde::Serialize;
 use crate::error::{BonError, Result};
 use crate::pipeline::{BonReport, Sample, TemperatureRun};
 use crate::plot::{Chart, Series};
+use crate::problems::to_row;
+use assay_eval::math::select::Aggregation;
 
 /// Names and sources of the models, for the card.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,6 +24,8 @@ pub struct Provenance {
     pub problems: String,
     /// The command line.
     pub command: String,
+    /// Where the models ran (device and dtype).
+    pub placement: String,
 }
 
 /// One row of `data/problems.jsonl`.
@@ -70,7 +74,7 @@ pub fn write_all(dir: &Path, report: &BonReport, provenance: &Provenance) -> Res
     let data = dir.join("data");
     let plots = dir.join("plots");
     for d in [&data, &plots] {
-        std::fs::create_dir_all(d).map_err(|e| BonError::io(d, e.to_string()))?;
+        std::fs::create_dir_all(d).map_err(|e| BonError::write(d, e))?;
     }
     write_table(&data, "problems", problem_rows(report))?;
     write_table(&data, "samples", sample_rows(report))?;
@@ -83,27 +87,23 @@ pub fn write_all(dir: &Path, report: &BonReport, provenance: &Provenance) -> Res
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| BonError::io(path, e.to_string()))
+    std::fs::write(path, text).map_err(|e| BonError::write(path, e))
 }
 
 /// Writes `rows` twice under `data`: `{name}.jsonl` and `{name}.parquet` (Zstandard), the two
 /// formats the Hub reads; both hold the same JSON rows.
 fn write_table<T: Serialize>(data: &Path, name: &str, rows: Vec<T>) -> Result<()> {
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .map(|r| match serde_json::to_value(r).expect("rows serialise") {
-            serde_json::Value::Object(row) => row,
-            _ => unreachable!("rows are structs"),
-        })
-        .collect();
-    let jsonl = data.join(format!("{name}.jsonl"));
-    write_jsonl(&jsonl, &rows).map_err(|e| BonError::io(&jsonl, e.to_string()))?;
-    let parquet = data.join(format!("{name}.parquet"));
+    let rows: Vec<Row> = rows.iter().map(to_row).collect();
+    write_jsonl(&data.join(format!("{name}.jsonl")), &rows)?;
     let options = ParquetOptions {
         codec: ParquetCodec::Zstd(3),
         ..ParquetOptions::default()
     };
-    write_parquet(&parquet, &rows, &options).map_err(|e| BonError::io(&parquet, e.to_string()))
+    Ok(write_parquet(
+        &data.join(format!("{name}.parquet")),
+        &rows,
+        &options,
+    )?)
 }
 
 fn problem_rows(r: &BonReport) -> Vec<ProblemRow<'_>> {
@@ -235,16 +235,17 @@ fn pct(x: f64) -> String {
 pub fn analysis(r: &BonReport) -> String {
     let main = &r.runs[0];
     let mut o = format!(
-        "# Best-of-N analysis\n\n{} problems, n = {}, T = {}, aggregation {:?}, seed {}.\n\nGreedy accuracy: **{}**; mean single-sample accuracy at T = {}: {}.\n\n",
+        "# Best-of-N analysis\n\n{} problems, n = {}, T = {}, aggregation {}, seed {}.\n\nGreedy accuracy: **{}**; mean single-sample accuracy at T = {}: {}.\n\n",
         r.problems.len(),
         r.config.n,
         main.temperature,
-        r.config.aggregation,
+        aggregation_name(r.config.aggregation),
         r.config.seed,
         pct(r.greedy_accuracy),
         main.temperature,
         pct(main.sample_accuracy)
     );
+    o += &formula(r.config.aggregation);
     o += &curve_table(r);
     o += &temperature_table(r);
     o += "\n## Solved by weighted best-of-N, not by greedy\n\n";
@@ -260,6 +261,45 @@ pub fn analysis(r: &BonReport) -> String {
         main.selections[i].weighted.correct != main.selections[i].majority.correct
     });
     o
+}
+
+/// The aggregation's name as flags and reports write it (`last`, `min`, `prod`).
+pub fn aggregation_name(a: Aggregation) -> &'static str {
+    match a {
+        Aggregation::Last => "last",
+        Aggregation::Min => "min",
+        Aggregation::Prod => "prod",
+    }
+}
+
+fn sweep_list(temperatures: &[f32]) -> String {
+    if temperatures.is_empty() {
+        return "none".into();
+    }
+    let parts: Vec<String> = temperatures.iter().map(f32::to_string).collect();
+    parts.join(", ")
+}
+
+/// How every figure of the report is computed, stated once in the report itself.
+pub fn formula(aggregation: Aggregation) -> String {
+    let step = match aggregation {
+        Aggregation::Last => "the reward of the last step",
+        Aggregation::Min => "the smallest step reward",
+        Aggregation::Prod => "the product of the step rewards",
+    };
+    format!(
+        "## How the scores are computed\n\n\
+         - A sample's step rewards are `sigmoid(w · h + b)` of the reward model's value head at the newline \
+         closing each line; its score `s` is {step} (aggregation `{name}`).\n\
+         - A sample is correct when its extracted, normalised answer equals the gold answer (`math_equal`).\n\
+         - Over the first n samples of a problem: **weighted** picks the answer `a` maximising \
+         `sum of s over samples whose answer is a` (answers grouped by their symbolic form); **majority** \
+         picks the most frequent answer; **naive** picks the sample with the largest `s`; **pass@n** counts \
+         the problem solved when any of the n is correct. Ties go to the earliest sample.\n\
+         - Each accuracy is `problems whose pick is correct / problems`; **single sample** is \
+         `correct samples / all samples`; **greedy** is one temperature-0 solution per problem.\n\n",
+        name = aggregation_name(aggregation),
+    )
 }
 
 fn curve_table(r: &BonReport) -> String {
@@ -386,9 +426,10 @@ Built by `assay bon` (crate `assay-bon`).
 
 - Generator: `{generator}`
 - Reward model: `{prm}` (step rewards = sigmoid of the value head at the newline closing each line,
-  Skywork's input recipe; aggregation `{agg:?}`)
+  Skywork's input recipe; aggregation `{agg}`)
 - Problems: {count} from {problems}; ids: {ids}
 - Command: `{command}`
+- Device: {placement}
 
 ## How it was built
 
@@ -396,7 +437,7 @@ Built by `assay bon` (crate `assay-bon`).
    `\boxed{{}}`) through the generator's chat template.
 2. Greedy baseline: one solution per problem at temperature 0.
 3. N = {n} samples per problem at T = {t} (top-p {top_p}, at most {max_new} new tokens, seed {seed});
-   further temperatures for the sweep: {sweep:?}.
+   further temperatures for the sweep: {sweep}.
 4. Every solution is scored by the reward model; answers are extracted and normalised as
    search-and-learn does (`extract_answer`, `strip_string`) and graded against the answer extracted
    from the gold `solution` with `math_equal`.
@@ -435,17 +476,18 @@ huggingface-cli upload <user>/<dataset-name> {dir_hint} . --repo-type dataset
 "#,
         generator = p.generator,
         prm = p.prm,
-        agg = r.config.aggregation,
+        agg = aggregation_name(r.config.aggregation),
         count = r.problems.len(),
         problems = p.problems,
         ids = ids.join(", "),
         command = p.command,
+        placement = p.placement,
         n = r.config.n,
         t = main.temperature,
         top_p = r.config.top_p,
         max_new = r.config.max_new_tokens,
         seed = r.config.seed,
-        sweep = r.config.sweep_temperatures,
+        sweep = sweep_list(&r.config.sweep_temperatures),
         greedy = pct(r.greedy_accuracy),
         weighted = pct(acc(|c| c.weighted)),
         majority = pct(acc(|c| c.majority)),

@@ -42,6 +42,25 @@ pub struct BonConfig {
     pub prm_batch: usize,
 }
 
+impl Default for BonConfig {
+    /// search-and-learn's best-of-N defaults where they exist (the MATH system prompt, T = 0.8,
+    /// top-p 1, `last` aggregation), the take-home's N = 16, and budgets sized for a CPU.
+    fn default() -> Self {
+        Self {
+            system_prompt: SYSTEM_PROMPT.into(),
+            n: 16,
+            temperature: 0.8,
+            sweep_temperatures: Vec::new(),
+            top_p: 1.0,
+            max_new_tokens: 512,
+            seed: 0,
+            aggregation: Aggregation::Last,
+            batch_rows: 32,
+            prm_batch: 8,
+        }
+    }
+}
+
 /// One solution with its answer, grade and rewards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
@@ -128,9 +147,14 @@ pub struct BonReport {
     pub runs: Vec<TemperatureRun>,
 }
 
-/// Progress of a run, for progress bars.
+/// Progress of a run, for progress bars and logs.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// A model is being loaded (no count: a spinner).
+    Loading {
+        /// What is loaded, and from where.
+        what: String,
+    },
     /// A stage begins, with its number of units.
     Stage {
         /// What is being done.
@@ -345,7 +369,9 @@ pub fn select_first_n(samples: &[Sample], n: usize, gold: &str) -> Result<Select
     })
 }
 
-fn evaluate(
+/// Selections and the accuracy curve of one temperature's graded, scored samples
+/// (`samples[problem][k]`, at least `n` per problem).
+pub fn evaluate(
     temperature: f32,
     samples: Vec<Vec<Sample>>,
     gold: &[String],

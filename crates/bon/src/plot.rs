@@ -51,6 +51,6 @@ impl Chart {
         self.line_chart()
             .scene()
             .write(stem)
-            .map_err(|e| BonError::io(&e.path, e.source.to_string()))
+            .map_err(|e| BonError::write(&e.path, e.source))
     }
 }

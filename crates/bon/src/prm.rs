@@ -29,13 +29,29 @@ pub const HEAD_FILE: &str = "value_head.safetensors";
 pub const PRM_MANIFEST: &str = "prm.json";
 
 /// Where a reward is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RewardKind {
     /// One reward per response line (Skywork's recipe).
     Process,
     /// One reward for the whole response, at its last token.
     Outcome,
+}
+
+impl RewardKind {
+    /// The name used in flags and files (`process`, `outcome`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Process => "process",
+            Self::Outcome => "outcome",
+        }
+    }
+}
+
+impl std::fmt::Display for RewardKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `prm.json`: a value head trained on top of a backbone that lives elsewhere.
@@ -79,16 +95,16 @@ impl ValueHead {
     fn from_tensors(w: &Tensor, b: Option<&Tensor>, hidden: usize) -> Result<Self> {
         if w.dims() != [1, hidden] {
             return Err(BonError::Input(format!(
-                "`{HEAD_WEIGHT}` has shape {:?}, expected [1, {hidden}]",
-                w.dims()
+                "`{HEAD_WEIGHT}` has shape {}, expected [1, {hidden}]",
+                shape(w.dims())
             )));
         }
         let bias = match b {
             Some(b) if b.dims() == [1] => b.to_dtype(DType::F32)?.to_vec1::<f32>()?[0],
             Some(b) => {
                 return Err(BonError::Input(format!(
-                    "`{HEAD_BIAS}` has shape {:?}, expected [1]",
-                    b.dims()
+                    "`{HEAD_BIAS}` has shape {}, expected [1]",
+                    shape(b.dims())
                 )));
             }
             None => return Err(BonError::Input(format!("`{HEAD_BIAS}` is missing"))),
@@ -105,7 +121,10 @@ impl ValueHead {
         map.insert(HEAD_WEIGHT.to_string(), self.weight.unsqueeze(0)?);
         let bias = Tensor::new(&[self.bias], self.weight.device())?;
         map.insert(HEAD_BIAS.to_string(), bias);
-        candle_core::safetensors::save(&map, path).map_err(|e| BonError::io(path, e.to_string()))
+        candle_core::safetensors::save(&map, path).map_err(|e| match e {
+            candle_core::Error::Io(source) => BonError::write(path, source),
+            other => BonError::bad_file(path, format!("cannot write the value head: {other}")),
+        })
     }
 
     /// Logits `[..]` for hidden states `[.., H]` (cast to f32 first, as Skywork casts to the head's dtype).
@@ -203,7 +222,7 @@ impl RewardModel {
         let manifest_path = dir.join(PRM_MANIFEST);
         if manifest_path.is_file() {
             let text = std::fs::read_to_string(&manifest_path)
-                .map_err(|e| BonError::io(&manifest_path, e.to_string()))?;
+                .map_err(|e| BonError::read(&manifest_path, e))?;
             let manifest: PrmManifest = serde_json::from_str(&text)
                 .map_err(|e| BonError::bad_file(&manifest_path, e.to_string()))?;
             let source = ModelSource::resolve(manifest.backbone.as_deref())?;
@@ -231,8 +250,8 @@ impl RewardModel {
         let hidden = backbone.model.config().hidden_size;
         if head.weight.dims() != [hidden] {
             return Err(BonError::Input(format!(
-                "value head has {:?} weights for a backbone of hidden size {hidden}",
-                head.weight.dims()
+                "value head has weights of shape {} for a backbone of hidden size {hidden}",
+                shape(head.weight.dims())
             )));
         }
         // Skywork concatenates `tokenizer.bos_token` as text, so the tokenizer must define one.
@@ -325,6 +344,12 @@ impl RewardModel {
             .map(|f| probabilities(&self.head, f))
             .collect()
     }
+}
+
+/// A tensor shape as people write it: `[1, 64]`.
+pub fn shape(dims: &[usize]) -> String {
+    let parts: Vec<String> = dims.iter().map(usize::to_string).collect();
+    format!("[{}]", parts.join(", "))
 }
 
 /// `sigmoid(head(features))` as f64 values.

@@ -1,7 +1,7 @@
 //! Problems in MATH-500's row format, read from JSONL, filtered by level, and subset with a seed; or
 //! made from the seeded arithmetic generator so that every answer is verifiable.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use assay_eval::generators::gsm;
 use rand::SeedableRng;
@@ -31,10 +31,11 @@ pub struct MathProblem {
     pub unique_id: String,
 }
 
-/// Reads MATH-500-format JSONL; blank lines are skipped, and a bad line is reported by number.
+/// Reads MATH-500-format rows from JSON lines or Parquet (by extension, through `assay-tables`);
+/// blank lines are skipped, and a bad row is reported by its line or row number.
 pub fn read_jsonl(path: &Path) -> Result<Vec<MathProblem>> {
     let size = std::fs::metadata(path)
-        .map_err(|e| BonError::io(path, e.to_string()))?
+        .map_err(|e| BonError::read(path, e))?
         .len();
     if size > MAX_FILE_BYTES {
         return Err(BonError::bad_file(
@@ -42,17 +43,20 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<MathProblem>> {
             format!("{size} bytes; problem files are limited to {MAX_FILE_BYTES}"),
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| BonError::io(path, e.to_string()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: MathProblem = serde_json::from_str(line)
-            .map_err(|e| BonError::bad_file(path, format!("line {}: {e}", i + 1)))?;
-        out.push(row);
-    }
-    Ok(out)
+    assay_tables::read_table(path)?
+        .into_iter()
+        .map(|record| {
+            serde_json::from_value(serde_json::Value::Object(record.row)).map_err(|e| {
+                BonError::bad_file(
+                    path,
+                    format!(
+                        "{}: {e}; a problem row has problem, solution, answer, subject, level, unique_id",
+                        record.location
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// An inclusive range of levels, written `1-3` or `2`.
@@ -62,6 +66,16 @@ pub struct LevelRange {
     pub low: i64,
     /// Highest level kept.
     pub high: i64,
+}
+
+impl std::fmt::Display for LevelRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.low == self.high {
+            write!(f, "{}", self.low)
+        } else {
+            write!(f, "{}-{}", self.low, self.high)
+        }
+    }
 }
 
 impl std::str::FromStr for LevelRange {
@@ -193,10 +207,110 @@ pub fn bare_arithmetic_problems(seed: u64, count: u64) -> Vec<MathProblem> {
 
 /// Writes problems as JSONL (the format [`read_jsonl`] reads).
 pub fn write_jsonl(path: &Path, problems: &[MathProblem]) -> Result<()> {
-    let mut text = String::new();
-    for p in problems {
-        text.push_str(&serde_json::to_string(p).expect("plain struct serialises"));
-        text.push('\n');
+    let rows: Vec<assay_tables::Row> = problems.iter().map(to_row).collect();
+    Ok(assay_tables::write_jsonl(path, &rows)?)
+}
+
+/// A serialisable struct as a table row.
+pub(crate) fn to_row(value: &impl Serialize) -> assay_tables::Row {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(row)) => row,
+        // Only structs are passed here, and they serialise to objects.
+        _ => unreachable!("rows are structs"),
     }
-    std::fs::write(path, text).map_err(|e| BonError::io(path, e.to_string()))
+}
+
+/// How arithmetic problems are worded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArithmeticStyle {
+    /// Multi-step word problems (assay-eval's GSM-style generator).
+    #[default]
+    Word,
+    /// Bare sums and products (`What is $23 + 7$?`), which a 135M model sometimes solves.
+    Bare,
+}
+
+/// Where problems come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemSource {
+    /// A MATH-500-format JSONL or Parquet file.
+    File(PathBuf),
+    /// The seeded arithmetic generator.
+    Arithmetic {
+        /// Generator seed.
+        seed: u64,
+        /// Wording.
+        style: ArithmeticStyle,
+    },
+}
+
+/// Which problems a run uses: a source, a level filter, and a seeded subset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProblemSettings {
+    /// Where the problems come from.
+    pub source: ProblemSource,
+    /// Keep only these levels.
+    pub levels: Option<LevelRange>,
+    /// How many problems: a seeded subset of a file; the first ones of the generator.
+    pub count: usize,
+    /// Seed of the subset (and, in the pipelines, of sampling).
+    pub seed: u64,
+}
+
+impl Default for ProblemSettings {
+    /// 20 word problems from generator seed 0, the take-home's problem count.
+    fn default() -> Self {
+        Self {
+            source: ProblemSource::Arithmetic {
+                seed: 0,
+                style: ArithmeticStyle::Word,
+            },
+            levels: None,
+            count: 20,
+            seed: 0,
+        }
+    }
+}
+
+impl ProblemSettings {
+    /// The problems, and a one-line description of them for the dataset card.
+    pub fn load(&self) -> Result<(Vec<MathProblem>, String)> {
+        let (all, what) = match &self.source {
+            ProblemSource::File(path) => (read_jsonl(path)?, format!("`{}`", path.display())),
+            ProblemSource::Arithmetic {
+                seed,
+                style: ArithmeticStyle::Word,
+            } => (
+                arithmetic_problems(*seed, self.count as u64),
+                format!("the arithmetic word-problem generator (assay-eval gsm) with seed {seed}"),
+            ),
+            ProblemSource::Arithmetic {
+                seed,
+                style: ArithmeticStyle::Bare,
+            } => (
+                bare_arithmetic_problems(*seed, self.count as u64),
+                format!("the bare arithmetic generator (assay-bon) with seed {seed}"),
+            ),
+        };
+        let chosen = seeded_subset(all, self.levels, Some(self.count), self.seed);
+        if chosen.is_empty() {
+            let why = match self.levels {
+                Some(l) => format!("no problems at levels {l}"),
+                None => "no problems".into(),
+            };
+            return Err(BonError::Input(format!(
+                "{why} (count {}): widen --levels or raise --count",
+                self.count
+            )));
+        }
+        let levels = self
+            .levels
+            .map_or("all levels".into(), |l| format!("levels {l}"));
+        Ok((
+            chosen,
+            format!("{what}, {levels}, subset seed {}", self.seed),
+        ))
+    }
 }

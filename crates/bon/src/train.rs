@@ -7,6 +7,10 @@
 //! backbone runs once per solution and training itself is cheap. The loss is binary cross-entropy with
 //! logits, each solution weighted so that both classes count equally and every solution counts the
 //! same whatever its number of lines.
+//!
+//! Sampling and the backbone's features run on the backbone's device (the settings' placement);
+//! the head itself, a logistic regression on f32 features, is fitted on the CPU so that the same
+//! features give the same head bit for bit whatever the device.
 
 use assay_engine::LoadedModel;
 use assay_engine::train::optim::{AdamW, AdamWConfig};
@@ -45,6 +49,27 @@ pub struct HeadTrainConfig {
     pub feature_batch: usize,
     /// Where to write the labelled solutions (JSONL) before training, if anywhere.
     pub dump_solutions: Option<std::path::PathBuf>,
+}
+
+impl Default for HeadTrainConfig {
+    /// The `assay prm train` defaults: 8 samples per problem at T = 0.8, 384 new tokens, 300
+    /// full-batch AdamW steps at lr 1e-2, a quarter of the problems held out.
+    fn default() -> Self {
+        Self {
+            system_prompt: pipeline::SYSTEM_PROMPT.into(),
+            n: 8,
+            temperature: 0.8,
+            max_new_tokens: 384,
+            seed: 0,
+            steps: 300,
+            lr: 1e-2,
+            weight_decay: 0.01,
+            validation_fraction: 0.25,
+            batch_rows: 32,
+            feature_batch: 8,
+            dump_solutions: None,
+        }
+    }
 }
 
 /// What training saw and reached.
@@ -141,14 +166,16 @@ fn write_solutions(
     problems: &[MathProblem],
     labelled: &Labelled,
 ) -> Result<()> {
-    let mut lines = String::new();
+    let mut rows = Vec::new();
     for (p, samples) in problems.iter().zip(labelled) {
         for s in samples {
             let row = serde_json::json!({"unique_id": p.unique_id, "completion": s.text, "answer": s.pred, "correct": s.correct});
-            lines += &format!("{row}\n");
+            if let serde_json::Value::Object(row) = row {
+                rows.push(row);
+            }
         }
     }
-    std::fs::write(path, lines).map_err(|e| BonError::io(path, e.to_string()))
+    Ok(assay_tables::write_jsonl(path, &rows)?)
 }
 
 fn sample_and_label(

@@ -70,6 +70,7 @@ fn tiny_run_writes_a_dataset_plots_and_analysis() {
         prm: "tiny-prm".into(),
         problems: "arithmetic seed 5".into(),
         command: "test".into(),
+        placement: "cpu (f32)".into(),
     };
     write_all(dir.path(), &report, &provenance).unwrap();
     let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).unwrap();

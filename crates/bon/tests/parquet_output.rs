@@ -48,6 +48,7 @@ fn parquet_files_hold_the_jsonl_rows() {
         prm: "tiny-prm".into(),
         problems: "arithmetic seed 7".into(),
         command: "test".into(),
+        placement: "cpu (f32)".into(),
     };
     write_all(dir.path(), &report, &provenance).unwrap();
     let data = dir.path().join("data");

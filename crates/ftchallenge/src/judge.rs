@@ -27,11 +27,11 @@ impl HttpJudge {
     /// A judge at `url` (`http://host[:port]/v1`) using `model`.
     pub fn new(url: &str, model: &str) -> Result<Self> {
         let rest = url.strip_prefix("http://").ok_or_else(|| {
-            FtError::Judge(format!("--judge-url `{url}`: only http:// endpoints are supported (put a local proxy in front of https)"))
+            FtError::Setting(format!("--judge-url `{url}`: only http:// endpoints are supported (put a local proxy in front of https)"))
         })?;
         let (host_port, path) = rest.split_once('/').unwrap_or((rest, ""));
         if host_port.is_empty() {
-            return Err(FtError::Judge(format!("--judge-url `{url}` has no host")));
+            return Err(FtError::Setting(format!("--judge-url `{url}` has no host")));
         }
         let host_port = if host_port.contains(':') {
             host_port.to_string()

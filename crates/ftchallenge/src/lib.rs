@@ -6,10 +6,10 @@
 //!   `results.json`;
 //! - [`grade`]: the host's grader (intent 40%, reply quality 30%, probes 20%, efficiency 10%).
 //!
-//! [`cli`] holds the `assay ft-challenge` subcommands.
+//! The crate has no command-line code: `assay ft-challenge run|grade` (crates/cli) turn their flags
+//! into a [`RunConfig`] for [`runner::run`] and a [`GradeSettings`] for [`grade::grade_with`].
 #![warn(missing_docs)]
 
-pub mod cli;
 pub mod data;
 pub mod error;
 pub mod grade;
@@ -19,5 +19,6 @@ pub mod results;
 pub mod runner;
 pub mod taxonomy;
 
-pub use cli::{FtChallengeCommand, run_ft_challenge};
 pub use error::{FtError, Result};
+pub use grade::{GradeInputs, GradeReport, GradeSettings, JudgeSettings, grade_with};
+pub use runner::{RunConfig, RunEvent, RunOutcome, run};

@@ -13,29 +13,30 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use assay_engine::candle_core::DType;
 use assay_engine::candle_core::Tensor;
 use assay_engine::train::{
     AdamWConfig, Example, LoraConfig, Schedule, TrainConfig, TrainReport, attach_lora,
     lora_parameters, peft, train,
 };
 use assay_engine::{
-    GenerateOptions, KvCache, LoadOptions, Model, ModelSource, SamplingParams, generate, load,
+    GenerateOptions, KvCache, Model, ModelSource, Placement, SamplingParams, generate, load,
 };
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{TrainTicket, ValTicket, read_rows};
 use crate::error::{FtError, Result};
 use crate::prompt::PromptFormat;
-use crate::results::{Prediction, Results, TrainingSummary, write_json};
+use crate::results::{Prediction, Results, TrainingSummary, check_writable, write_json};
 
-/// The base model used when `--base` is not given (resolved by `ModelSource::resolve(None)`).
+/// The base model used when `--model` is not given (resolved by `ModelSource::resolve(None)`).
 pub const DEFAULT_BASE: &str = "HuggingFaceTB/SmolLM2-135M-Instruct";
 
-/// Everything that shapes a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Everything that shapes a run (the settings of `assay ft-challenge run`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     /// Labelled training tickets (JSONL).
     pub train: PathBuf,
@@ -46,7 +47,10 @@ pub struct RunConfig {
     /// Where to write `results.json`.
     pub output: PathBuf,
     /// Base model: a folder, a GGUF file or `org/name[@rev]` in the HF cache; None is SmolLM2.
-    pub base: Option<String>,
+    pub model: Option<String>,
+    /// Where all model work (training, intent scoring, replies) runs, and in what dtype.
+    #[serde(default)]
+    pub placement: Placement,
     /// Seed of the adapter init, the hold-out split, batching and dropout.
     pub seed: u64,
     /// Wall-clock budget of the whole run, in seconds.
@@ -79,7 +83,8 @@ impl RunConfig {
             val,
             weights,
             output,
-            base: None,
+            model: None,
+            placement: Placement::cpu(),
             seed: 0,
             budget_s: 1800.0,
             train_share: 0.6,
@@ -207,9 +212,16 @@ pub fn run(config: &RunConfig, on_event: &mut dyn FnMut(RunEvent)) -> Result<Run
     let mut seconds = PhaseSeconds::default();
     let train_rows = read_rows::<TrainTicket>(&config.train)?.rows;
     let val_rows = read_rows::<ValTicket>(&config.val)?.rows;
-    on_event(RunEvent::Note("loading the base model".into()));
-    let source = ModelSource::resolve(config.base.as_deref())?;
-    let mut lm = load(&source, &LoadOptions::default())?;
+    // Outputs are checked before the work, so an unwritable folder fails in a second, not after it.
+    check_writable(&config.output)?;
+    check_writable(&config.weights.join("adapter_config.json"))?;
+    let options = config.placement.load_options()?;
+    let source = ModelSource::resolve(config.model.as_deref())?;
+    on_event(RunEvent::Note(format!(
+        "loading {source} on {}",
+        config.placement
+    )));
+    let mut lm = load(&source, &options)?;
     seconds.load = start.elapsed().as_secs_f64();
 
     let intents: Vec<String> = train_rows
@@ -241,10 +253,7 @@ pub fn run(config: &RunConfig, on_event: &mut dyn FnMut(RunEvent)) -> Result<Run
     seconds.train = report.wall_clock_s;
 
     let t = Instant::now();
-    let base_name = config
-        .base
-        .clone()
-        .unwrap_or_else(|| DEFAULT_BASE.to_string());
+    let base_name = peft_base_name(config.model.as_deref());
     peft::save_adapter(&mut lm.model, &lora, &base_name, &config.weights)?;
     // Inference runs on merged weights: same function, no adapter matmuls per token.
     peft::merge_adapters(&mut lm.model)?;
@@ -276,7 +285,7 @@ pub fn run(config: &RunConfig, on_event: &mut dyn FnMut(RunEvent)) -> Result<Run
     results.write(&config.output)?;
     let log = RunLog {
         config: config.clone(),
-        model: format!("{source:?}"),
+        model: source.to_string(),
         intents,
         holdout_ids: holdout_idx
             .iter()
@@ -297,6 +306,23 @@ pub fn run(config: &RunConfig, on_event: &mut dyn FnMut(RunEvent)) -> Result<Run
         log,
         log_path,
     })
+}
+
+/// What the adapter's `base_model_name_or_path` says, so that PEFT's `AutoPeftModelForCausalLM`
+/// can load the base: the hub id of the embedded default without `--model`; an existing folder or
+/// file as an absolute path (a relative one would depend on the loader's working directory); a
+/// cached `org/name@revision` as the hub id `org/name` (PEFT keeps the revision apart).
+pub fn peft_base_name(model: Option<&str>) -> String {
+    let Some(spec) = model else {
+        return DEFAULT_BASE.to_string();
+    };
+    if Path::new(spec).exists() {
+        return std::fs::canonicalize(spec)
+            .map_or_else(|_| spec.to_string(), |p| p.display().to_string());
+    }
+    spec.split_once('@')
+        .map_or(spec, |(repo, _)| repo)
+        .to_string()
 }
 
 fn lora_config(config: &RunConfig, num_layers: usize) -> LoraConfig {
@@ -559,7 +585,8 @@ pub fn score_labels(model: &Model, prompt: &[u32], candidates: &[Vec<u32>]) -> R
         .contiguous()?;
     let mut totals = vec![0.0f64; candidates.len()];
     for step in 0..longest {
-        let rows = logits.to_vec2::<f32>()?;
+        // Scores are summed in f64 on the host whatever the model's dtype.
+        let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
         for (k, label) in candidates.iter().enumerate() {
             if let Some(&token) = label.get(step) {
                 totals[k] += log_softmax_at(&rows[k], token as usize);

@@ -52,7 +52,7 @@ impl Taxonomy {
 
     /// Reads `{"intents": [...], "synonyms": {"synonym": "canonical", ...}}`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| FtError::io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| FtError::read(path, e))?;
         let file: TaxonomyFile = serde_json::from_str(&text).map_err(|e| {
             FtError::file(
                 path,

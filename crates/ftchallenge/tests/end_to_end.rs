@@ -13,9 +13,9 @@ fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn small_run(dir: &Path, base: Option<String>, seed: u64) -> RunConfig {
+fn small_run(dir: &Path, model: Option<String>, seed: u64) -> RunConfig {
     RunConfig {
-        base,
+        model,
         seed,
         budget_s: 240.0,
         max_steps: 8,

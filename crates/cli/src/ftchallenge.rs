@@ -1,15 +1,15 @@
-//! The `assay ft-challenge` subcommands: `run` (the reference candidate) and `grade` (the host).
+//! `assay ft-challenge run|grade`: the flags, turned into `assay_ftchallenge`'s settings; the
+//! runner's events drive the progress bars (or log lines without a terminal).
 
+use std::io::Write;
 use std::path::PathBuf;
 
+use assay_ftchallenge::grade::{GradeInputs, GradeSettings, JudgeSettings, grade_with};
+use assay_ftchallenge::runner::{RunConfig, RunEvent, run};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use assay_eval::text::embedder::shared_minilm;
-
-use crate::grade::{GradeInputs, Judge, Similarity, grade_files, write_report};
-use crate::judge::HttpJudge;
-use crate::runner::{RunConfig, RunEvent, run};
+use crate::common::ModelArgs;
+use crate::progress::Progress;
 
 /// The fine-tuning challenge (Northstar Workspaces support tickets).
 #[derive(Debug, Subcommand)]
@@ -22,17 +22,27 @@ pub enum FtChallengeCommand {
     Grade(GradeArgs),
 }
 
-const RUN_EXAMPLES: &str = "Examples:
+const RUN_EXAMPLES: &str = "\
+Examples:
   assay ft-challenge run --train examples/ft-challenge/train.jsonl --val examples/ft-challenge/val.jsonl \\
       --weights /tmp/ft/weights --output /tmp/ft/results.json
   assay ft-challenge run ... --seed 7 --budget-s 300 --steps 30 --lora-layers 8 --max-new-tokens 48
-The run log (time per phase, held-out rows, settings) is written beside the output as *.run.json.";
+  assay ft-challenge run ... --model ./Qwen2.5-0.5B-Instruct --device cuda
 
-const GRADE_EXAMPLES: &str = "Examples:
+Training, intent scoring and replies all run on --device in --dtype. The adapter is written in PEFT's
+format; its base_model_name_or_path is the base's hub id or absolute folder, so PEFT's
+AutoPeftModelForCausalLM can load it. The run log (time per phase, held-out rows, settings) is written
+beside the output as *.run.json.";
+
+const GRADE_EXAMPLES: &str = "\
+Examples:
   assay ft-challenge grade --results /tmp/ft/results.json --labels examples/ft-challenge/labels.jsonl \\
       --taxonomy examples/ft-challenge/taxonomy.json --out /tmp/ft/report
   assay ft-challenge grade ... --judge-url http://127.0.0.1:8000/v1 --judge-model my-judge
-  assay ft-challenge grade ... --no-embedding      # ROUGE-L (and the judge) only";
+  assay ft-challenge grade ... --no-embedding      # ROUGE-L (and the judge) only
+
+Total = 100 x (0.4 intent + 0.3 reply + 0.2 probes + 0.1 efficiency); the report states each part
+and the weights in force (a component without rows is left out and the others rescaled).";
 
 /// Arguments of `ft-challenge run`.
 #[derive(Debug, Args)]
@@ -49,9 +59,9 @@ pub struct RunArgs {
     /// Where to write results.json.
     #[arg(long)]
     pub output: PathBuf,
-    /// Base model: folder, .gguf file or org/name[@rev] in the HF cache (default SmolLM2-135M-Instruct).
-    #[arg(long)]
-    pub base: Option<String>,
+    /// The base model, and where it runs.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Seed of everything random; the same seed gives the same results.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -91,7 +101,8 @@ impl RunArgs {
     /// The run configuration these arguments describe.
     pub fn config(&self) -> RunConfig {
         RunConfig {
-            base: self.base.clone(),
+            model: self.model.model.clone(),
+            placement: self.model.device.placement(),
             seed: self.seed,
             budget_s: self.budget_s,
             train_share: self.train_share,
@@ -140,6 +151,25 @@ pub struct GradeArgs {
     pub no_embedding: bool,
 }
 
+impl GradeArgs {
+    /// The library's settings.
+    pub fn settings(&self) -> GradeSettings {
+        GradeSettings {
+            inputs: GradeInputs {
+                results: self.results.clone(),
+                labels: self.labels.clone(),
+                taxonomy: self.taxonomy.clone(),
+            },
+            judge: self.judge_url.as_ref().map(|url| JudgeSettings {
+                url: url.clone(),
+                model: self.judge_model.clone(),
+            }),
+            embedding: !self.no_embedding,
+            out: self.out.clone(),
+        }
+    }
+}
+
 /// Runs one `ft-challenge` subcommand.
 pub fn run_ft_challenge(cmd: FtChallengeCommand) -> anyhow::Result<()> {
     match cmd {
@@ -149,22 +179,30 @@ pub fn run_ft_challenge(cmd: FtChallengeCommand) -> anyhow::Result<()> {
 }
 
 fn run_command(args: &RunArgs) -> anyhow::Result<()> {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    let outcome = run(&args.config(), &mut |event| match event {
+    let config = args.config();
+    let mut current: Option<Progress> = None;
+    let outcome = run(&config, &mut |event| match event {
         RunEvent::Phase { name, total } => {
-            bar.set_prefix(name);
-            bar.set_length(total);
-            bar.set_position(0);
+            if let Some(p) = current.take() {
+                p.finish();
+            }
+            let unit = if name == "train" { "steps" } else { "rows" };
+            current = Some(Progress::new(name, total, unit));
         }
-        RunEvent::Advance(n) => bar.inc(n),
-        RunEvent::Note(text) => bar.set_message(text),
-    })?;
-    bar.finish_and_clear();
+        RunEvent::Advance(n) => {
+            if let Some(p) = &mut current {
+                p.inc(n);
+            }
+        }
+        RunEvent::Note(text) => match &mut current {
+            Some(p) => p.set_message(text),
+            None => current = Some(Progress::spinner(text)),
+        },
+    });
+    if let Some(p) = current.take() {
+        p.finish();
+    }
+    let outcome = outcome?;
     let t = &outcome.results.training;
     let s = &outcome.log.seconds;
     eprintln!(
@@ -196,38 +234,18 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
 }
 
 fn grade_command(args: &GradeArgs) -> anyhow::Result<()> {
-    let inputs = GradeInputs {
-        results: args.results.clone(),
-        labels: args.labels.clone(),
-        taxonomy: args.taxonomy.clone(),
-    };
-    let mut judge = match &args.judge_url {
-        Some(url) => Some(HttpJudge::new(url, &args.judge_model)?),
-        None => None,
-    };
-    let embedder = if args.no_embedding {
-        None
-    } else {
-        Some(shared_minilm().map_err(|e| {
-            anyhow::anyhow!("{e}; pass --no-embedding to grade without embedding similarity")
-        })?)
-    };
-    let similarity = Similarity {
-        embedder,
-        judge: judge.as_mut().map(|j| j as &mut dyn Judge),
-    };
-    let report = grade_files(&inputs, similarity)?;
-    match &args.out {
-        Some(out) => {
-            let (json, md) = write_report(&report, out)?;
-            eprintln!(
-                "total {:.1} / 100; wrote {} and {}",
-                report.total,
-                json.display(),
-                md.display()
-            );
+    let outcome = grade_with(&args.settings())?;
+    match &outcome.written {
+        Some((json, md)) => eprintln!(
+            "total {:.1} / 100; wrote {} and {}",
+            outcome.report.total,
+            json.display(),
+            md.display()
+        ),
+        // A closed pipe (`| head -1`) is not an error: the reader has what it wanted.
+        None => {
+            let _ = write!(std::io::stdout(), "{}", outcome.report.to_markdown());
         }
-        None => print!("{}", report.to_markdown()),
     }
     Ok(())
 }
