@@ -3,6 +3,7 @@
 mod bench;
 mod bon;
 mod common;
+mod diagnosis;
 mod eval;
 mod ftchallenge;
 mod generate;
@@ -109,7 +110,17 @@ fn restore_default_sigpipe() {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}", diagnosis::render(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     restore_default_sigpipe();
     let cli = Cli::parse();
     init_logging(cli.log_format);

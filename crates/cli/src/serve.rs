@@ -37,7 +37,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// Bearer token of the internal routes (empty: internal routes refuse every request).
-    #[arg(long, env = "ASSAY_INTERNAL_TOKEN", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ASSAY_INTERNAL_TOKEN",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub token: String,
     /// A validator hotkey (refused as a miner); repeat for several.
     #[arg(long = "validator")]
@@ -71,7 +76,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(db) => db,
         None => {
             let dir = PathBuf::from("assay-data");
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             format!("sqlite:{}", dir.join("assay.sqlite3").display())
         }
     };
@@ -87,14 +93,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if config.internal_token.is_empty() {
         tracing::warn!("no --token: the internal routes (get_weights, chain) refuse every request");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let store = Store::connect(&StoreOptions::new(&db)).await?;
         let shutdown = crate::worker::shutdown_signal();
         let state = AppState::new(store.clone(), config);
         let mut tasks = Vec::new();
         if let Some(path) = args.block_file.clone() {
-            tasks.push(tokio::spawn(follow_blocks(state.clone(), path, shutdown.clone())));
+            tasks.push(tokio::spawn(follow_blocks(
+                state.clone(),
+                path,
+                shutdown.clone(),
+            )));
         }
         for n in 0..args.workers {
             let exe: OsString = std::env::current_exe()?.into();
@@ -116,7 +128,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn follow_blocks(state: Arc<AppState>, path: PathBuf, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+async fn follow_blocks(
+    state: Arc<AppState>,
+    path: PathBuf,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut file = BlockFile::new(path);
     loop {
         match file.poll() {

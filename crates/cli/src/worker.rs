@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use assay_errors::Blame;
 use assay_service::handler::{
-    JobFailure, JobHandler, JobInput, JobOutput, Handlers, child_main, decode_base64,
+    Handlers, JobFailure, JobHandler, JobInput, JobOutput, child_main, decode_base64,
 };
 use assay_service::worker::{WorkerSettings, run_worker};
 use assay_store::{Store, StoreOptions, SubmissionUpdate};
@@ -58,10 +58,14 @@ pub struct WorkerArgs {
 
 /// Runs the worker until SIGTERM / Ctrl-C (or, with `--drain`, an empty queue).
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let store = Store::connect(&StoreOptions::new(&args.db)).await?;
-        let exe: OsString = std::env::current_exe().context("cannot find the assay executable")?.into();
+        let exe: OsString = std::env::current_exe()
+            .context("cannot find the assay executable")?
+            .into();
         let mut settings = WorkerSettings::new(vec![exe, "job-child".into()]);
         settings.lease = Duration::from_secs(args.lease_secs.max(3));
         settings.heartbeat = settings.lease / 3;
@@ -86,13 +90,14 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
 pub fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -138,7 +143,9 @@ impl JobHandler for PrismBundle {
             Bundle::from_zip_bytes(filename, &bytes, &limits)
                 .map_err(|e| JobFailure::new(assay_errors::chain(&e), Blame::Miner))?
         } else {
-            Bundle { files: BTreeMap::from([(filename.to_string(), code.to_string())]) }
+            Bundle {
+                files: BTreeMap::from([(filename.to_string(), code.to_string())]),
+            }
         };
         let check = assay_prism::check_bundle(&bundle);
         if !check.passed() {
@@ -161,8 +168,14 @@ impl JobHandler for PrismBundle {
         };
         let python = std::env::var_os("ASSAY_PRISM_PYTHON").unwrap_or_else(|| "python3".into());
         let config = assay_prism::runner::RunConfig::new(python.into());
-        let report = assay_prism::run_bundle(&bundle, std::path::Path::new(&data), &config, [], &mut |_| {})
-            .map_err(|e| JobFailure::new(assay_errors::chain(&e), pipeline_blame(&e)))?;
+        let report = assay_prism::run_bundle(
+            &bundle,
+            std::path::Path::new(&data),
+            &config,
+            [],
+            &mut |_| {},
+        )
+        .map_err(|e| JobFailure::new(assay_errors::chain(&e), pipeline_blame(&e)))?;
         let score = &report.score;
         let pre = &report.train.prequential;
         let result = json!({
