@@ -2,6 +2,7 @@
 
 mod bench;
 mod common;
+mod datacomp;
 mod generate;
 mod progress;
 mod score;
@@ -67,7 +68,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Datacomp: score miners' chain-of-thought data by fine-tuning on it (the main job).
     #[command(subcommand)]
-    Datacomp(assay_datacomp::cli::DatacompCommand),
+    Datacomp(datacomp::DatacompCommand),
     /// Fine-tuning challenge: the `run` entrypoint (train + predict) and the grader.
     #[command(subcommand, name = "ft-challenge")]
     FtChallenge(assay_ftchallenge::cli::FtChallengeCommand),
@@ -93,7 +94,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => assay_eval::cli::run_eval(&args),
         Command::Bench(args) => bench::run(args),
-        Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
+        Command::Datacomp(command) => datacomp::run_datacomp(command),
         Command::FtChallenge(command) => assay_ftchallenge::run_ft_challenge(command),
         Command::Bon(args) => assay_bon::cli::run_bon(&args),
         Command::Prm(command) => assay_bon::cli::run_prm(&command),
