@@ -101,7 +101,15 @@ fn caught_train_on_test_costs_in_proportion() {
         .iter()
         .find(|m| m.miner == "one_word_test")
         .unwrap();
-    let expected = 1.0 - 3.0 / 40.0;
+    assert_eq!(m.counts.contaminated, 1);
+    assert!(!m.penalty.disqualified);
+    let c = &m.counts;
+    let expected = 1.0
+        - (3.0 * c.contaminated as f32
+            + c.duplicate as f32
+            + c.wrong as f32
+            + 0.5 * c.invalid as f32)
+            / c.rows as f32;
     assert!(
         (m.penalty.multiplier - expected).abs() < 1e-6,
         "{}",
