@@ -3,6 +3,7 @@
 mod bench;
 mod bon;
 mod common;
+mod datacomp;
 mod diagnosis;
 mod eval;
 mod ftchallenge;
@@ -76,7 +77,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Datacomp: score miners' chain-of-thought data by fine-tuning on it (the main job).
     #[command(subcommand)]
-    Datacomp(assay_datacomp::cli::DatacompCommand),
+    Datacomp(datacomp::DatacompCommand),
     /// Fine-tuning challenge: the `run` entrypoint (train + predict) and the grader.
     #[command(subcommand, name = "ft-challenge")]
     FtChallenge(ftchallenge::FtChallengeCommand),
@@ -130,7 +131,7 @@ fn run() -> anyhow::Result<()> {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(&args),
         Command::Bench(args) => bench::run(args),
-        Command::Datacomp(command) => assay_datacomp::cli::run_datacomp(command),
+        Command::Datacomp(command) => datacomp::run_datacomp(command),
         Command::FtChallenge(command) => ftchallenge::run_ft_challenge(command),
         Command::Bon(args) => bon::run_bon(&args),
         Command::Prm(command) => bon::run_prm(&command),

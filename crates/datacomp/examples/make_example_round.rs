@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use assay_datacomp::task::generated_problems;
 use serde_json::json;
 
-/// Must equal the default `--eval-seed` and `--eval-count` of `assay datacomp run`.
+/// The round's evaluation seed (round.json's `seed`); the cheater copies the first 12 problems,
+/// which cover the default `--eval-count` (8).
 const EVAL_SEED: u64 = 20261122;
 const EVAL_COUNT: usize = 12;
 
@@ -39,7 +40,7 @@ fn cosmetic(text: &str, variant: usize) -> String {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/datacomp");
     std::fs::create_dir_all(&dir)?;
     let write =
@@ -108,6 +109,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     let manifest = json!({
         "round": "example-1",
+        "seed": EVAL_SEED,
         "miners": [
             {"hotkey": "cheater", "file": "cheater.jsonl", "block": 1000},
             {"hotkey": "honest", "file": "honest.jsonl", "block": 1001},

@@ -20,7 +20,7 @@ pub fn bar_chart(bars: &[Bar], title: &str, stem: &Path) -> Result<(), DatacompE
     chart
         .scene()
         .write(stem)
-        .map_err(|e| DatacompError::io(&e.path, e.source))
+        .map_err(|e| DatacompError::write(&e.path, e.source))
 }
 
 #[cfg(test)]

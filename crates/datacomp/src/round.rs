@@ -15,7 +15,7 @@ use crate::score::{
     CotRow, EvalOptions, MinerScore, ModelEval, ScoreWeights, TrainingPlan, evaluate,
     validate_and_score,
 };
-use crate::task::{Problem, protected_items};
+use crate::task::{Problem, protected_items, target_text};
 
 /// `round.json` in the submissions folder: who submitted which file, and when the chain (or the
 /// validator) saw it. Priority comes only from here, never from the miners' files.
@@ -25,6 +25,13 @@ pub struct Manifest {
     /// A name for the round.
     #[serde(default)]
     pub round: Option<String>,
+    /// The hash of the block that closed the round's commitments (hex). The round's evaluation set
+    /// is derived from it when present, so nobody can know it before the round.
+    #[serde(default)]
+    pub block_hash: Option<String>,
+    /// An explicit evaluation seed (used when there is no block hash).
+    #[serde(default)]
+    pub seed: Option<u64>,
     /// One entry per miner.
     pub miners: Vec<ManifestEntry>,
 }
@@ -37,11 +44,25 @@ pub struct ManifestEntry {
     pub hotkey: String,
     /// Its JSONL file, relative to the submissions folder.
     pub file: String,
-    /// Block of the miner's on-chain commitment.
+    /// Block of the miner's commitment as the miner reported it.
     pub block: u64,
+    /// Block of the commitment as read from the chain by the validator. When present, priority
+    /// uses only this block, and a reported block that differs is a finding.
+    #[serde(default)]
+    pub verified_block: Option<u64>,
+    /// The coldkey owning the hotkey: several hotkeys of one coldkey share one miner's credit.
+    #[serde(default)]
+    pub coldkey: Option<String>,
     /// Validator receipt time (ms), breaking ties within a block.
     #[serde(default)]
     pub receipt_ms: u64,
+}
+
+impl ManifestEntry {
+    /// The block priority is decided on: the chain-verified one when known.
+    pub fn priority_block(&self) -> u64 {
+        self.verified_block.unwrap_or(self.block)
+    }
 }
 
 impl Manifest {
@@ -54,11 +75,28 @@ impl Manifest {
                 "cannot read the round manifest ({e}); it lists {{\"miners\": [{{\"hotkey\", \"file\", \"block\"}}]}}"
             ),
         })?;
+        Self::parse(&text, &path)
+    }
+
+    /// Parses a manifest's text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, DatacompError> {
+        let value = assay_tables::parse_strict(assay_tables::strip_bom(text)).map_err(|e| {
+            DatacompError::BadInput {
+                what: path.display().to_string(),
+                message: format!("not a valid round manifest: {e}"),
+            }
+        })?;
         let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| DatacompError::BadInput {
+            serde_json::from_value(value).map_err(|e| DatacompError::BadInput {
                 what: path.display().to_string(),
                 message: format!("not a valid round manifest: {e}"),
             })?;
+        if manifest.miners.is_empty() {
+            return Err(DatacompError::BadInput {
+                what: path.display().to_string(),
+                message: "lists no miners; there is nothing to score".into(),
+            });
+        }
         let mut seen = std::collections::HashSet::new();
         for m in &manifest.miners {
             if !seen.insert(&m.hotkey) {
@@ -82,6 +120,19 @@ impl Manifest {
         }
         Ok(manifest)
     }
+
+    /// The seed of this round's evaluation set and where it came from: the block hash when there
+    /// is one (its SHA-256, first 8 bytes), else the manifest's `seed`, else `None`.
+    pub fn eval_seed(&self) -> Option<(u64, String)> {
+        if let Some(hash) = &self.block_hash {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(hash.trim().to_ascii_lowercase().as_bytes());
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            return Some((u64::from_le_bytes(first), format!("block hash {hash}")));
+        }
+        self.seed.map(|s| (s, "round.json seed".to_string()))
+    }
 }
 
 /// The integrity policy Datacomp uses unless told otherwise: the defaults, except that a row must
@@ -99,6 +150,9 @@ pub fn default_policy() -> Policy {
 pub struct RoundConfig {
     /// The base model, as given by the user (for the record).
     pub base_model: String,
+    /// Where the fine-tunes and evaluations ran.
+    #[serde(default)]
+    pub placement: assay_engine::Placement,
     /// The fine-tune every miner gets.
     pub plan: TrainingPlan,
     /// How models are evaluated.
@@ -111,9 +165,18 @@ pub struct RoundConfig {
     pub eval_source: String,
 }
 
-/// Progress of a round, for the CLI's bars.
+/// Progress of a round, for the front end's bars or log lines.
 #[derive(Debug, Clone)]
 pub enum RoundEvent {
+    /// The base model is loading.
+    Loading {
+        /// The model.
+        model: String,
+        /// Where it runs.
+        placement: String,
+    },
+    /// The outputs are being written.
+    Writing,
     /// Integrity checks finished.
     Checked,
     /// The base model was evaluated.
@@ -139,8 +202,12 @@ pub enum RoundEvent {
 pub struct MinerResult {
     /// The miner.
     pub hotkey: String,
-    /// Its commitment block.
+    /// The block priority was decided on (chain-verified when known).
     pub block: u64,
+    /// The block the miner reported.
+    pub reported_block: u64,
+    /// The miner's coldkey, when the manifest gives it.
+    pub coldkey: Option<String>,
     /// Rows in the file.
     pub rows: usize,
     /// Rows kept for training.
@@ -155,7 +222,11 @@ pub struct MinerResult {
     pub reasons: Vec<String>,
     /// Training summary and held-out results, when the miner was trained.
     pub trained: Option<TrainedSummary>,
-    /// max(0, improvement) × penalty.
+    /// Completion tokens of the kept rows (T in the score formula).
+    pub kept_tokens: usize,
+    /// log2(1 + T / token budget): pays for more distinct verified rows.
+    pub volume: f64,
+    /// max(0, Δ) × penalty × volume (see [`crate::report::SCORE_FORMULA`]).
     pub score: f64,
     /// Share of the weights (sums to 1 over miners).
     pub weight: f64,
@@ -203,6 +274,40 @@ pub struct RoundResults {
     pub integrity: IntegrityReport,
 }
 
+/// The integrity stage of a round, without any model work: reads `dir/round.json` and every
+/// miner's file, and runs the row checks (schema, duplicates, same-problem copies, wrong answers,
+/// contamination against `problems`, each question also protected on its own) with priority from
+/// the chain-verified blocks.
+pub fn integrity_stage(
+    dir: &Path,
+    problems: &[Problem],
+    policy: &Policy,
+) -> Result<(Manifest, assay_integrity::round::RoundOutcome), DatacompError> {
+    let manifest = Manifest::read(dir)?;
+    let submissions: Vec<MinerSubmission> = manifest
+        .miners
+        .iter()
+        .map(|m| MinerSubmission {
+            miner: m.hotkey.clone(),
+            priority: Priority {
+                block: m.priority_block(),
+                receipt_ms: m.receipt_ms,
+            },
+            intake: read_submission(&dir.join(&m.file), &policy.limits),
+        })
+        .collect();
+    let questions: Vec<(String, String)> = problems
+        .iter()
+        .map(|p| (p.id.clone(), p.prompt.clone()))
+        .collect();
+    let index = ContaminationIndex::new(&protected_items(problems), &policy.contamination)
+        .map_err(|e| DatacompError::Policy(e.to_string()))?
+        .with_questions(&questions);
+    let outcome = check_round(&submissions, Some(&index), policy)
+        .map_err(|e| DatacompError::Policy(e.to_string()))?;
+    Ok((manifest, outcome))
+}
+
 /// Runs a round on the submissions in `dir` (see [`Manifest`]). Adapters are written to
 /// `adapters_dir/<hotkey>` in PEFT format when given; `timings` receives each miner's wall clock.
 pub fn run_round(
@@ -214,23 +319,9 @@ pub fn run_round(
     timings: &mut Vec<(String, f64)>,
     mut progress: impl FnMut(RoundEvent),
 ) -> Result<RoundResults, DatacompError> {
-    let manifest = Manifest::read(dir)?;
-    let submissions: Vec<MinerSubmission> = manifest
-        .miners
-        .iter()
-        .map(|m| MinerSubmission {
-            miner: m.hotkey.clone(),
-            priority: Priority {
-                block: m.block,
-                receipt_ms: m.receipt_ms,
-            },
-            intake: read_submission(&dir.join(&m.file), &config.policy.limits),
-        })
-        .collect();
-    let index = ContaminationIndex::new(&protected_items(problems), &config.policy.contamination)
-        .map_err(|e| DatacompError::Policy(e.to_string()))?;
-    let outcome = check_round(&submissions, Some(&index), &config.policy)
-        .map_err(|e| DatacompError::Policy(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let (manifest, outcome) = integrity_stage(dir, problems, &config.policy)?;
+    timings.push(("integrity".into(), started.elapsed().as_secs_f64()));
     progress(RoundEvent::Checked);
     let started = std::time::Instant::now();
     let base = evaluate(model, problems, &config.eval)?;
@@ -263,7 +354,16 @@ pub fn run_round(
             let save = |m: &mut LoadedModel| save_adapter(m, config, adapters_dir, &report.miner);
             let score = validate_and_score(model, &rows, problems, &base, config, save)?;
             timings.push((report.miner.clone(), started.elapsed().as_secs_f64()));
-            result.score = score.improvement.combined.max(0.0) * result.penalty_multiplier;
+            result.kept_tokens = completion_tokens(model, &rows)?;
+            let budget = config
+                .plan
+                .train
+                .token_budget
+                .unwrap_or(result.kept_tokens)
+                .max(1);
+            result.volume = (1.0 + result.kept_tokens as f64 / budget as f64).log2();
+            result.score =
+                score.improvement.combined.max(0.0) * result.penalty_multiplier * result.volume;
             result.trained = Some(summary(score));
         }
         progress(RoundEvent::Scored {
@@ -271,6 +371,24 @@ pub fn run_round(
         });
         results.push(result);
     }
+    for result in &mut results {
+        if let Some(entry) = manifest.miners.iter().find(|m| m.hotkey == result.hotkey) {
+            result.reported_block = entry.block;
+            result.coldkey = entry.coldkey.clone();
+            match entry.verified_block {
+                Some(v) if v != entry.block => result.reasons.push(format!(
+                    "finding: reported block {} differs from the chain-verified block {v}; \
+                     priority uses the verified block",
+                    entry.block
+                )),
+                Some(_) => {}
+                None => result
+                    .reasons
+                    .push("priority from the reported block (not chain-verified)".into()),
+            }
+        }
+    }
+    share_coldkey_credit(&mut results);
     assign_weights(&mut results);
     Ok(RoundResults {
         round: manifest.round,
@@ -280,6 +398,18 @@ pub fn run_round(
         miners: results,
         integrity: outcome.report,
     })
+}
+
+/// Completion tokens of `rows` as they are trained on.
+fn completion_tokens(model: &LoadedModel, rows: &[CotRow]) -> Result<usize, DatacompError> {
+    let mut total = 0;
+    for r in rows {
+        total += model
+            .tokenizer
+            .encode(&target_text(&r.chain_of_thought, &r.final_answer), false)?
+            .len();
+    }
+    Ok(total)
 }
 
 fn cot_rows(rows: &[assay_integrity::schema::Row]) -> Vec<CotRow> {
@@ -308,6 +438,8 @@ fn miner_result(report: &assay_integrity::report::MinerReport, wrong_shape: usiz
                 RejectReason::ExactDuplicate { .. } => "exact_duplicate",
                 RejectReason::NearDuplicate { .. } => "near_duplicate",
                 RejectReason::Contaminated { .. } => "contaminated",
+                RejectReason::SameProblem { .. } => "same_problem",
+                RejectReason::WrongAnswer { .. } => "wrong_answer",
             };
             *rejected.entry(kind.to_string()).or_insert(0) += 1;
         }
@@ -320,6 +452,8 @@ fn miner_result(report: &assay_integrity::report::MinerReport, wrong_shape: usiz
     MinerResult {
         hotkey: report.miner.clone(),
         block: report.priority.block,
+        reported_block: report.priority.block,
+        coldkey: None,
         rows: report.counts.rows,
         kept_rows: report.kept_lines.len() - wrong_shape,
         rejected,
@@ -327,6 +461,8 @@ fn miner_result(report: &assay_integrity::report::MinerReport, wrong_shape: usiz
         disqualified: report.penalty.disqualified,
         reasons,
         trained: None,
+        kept_tokens: 0,
+        volume: 0.0,
         score: 0.0,
         weight: 0.0,
         weight_u16: 0,
@@ -374,6 +510,34 @@ fn save_adapter(
     Ok(())
 }
 
+/// Several hotkeys of one coldkey are one miner: together they get the credit of their best
+/// hotkey, split in proportion to their scores (splitting a dataset across hotkeys earns nothing).
+pub fn share_coldkey_credit(results: &mut [MinerResult]) {
+    let mut groups: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, r) in results.iter().enumerate() {
+        if let Some(c) = &r.coldkey {
+            groups.entry(c.clone()).or_default().push(i);
+        }
+    }
+    for (coldkey, members) in groups.into_iter().filter(|(_, m)| m.len() > 1) {
+        let total: f64 = members.iter().map(|&i| results[i].score).sum();
+        let best = members
+            .iter()
+            .map(|&i| results[i].score)
+            .fold(0.0f64, f64::max);
+        let names: Vec<String> = members.iter().map(|&i| results[i].hotkey.clone()).collect();
+        for &i in &members {
+            if total > 0.0 {
+                results[i].score *= best / total;
+            }
+            results[i].reasons.push(format!(
+                "sybil group: hotkeys {} share coldkey {coldkey} and one miner's credit",
+                names.join(", ")
+            ));
+        }
+    }
+}
+
 /// Normalises scores into weights, and sorts miners best first (ties: earlier block first).
 fn assign_weights(results: &mut [MinerResult]) {
     let scores: Vec<f64> = results.iter().map(|r| r.score).collect();
@@ -389,4 +553,77 @@ fn assign_weights(results: &mut [MinerResult]) {
             .then(a.block.cmp(&b.block))
             .then(a.hotkey.cmp(&b.hotkey))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(hotkey: &str, coldkey: Option<&str>, score: f64) -> MinerResult {
+        MinerResult {
+            hotkey: hotkey.into(),
+            block: 0,
+            reported_block: 0,
+            coldkey: coldkey.map(str::to_string),
+            rows: 1,
+            kept_rows: 1,
+            rejected: Default::default(),
+            penalty_multiplier: 1.0,
+            disqualified: false,
+            reasons: Vec::new(),
+            trained: None,
+            kept_tokens: 0,
+            volume: 1.0,
+            score,
+            weight: 0.0,
+            weight_u16: 0,
+        }
+    }
+
+    #[test]
+    fn hotkeys_of_one_coldkey_share_one_miners_credit() {
+        let mut results = vec![
+            result("a1", Some("ck-a"), 0.3),
+            result("a2", Some("ck-a"), 0.1),
+            result("b", Some("ck-b"), 0.3),
+            result("c", None, 0.2),
+        ];
+        share_coldkey_credit(&mut results);
+        let group: f64 = results[0].score + results[1].score;
+        assert!((group - 0.3).abs() < 1e-12, "{group}");
+        assert!((results[0].score / results[1].score - 3.0).abs() < 1e-9);
+        assert_eq!(results[2].score, 0.3);
+        assert_eq!(results[3].score, 0.2);
+        assert!(results[0].reasons[0].contains("sybil"));
+        assert!(results[2].reasons.is_empty());
+    }
+
+    #[test]
+    fn manifests_derive_the_eval_seed_from_the_block_hash() {
+        let parse = |text: &str| Manifest::parse(text, Path::new("round.json"));
+        let miners = r#""miners": [{"hotkey": "a", "file": "a.jsonl", "block": 1}]"#;
+        let by_hash = parse(&format!(r#"{{"block_hash": "0xABcd", {miners}}}"#)).unwrap();
+        let same = parse(&format!(
+            r#"{{"block_hash": "0xabcd", "seed": 5, {miners}}}"#
+        ))
+        .unwrap();
+        let other = parse(&format!(r#"{{"block_hash": "0xabce", {miners}}}"#)).unwrap();
+        assert_eq!(by_hash.eval_seed().unwrap().0, same.eval_seed().unwrap().0);
+        assert_ne!(by_hash.eval_seed().unwrap().0, other.eval_seed().unwrap().0);
+        let seeded = parse(&format!(r#"{{"seed": 5, {miners}}}"#)).unwrap();
+        assert_eq!(seeded.eval_seed().unwrap().0, 5);
+        assert!(
+            parse(&format!("{{{miners}}}"))
+                .unwrap()
+                .eval_seed()
+                .is_none()
+        );
+        let entry = r#"{"hotkey": "a", "file": "a.jsonl", "block": 1, "verified_block": 9}"#;
+        let verified = parse(&format!(r#"{{"miners": [{entry}]}}"#)).unwrap();
+        assert_eq!(verified.miners[0].priority_block(), 9);
+        assert!(
+            parse("\u{feff}{\"miners\": [{\"hotkey\": \"a\", \"file\": \"a\", \"block\": 1}]}")
+                .is_ok()
+        );
+    }
 }

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DatacompError;
 use crate::round::RoundConfig;
-use crate::task::{Problem, answers_match, extract_answer, target_text, user_turn};
+use crate::task::{
+    Problem, answers_match, extract_answer, result_segments, target_text, user_turn,
+};
 
 /// How models are evaluated on the held-out problems.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +43,9 @@ pub struct ProblemResult {
     pub id: String,
     /// Mean negative log-likelihood per token of the gold solution.
     pub reference_loss: f64,
+    /// Mean negative log-likelihood per token of the gold solution's results only (each
+    /// equation's result and the final answer), with the gold reasoning as context.
+    pub answer_loss: f64,
     /// The greedy generation (empty when generation is off).
     pub generation: String,
     /// The answer read from the generation.
@@ -56,6 +61,8 @@ pub struct ProblemResult {
 pub struct ModelEval {
     /// Mean over problems of the gold solution's per-token loss (lower is better).
     pub reference_loss: f64,
+    /// Mean over problems of the loss on the gold results only (lower is better).
+    pub answer_loss: f64,
     /// Share of problems answered correctly.
     pub accuracy: f64,
     /// Mean word recall of the final answers.
@@ -112,21 +119,50 @@ pub fn evaluate(
     options: &EvalOptions,
 ) -> Result<ModelEval, DatacompError> {
     let eos = model.tokenizer.eos_token_ids.first().copied();
+    let mut masks = Vec::with_capacity(problems.len());
     let pairs = problems
         .iter()
         .map(|p| {
             let prompt = model
                 .tokenizer
                 .encode(&chat_prompt(model, &user_turn(&p.prompt))?, false)?;
-            let mut target = model
-                .tokenizer
-                .encode(&target_text(&p.chain_of_thought, &p.final_answer), false)?;
-            target.extend(eos);
+            let mut target = Vec::new();
+            let mut mask = Vec::new();
+            for (text, scored) in
+                result_segments(&target_text(&p.chain_of_thought, &p.final_answer))
+            {
+                let ids = model.tokenizer.encode(&text, false)?;
+                mask.extend(std::iter::repeat_n(scored, ids.len()));
+                target.extend(ids);
+            }
+            if let Some(eos) = eos {
+                target.push(eos);
+                mask.push(false);
+            }
+            masks.push(mask);
             Ok((prompt, target))
         })
         .collect::<Result<Vec<_>, DatacompError>>()?;
     let losses =
         assay_engine::score_completions(&model.model, &pairs, BatchLimits::default(), |_| {})?;
+    let answer_losses: Vec<f64> = losses
+        .iter()
+        .zip(&masks)
+        .map(|(loss, mask)| {
+            let scored: Vec<f64> = loss
+                .logprobs
+                .iter()
+                .zip(mask)
+                .filter(|(_, m)| **m)
+                .map(|(lp, _)| -f64::from(*lp))
+                .collect();
+            if scored.is_empty() {
+                loss.mean_nll
+            } else {
+                scored.iter().sum::<f64>() / scored.len() as f64
+            }
+        })
+        .collect();
     let generations = if options.generate {
         let questions: Vec<String> = problems.iter().map(|p| p.prompt.clone()).collect();
         forward_pass(model, &questions, true, options)?
@@ -136,12 +172,14 @@ pub fn evaluate(
     let results: Vec<ProblemResult> = problems
         .iter()
         .zip(losses)
+        .zip(answer_losses)
         .zip(generations)
-        .map(|((p, loss), generation)| {
+        .map(|(((p, loss), answer_loss), generation)| {
             let predicted = extract_answer(&generation);
             ProblemResult {
                 id: p.id.clone(),
                 reference_loss: loss.mean_nll,
+                answer_loss,
                 correct: answers_match(predicted.as_deref(), &p.final_answer),
                 word_recall: word_recall(&generation, &p.final_answer),
                 predicted,
@@ -152,6 +190,7 @@ pub fn evaluate(
     let n = results.len().max(1) as f64;
     Ok(ModelEval {
         reference_loss: results.iter().map(|r| r.reference_loss).sum::<f64>() / n,
+        answer_loss: results.iter().map(|r| r.answer_loss).sum::<f64>() / n,
         accuracy: results.iter().filter(|r| r.correct).count() as f64 / n,
         word_recall: results.iter().map(|r| r.word_recall).sum::<f64>() / n,
         problems: results,
@@ -169,9 +208,18 @@ pub struct CotRow {
     pub final_answer: String,
 }
 
-/// How much each held-out measure counts in the combined improvement.
+/// How much each held-out measure counts in the combined improvement Δ (see
+/// [`crate::report::SCORE_FORMULA`]).
+///
+/// The defaults count correctness only: accuracy, and the loss on the gold *results* (equation
+/// results and the final answer). The whole-solution reference loss and word recall are reported
+/// but weigh 0: measured on graded rounds, the reference loss rewards imitating the evaluation
+/// set's phrasing (wrong data in its house style beat correct data in another style).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ScoreWeights {
+    /// Per nat/token of answer-loss decrease.
+    pub answer_loss: f64,
     /// Per nat/token of reference-loss decrease.
     pub reference_loss: f64,
     /// Per unit of accuracy gained (1.0 = from 0% to 100%).
@@ -183,9 +231,10 @@ pub struct ScoreWeights {
 impl Default for ScoreWeights {
     fn default() -> Self {
         Self {
-            reference_loss: 1.0,
+            answer_loss: 1.0,
+            reference_loss: 0.0,
             accuracy: 1.0,
-            word_recall: 0.25,
+            word_recall: 0.0,
         }
     }
 }
@@ -193,6 +242,8 @@ impl Default for ScoreWeights {
 /// How one miner's fine-tune compares with the base model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Improvement {
+    /// Base answer loss minus the fine-tune's (positive is better).
+    pub answer_loss: f64,
     /// Base reference loss minus the fine-tune's (positive is better).
     pub reference_loss: f64,
     /// Accuracy gained.
@@ -270,13 +321,16 @@ pub fn validate_and_score(
 }
 
 fn improvement(base: &ModelEval, tuned: &ModelEval, w: &ScoreWeights) -> Improvement {
+    let answer_loss = base.answer_loss - tuned.answer_loss;
     let reference_loss = base.reference_loss - tuned.reference_loss;
     let accuracy = tuned.accuracy - base.accuracy;
     let word_recall = tuned.word_recall - base.word_recall;
     Improvement {
-        combined: w.reference_loss * reference_loss
+        combined: w.answer_loss * answer_loss
+            + w.reference_loss * reference_loss
             + w.accuracy * accuracy
             + w.word_recall * word_recall,
+        answer_loss,
         reference_loss,
         accuracy,
         word_recall,

@@ -38,6 +38,63 @@ pub fn target_text(chain_of_thought: &str, final_answer: &str) -> String {
     )
 }
 
+/// Splits a target text into segments to score or not: the number after each `=` (an equation's
+/// result, with any spaces before it as context) and the number after `####` are scored; the rest
+/// (the phrasing) is context. Concatenated, the segments are the text again.
+pub fn result_segments(text: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut push = |piece: &str, scored: bool| {
+        if piece.is_empty() {
+            return;
+        }
+        match out.last_mut() {
+            Some((last, s)) if *s == scored => last.push_str(piece),
+            _ => out.push((piece.to_string(), scored)),
+        }
+    };
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let after_marker = if bytes[i] == b'=' {
+            Some(i + 1)
+        } else if text[i..].starts_with("####") {
+            Some(i + 4)
+        } else {
+            None
+        };
+        let Some(mut j) = after_marker else {
+            i += 1;
+            continue;
+        };
+        while j < bytes.len() && bytes[j] == b' ' {
+            j += 1;
+        }
+        let mut k = j;
+        if k < bytes.len() && (bytes[k] == b'-' || bytes[k] == b'$') {
+            k += 1;
+        }
+        let digits_start = k;
+        while k < bytes.len()
+            && (bytes[k].is_ascii_digit()
+                || ((bytes[k] == b'.' || bytes[k] == b',')
+                    && bytes.get(k + 1).is_some_and(u8::is_ascii_digit)))
+        {
+            k += 1;
+        }
+        if k > digits_start {
+            push(&text[start..j], false);
+            push(&text[j..k], true);
+            start = k;
+            i = k;
+        } else {
+            i = j.max(i + 1);
+        }
+    }
+    push(&text[start..], false);
+    out
+}
+
 /// A fresh evaluation set drawn from `seed`: nobody can have trained on it before the round.
 pub fn generated_problems(seed: u64, count: usize) -> Vec<Problem> {
     gsm::generate_batch(seed, count as u64)
@@ -54,7 +111,8 @@ pub fn generated_problems(seed: u64, count: usize) -> Vec<Problem> {
         .collect()
 }
 
-/// Reads an evaluation file of `{id?, prompt, chain_of_thought, final_answer}` JSONL rows.
+/// Reads an evaluation file of `{id?, prompt, chain_of_thought, final_answer}` rows (JSONL or
+/// Parquet, through `assay-tables`).
 pub fn read_problems(path: &Path) -> Result<Vec<Problem>, DatacompError> {
     #[derive(Deserialize)]
     struct Row {
@@ -63,21 +121,28 @@ pub fn read_problems(path: &Path) -> Result<Vec<Problem>, DatacompError> {
         chain_of_thought: String,
         final_answer: String,
     }
-    let text = std::fs::read_to_string(path).map_err(|e| DatacompError::io(path, e))?;
+    let records = assay_tables::read_table(path).map_err(|e| DatacompError::BadInput {
+        what: path.display().to_string(),
+        message: format!(
+            "not a readable evaluation file: {}",
+            assay_errors::chain(&e)
+        ),
+    })?;
     let mut out = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let row: Row = serde_json::from_str(line).map_err(|e| DatacompError::BadInput {
-            what: format!("{}:{}", path.display(), i + 1),
-            message: format!(
-                "not an evaluation row ({e}); expected prompt, chain_of_thought, final_answer"
-            ),
-        })?;
+    for record in records {
+        let row: Row = serde_json::from_value(serde_json::Value::Object(record.row)).map_err(
+            |e| DatacompError::BadInput {
+                what: format!("{} ({})", path.display(), record.location),
+                message: format!(
+                    "not an evaluation row ({e}); expected prompt, chain_of_thought, final_answer"
+                ),
+            },
+        )?;
         out.push(Problem {
-            id: row.id.unwrap_or_else(|| format!("line-{}", i + 1)),
+            id: row.id.unwrap_or_else(|| match record.location {
+                assay_tables::Location::Line(n) => format!("line-{n}"),
+                assay_tables::Location::Row(n) => format!("row-{n}"),
+            }),
             prompt: row.prompt,
             chain_of_thought: row.chain_of_thought,
             final_answer: row.final_answer,
@@ -145,6 +210,22 @@ mod tests {
         assert!(answers_match(Some("12.0"), "12"));
         assert!(!answers_match(Some("13"), "12"));
         assert!(!answers_match(None, "12"));
+    }
+
+    #[test]
+    fn result_segments_score_only_results() {
+        let text = "5 mugs cost 5 * 10 = <<5*10=50>>50 dollars.\nSo 50 - 8 = 42 left.\n#### 42";
+        let segments = result_segments(text);
+        let joined: String = segments.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(joined, text);
+        let scored: Vec<&str> = segments
+            .iter()
+            .filter(|(_, s)| *s)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        assert_eq!(scored, ["50", "42", "42"]);
+        assert!(result_segments("no equations here").iter().all(|(_, s)| !s));
+        assert_eq!(result_segments("x = -1,250.5 =")[1].0, "-1,250.5");
     }
 
     #[test]

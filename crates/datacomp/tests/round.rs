@@ -8,12 +8,12 @@ use assay_datacomp::{
     EvalOptions, RoundConfig, RoundResults, ScoreWeights, TrainingPlan, run_round,
 };
 use assay_engine::train::{AdamWConfig, LoraConfig, Schedule, TrainConfig};
-use assay_engine::{LoadOptions, LoadedModel, ModelSource, load};
+use assay_engine::{LoadedModel, ModelSource, Placement, load};
 
 fn smollm2() -> LoadedModel {
     load(
         &ModelSource::resolve(None).unwrap(),
-        &LoadOptions::default(),
+        &Placement::cpu().load_options().unwrap(),
     )
     .unwrap()
 }
@@ -22,6 +22,7 @@ fn smollm2() -> LoadedModel {
 fn reduced_config(token_budget: usize) -> RoundConfig {
     RoundConfig {
         base_model: "SmolLM2-135M-Instruct".into(),
+        placement: Placement::cpu(),
         plan: TrainingPlan {
             lora: LoraConfig {
                 rank: 8,

@@ -31,6 +31,13 @@ pub struct ContaminationParams {
     pub min_item_coverage: f32,
     /// Near-duplicate parameters for prompt-versus-item matching.
     pub near: MinHashParams,
+    /// Questions protected on their own ([`ContaminationIndex::with_questions`]) match a row's
+    /// prompt when both hold the same numbers (at least this many)...
+    pub question_min_numbers: usize,
+    /// ...and share at least this Jaccard similarity of their word sets. A question with a word
+    /// or two changed keeps its numbers and most words; another problem from the same template
+    /// draws other numbers.
+    pub question_word_jaccard: f32,
 }
 
 impl Default for ContaminationParams {
@@ -44,6 +51,8 @@ impl Default for ContaminationParams {
                 threshold: 0.6,
                 ..MinHashParams::default()
             },
+            question_min_numbers: 2,
+            question_word_jaccard: 0.5,
         }
     }
 }
@@ -83,6 +92,8 @@ pub struct ContaminationIndex {
     near: NearDupIndex,
     /// Near index id -> evaluation item (items without tokens are not in the near index).
     near_items: Vec<u32>,
+    /// Protected questions by their sorted numbers: (id, word set).
+    questions: HashMap<Vec<String>, Vec<(String, std::collections::BTreeSet<String>)>>,
 }
 
 impl ContaminationIndex {
@@ -100,6 +111,7 @@ impl ContaminationIndex {
             item_windows: Vec::with_capacity(items.len()),
             near: NearDupIndex::new(&params.near)?,
             near_items: Vec::new(),
+            questions: HashMap::new(),
         };
         let mut token_hashes = Vec::new();
         for (item_number, item) in items.iter().enumerate() {
@@ -134,6 +146,22 @@ impl ContaminationIndex {
         index.short_lengths.sort_unstable();
         index.short_lengths.dedup();
         Ok(index)
+    }
+
+    /// Also protects each `(id, question)` on its own: a row whose prompt has the question's
+    /// numbers and most of its words is contaminated, whatever its reasoning (a held-out question
+    /// copied with a word changed and new reasoning written for it).
+    pub fn with_questions(mut self, questions: &[(String, String)]) -> Self {
+        for (id, question) in questions {
+            let numbers = crate::arithmetic::prompt_numbers(question);
+            if numbers.len() >= self.params.question_min_numbers.max(1) {
+                self.questions
+                    .entry(numbers)
+                    .or_default()
+                    .push((id.clone(), word_set(question)));
+            }
+        }
+        self
     }
 
     /// Number of evaluation items indexed.
@@ -180,6 +208,27 @@ impl ContaminationIndex {
             }
         }
         best.or_else(|| self.near_match(row))
+            .or_else(|| self.question_match(row))
+    }
+
+    /// A protected question with the prompt's numbers and most of its words.
+    fn question_match(&self, row: &RowContent) -> Option<ContaminationMatch> {
+        let prompt = row.prompt_text();
+        let candidates = self
+            .questions
+            .get(&crate::arithmetic::prompt_numbers(prompt))?;
+        let words = word_set(prompt);
+        candidates.iter().find_map(|(id, item_words)| {
+            let shared = words.intersection(item_words).count();
+            let union = words.union(item_words).count().max(1);
+            let jaccard = shared as f32 / union as f32;
+            (jaccard >= self.params.question_word_jaccard).then(|| ContaminationMatch {
+                eval_id: id.clone(),
+                field: "prompt".to_string(),
+                ngram_hits: 0,
+                jaccard: Some(jaccard),
+            })
+        })
     }
 
     /// The evaluation item sharing the most n-grams with a field, and how many.
@@ -208,6 +257,14 @@ impl ContaminationIndex {
             jaccard: Some(found.jaccard),
         })
     }
+}
+
+/// The lower-case alphabetic words of a text, as a set.
+fn word_set(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 fn hash_tokens(canonical: &str, out: &mut Vec<u64>) {

@@ -25,7 +25,8 @@ pub struct Policy {
 
 /// Weights that turn rejected rows into a score multiplier in [0, 1].
 ///
-/// multiplier = 1 − (invalid·w_invalid + duplicate·w_duplicate + contaminated·w_contaminated) / rows,
+/// multiplier = 1 − (invalid·w_invalid + duplicate·w_duplicate + contaminated·w_contaminated
+/// + wrong·w_wrong) / rows,
 /// clamped to [0, 1], and 0 when a disqualification fraction is reached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +37,8 @@ pub struct Penalties {
     pub duplicate_row_weight: f32,
     /// Weight of a row that overlaps an evaluation item.
     pub contaminated_row_weight: f32,
+    /// Weight of a row whose arithmetic or final answer is wrong by its own reasoning.
+    pub wrong_row_weight: f32,
     /// Fraction of contaminated rows at which the miner gets multiplier 0.
     pub disqualify_contaminated_fraction: f32,
     /// Fraction of rows copied from other miners at which the miner gets multiplier 0.
@@ -48,6 +51,7 @@ impl Default for Penalties {
             invalid_row_weight: 0.5,
             duplicate_row_weight: 1.0,
             contaminated_row_weight: 3.0,
+            wrong_row_weight: 1.0,
             disqualify_contaminated_fraction: 0.05,
             disqualify_copied_fraction: 0.5,
         }
@@ -67,6 +71,9 @@ pub struct RowCounts {
     pub copied_from_others: usize,
     /// Rows overlapping an evaluation item.
     pub contaminated: usize,
+    /// Rows whose arithmetic or final answer is wrong by their own reasoning.
+    #[serde(default)]
+    pub wrong: usize,
 }
 
 /// The penalty decided for one miner.
@@ -119,11 +126,12 @@ impl Penalties {
         }
         let weighted = counts.invalid as f32 * self.invalid_row_weight
             + counts.duplicate as f32 * self.duplicate_row_weight
-            + counts.contaminated as f32 * self.contaminated_row_weight;
+            + counts.contaminated as f32 * self.contaminated_row_weight
+            + counts.wrong as f32 * self.wrong_row_weight;
         let multiplier = (1.0 - weighted / rows).clamp(0.0, 1.0);
         let explanation = format!(
-            "{} invalid, {} duplicate, {} contaminated of {} rows",
-            counts.invalid, counts.duplicate, counts.contaminated, counts.rows
+            "{} invalid, {} duplicate, {} contaminated, {} wrong of {} rows",
+            counts.invalid, counts.duplicate, counts.contaminated, counts.wrong, counts.rows
         );
         Penalty {
             multiplier,

@@ -53,6 +53,19 @@ pub enum RejectReason {
         /// The evaluation item and the evidence.
         evidence: ContaminationMatch,
     },
+    /// The row states the same problem as an earlier row: the same numbers in the question and
+    /// the same equations in the reasoning, whatever the words (a paraphrase copy).
+    SameProblem {
+        /// The earlier row.
+        of: RowRef,
+        /// The shared numbers-and-equations signature.
+        signature: String,
+    },
+    /// The row's arithmetic or final answer is wrong by its own reasoning.
+    WrongAnswer {
+        /// What is wrong.
+        error: crate::arithmetic::ArithmeticError,
+    },
 }
 
 impl RejectReason {
@@ -82,6 +95,11 @@ impl RejectReason {
                     evidence.field, evidence.ngram_hits, evidence.eval_id
                 ),
             },
+            RejectReason::SameProblem { of, signature } => format!(
+                "same problem (numbers and equations {signature}) as {}:{}",
+                of.miner, of.line
+            ),
+            RejectReason::WrongAnswer { error } => error.describe(),
         }
     }
 }

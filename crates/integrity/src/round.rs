@@ -5,6 +5,7 @@
 //! first submitter keeps the credit and every later copy is rejected. Nothing the miner writes in
 //! the file influences the order.
 
+use crate::arithmetic::{ArithmeticError, problem_signature, verify_row};
 use crate::canonical::canonical_form;
 use crate::contamination::ContaminationIndex;
 use crate::dedup::{exact_duplicates, near_duplicates};
@@ -14,9 +15,9 @@ use crate::policy::{Policy, RowCounts};
 use crate::report::{
     IntegrityReport, MinerReport, ModelVerdict, Priority, RejectReason, RejectedRow, RowRef,
 };
-use crate::schema::{Problem, ProblemKind, Row, SubmissionIntake};
+use crate::schema::{Problem, ProblemKind, Row, RowContent, SubmissionIntake};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One miner's data for the round.
 #[derive(Debug, Clone)]
@@ -87,6 +88,45 @@ pub fn check_round(
     };
     let exact = exact_duplicates(&canonical);
     let near = near_duplicates(&canonical, &policy.near_duplicates)?;
+    let cot = |slot: &RowSlot| match &row_of(slot).content {
+        RowContent::ChainOfThought {
+            prompt,
+            chain_of_thought,
+            final_answer,
+        } => Some((
+            prompt.clone(),
+            chain_of_thought.clone(),
+            final_answer.clone(),
+        )),
+        _ => None,
+    };
+    let wrong: Vec<Option<ArithmeticError>> = slots
+        .par_iter()
+        .map(|slot| cot(slot).and_then(|(_, c, a)| verify_row(&c, &a).err()))
+        .collect();
+    // A problem's numbers and equations, for paraphrase copies: the first row keeps it.
+    let signatures: Vec<Option<String>> = slots
+        .par_iter()
+        .map(|slot| {
+            cot(slot)
+                .and_then(|(p, c, _)| problem_signature(&p, &c, 2).filter(|s| !s.ends_with('|')))
+        })
+        .collect();
+    let mut first_with: HashMap<&str, usize> = HashMap::new();
+    let same_problem: Vec<Option<usize>> = signatures
+        .iter()
+        .enumerate()
+        .map(|(p, s)| {
+            let s = s.as_deref()?;
+            match first_with.get(s) {
+                Some(&first) => Some(first),
+                None => {
+                    first_with.insert(s, p);
+                    None
+                }
+            }
+        })
+        .collect();
 
     let reference = |position: usize| {
         let slot = &slots[position];
@@ -109,11 +149,19 @@ pub fn check_round(
                 of: reference(found.id),
                 jaccard: found.jaccard,
             });
+        } else if let Some(first) = same_problem[position] {
+            reasons[position].push(RejectReason::SameProblem {
+                of: reference(first),
+                signature: signatures[position].clone().unwrap_or_default(),
+            });
+        }
+        if let Some(error) = wrong[position].clone() {
+            reasons[position].push(RejectReason::WrongAnswer { error });
         }
     }
 
     let duplicate_of: Vec<Option<usize>> = (0..slots.len())
-        .map(|p| exact[p].or(near[p].map(|m| m.id)))
+        .map(|p| exact[p].or(near[p].map(|m| m.id)).or(same_problem[p]))
         .collect();
     let flags: Vec<RowFlags> = (0..slots.len())
         .map(|p| RowFlags {
@@ -121,6 +169,7 @@ pub fn check_round(
             copied_from_other: duplicate_of[p]
                 .is_some_and(|o| slots[o].submission != slots[p].submission),
             contaminated: contamination[p].is_some(),
+            wrong: wrong[p].is_some(),
         })
         .collect();
 
@@ -150,6 +199,7 @@ struct RowFlags {
     duplicate: bool,
     copied_from_other: bool,
     contaminated: bool,
+    wrong: bool,
 }
 
 /// Builds one miner's report and kept rows from the per-row reasons.
@@ -189,6 +239,7 @@ fn miner_outcome(
         counts.duplicate += usize::from(flag.duplicate);
         counts.copied_from_others += usize::from(flag.copied_from_other);
         counts.contaminated += usize::from(flag.contaminated);
+        counts.wrong += usize::from(flag.wrong);
         rejected.entry(row.line).or_default().append(reasons);
     }
     let penalty = policy.penalties.multiplier(&counts);

@@ -159,6 +159,8 @@ pub enum ProblemKind {
     InvalidUtf8,
     /// The line is not valid JSON, or not a JSON object.
     InvalidJson,
+    /// An object names the same key twice (validators could read different values).
+    DuplicateKey,
     /// The object does not match any accepted row shape.
     UnknownShape,
     /// A required field is absent.
@@ -276,6 +278,8 @@ pub fn read_submission_bytes(file: &str, bytes: &[u8], limits: &Limits) -> Submi
         });
         return intake;
     }
+    // A UTF-8 byte-order mark (some editors write one) is not part of the first row.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let mut rows_seen = 0usize;
     for (index, raw_line) in bytes.split(|&b| b == b'\n').enumerate() {
         let raw_line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
@@ -358,11 +362,15 @@ impl<'a> LineChecker<'a> {
                 return None;
             }
         };
-        let object = match serde_json::from_str::<Value>(text) {
+        let object = match assay_tables::parse_strict(text) {
             Ok(Value::Object(object)) => object,
             Ok(other) => {
                 let message = format!("expected a JSON object, found {}", json_kind_name(&other));
                 self.report(None, ProblemKind::InvalidJson, message);
+                return None;
+            }
+            Err(e) if assay_tables::is_duplicate_key(&e) => {
+                self.report(None, ProblemKind::DuplicateKey, e.to_string());
                 return None;
             }
             Err(e) => {

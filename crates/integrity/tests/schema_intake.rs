@@ -193,3 +193,24 @@ fn deeply_nested_json_is_an_error_not_a_crash() {
     assert!(result.rows.is_empty());
     assert_eq!(result.problems[0].kind, ProblemKind::InvalidJson);
 }
+
+/// Issue #19 item 11: a byte-order mark does not cost the first row, and an object that names a
+/// key twice is refused with the key (validators in other languages could read the other value).
+#[test]
+fn a_bom_is_accepted_and_duplicate_keys_are_refused() {
+    let text = concat!(
+        "\u{feff}",
+        r#"{"prompt": "Say hi", "completion": "hi"}"#,
+        "\n",
+        r#"{"prompt": "a", "completion": "b", "prompt": "c"}"#,
+        "\n",
+    );
+    let result = intake(text);
+    assert_eq!(result.rows.len(), 1);
+    assert_eq!(result.rows[0].line, 1);
+    assert_eq!(result.problems.len(), 1);
+    let problem = &result.problems[0];
+    assert_eq!(problem.line, Some(2));
+    assert_eq!(problem.kind, ProblemKind::DuplicateKey);
+    assert!(problem.message.contains("duplicate key `prompt`"), "{}", problem.message);
+}

@@ -11,9 +11,10 @@ use crate::{Location, Record, Row, TableError};
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// Reads a JSON-lines file: one object a line; blank lines are skipped; a trailing `\r` is
-/// allowed (files written on Windows).
+/// allowed (files written on Windows), and so is a UTF-8 byte-order mark before the first line.
+/// An object that names a key twice is an error naming the key (see [`crate::strict`]).
 pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, TableError> {
-    let file = std::fs::File::open(path).map_err(|e| TableError::io(path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| TableError::read(path, e))?;
     let mut reader = BufReader::new(file);
     let mut records = Vec::new();
     let mut buffer = Vec::new();
@@ -22,7 +23,7 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, TableError> {
         let read = (&mut reader)
             .take(MAX_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut buffer)
-            .map_err(|e| TableError::io(path, e))?;
+            .map_err(|e| TableError::read(path, e))?;
         if read == 0 {
             break;
         }
@@ -48,10 +49,15 @@ fn parse_line(path: &Path, line: usize, bytes: &[u8]) -> Result<Option<Row>, Tab
     }
     let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8: {e}")))?;
     let text = text.trim_end_matches(['\n', '\r']);
+    let text = if line == 1 {
+        crate::strict::strip_bom(text)
+    } else {
+        text
+    };
     if text.trim().is_empty() {
         return Ok(None);
     }
-    match serde_json::from_str::<Value>(text) {
+    match crate::strict::parse_strict(text) {
         Ok(Value::Object(row)) => Ok(Some(row)),
         Ok(other) => Err(bad(format!(
             "expected a JSON object, found {}",
@@ -79,11 +85,12 @@ pub fn write_jsonl<'a>(
     path: &Path,
     rows: impl IntoIterator<Item = &'a Row>,
 ) -> Result<(), TableError> {
-    let file = std::fs::File::create(path).map_err(|e| TableError::io(path, e))?;
+    let file = std::fs::File::create(path).map_err(|e| TableError::write(path, e))?;
     let mut out = BufWriter::new(file);
     for row in rows {
-        serde_json::to_writer(&mut out, row).map_err(|e| TableError::io(path, e.into()))?;
-        out.write_all(b"\n").map_err(|e| TableError::io(path, e))?;
+        serde_json::to_writer(&mut out, row).map_err(|e| TableError::write(path, e.into()))?;
+        out.write_all(b"\n")
+            .map_err(|e| TableError::write(path, e))?;
     }
-    out.flush().map_err(|e| TableError::io(path, e))
+    out.flush().map_err(|e| TableError::write(path, e))
 }

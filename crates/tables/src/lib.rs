@@ -17,6 +17,7 @@ pub mod jsonl;
 pub mod parquet_read;
 pub mod parquet_write;
 mod schema;
+pub mod strict;
 
 use std::path::Path;
 
@@ -24,6 +25,7 @@ pub use error::TableError;
 pub use jsonl::{json_kind_name, read_jsonl, write_jsonl};
 pub use parquet_read::read_parquet;
 pub use parquet_write::{ParquetCodec, ParquetOptions, write_parquet};
+pub use strict::{is_duplicate_key, parse_strict, parse_strict_line, strip_bom};
 
 /// One row: a JSON object, fields in file (or schema) order.
 pub type Row = serde_json::Map<String, serde_json::Value>;

@@ -18,7 +18,7 @@ use crate::{Location, Record, TableError};
 /// A malformed file is an error, never a crash: the decoder runs behind `catch_unwind`, because
 /// a corrupt page can reach a panic inside the `parquet` crate.
 pub fn read_parquet(path: &Path) -> Result<Vec<Record>, TableError> {
-    let file = File::open(path).map_err(|e| TableError::io(path, e))?;
+    let file = File::open(path).map_err(|e| TableError::read(path, e))?;
     let bad = |reason: String| TableError::BadParquet {
         path: path.display().to_string(),
         reason,

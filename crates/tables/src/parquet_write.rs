@@ -88,7 +88,7 @@ pub fn write_parquet(
             .set_compression(compression(options.codec).map_err(parquet_error)?)
             .build(),
     );
-    let file = File::create(path).map_err(|e| TableError::io(path, e))?;
+    let file = File::create(path).map_err(|e| TableError::write(path, e))?;
     let mut writer =
         SerializedFileWriter::new(BufWriter::new(file), schema, props).map_err(parquet_error)?;
     for chunk in rows.chunks(options.rows_per_group.max(1)) {
