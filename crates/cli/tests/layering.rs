@@ -11,14 +11,15 @@ use std::process::Command;
 /// Each workspace crate's layer: a crate may depend only on crates of a lower layer.
 fn layer(name: &str) -> Option<u32> {
     Some(match name {
-        "assay-errors" | "assay-tables" | "assay-plot" | "assay-weights" => 0,
-        "assay-engine" => 1,
-        "assay-eval" | "assay-integrity" => 2,
-        "assay-datacomp" | "assay-sn37" | "assay-ftchallenge" | "assay-bon" | "assay-prism" => 3,
-        "assay-store" => 4,
-        "assay-pages" => 5,
-        "assay-service" => 6,
-        "assay-cli" | "assay-python" => 7,
+        "assay-errors" => 0,
+        "assay-tables" | "assay-plot" | "assay-weights" => 1,
+        "assay-engine" => 2,
+        "assay-eval" | "assay-integrity" => 3,
+        "assay-datacomp" | "assay-sn37" | "assay-ftchallenge" | "assay-bon" | "assay-prism" => 4,
+        "assay-store" => 5,
+        "assay-pages" => 6,
+        "assay-service" => 7,
+        "assay-cli" | "assay-python" => 8,
         _ => return None,
     })
 }

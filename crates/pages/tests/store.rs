@@ -73,6 +73,7 @@ async fn pages_over_a_sqlite_store() {
                 body: CODE.into(),
                 metadata: json!({}),
                 job: Some(JobSpec::new("prism.eval", json!({}))),
+                nonce: None,
             })
             .await
             .unwrap();
