@@ -4,7 +4,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
     /// The file could not be opened or read.
-    #[error("cannot read {path}")]
+    #[error("cannot read {path}: {source}")]
     Read {
         /// The file.
         path: String,
@@ -23,7 +23,7 @@ pub enum TableError {
         source: std::io::Error,
     },
     /// The file could not be created or written.
-    #[error("cannot write {path}")]
+    #[error("cannot write {path}: {source}")]
     Write {
         /// The file.
         path: String,
