@@ -25,9 +25,8 @@ pub struct Policy {
 
 /// Weights that turn rejected rows into a score multiplier in [0, 1].
 ///
-/// multiplier = 1 − (invalid·w_invalid + duplicate·w_duplicate + contaminated·w_contaminated
-/// + wrong·w_wrong) / rows,
-/// clamped to [0, 1], and 0 when a disqualification fraction is reached.
+/// `multiplier = 1 − (invalid·w_invalid + duplicate·w_duplicate + contaminated·w_contaminated +
+/// wrong·w_wrong) / rows`, clamped to [0, 1], and 0 when a disqualification fraction is reached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Penalties {

@@ -212,5 +212,9 @@ fn a_bom_is_accepted_and_duplicate_keys_are_refused() {
     let problem = &result.problems[0];
     assert_eq!(problem.line, Some(2));
     assert_eq!(problem.kind, ProblemKind::DuplicateKey);
-    assert!(problem.message.contains("duplicate key `prompt`"), "{}", problem.message);
+    assert!(
+        problem.message.contains("duplicate key `prompt`"),
+        "{}",
+        problem.message
+    );
 }

@@ -12,7 +12,7 @@
 //! paragraphs, each paragraph a document with id `topic#index`. [`lock_corpus`] locks any
 //! `(id, text)` documents, e.g. FineWeb-edu's Parquet files at PRISM's pin (see the README).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -251,12 +251,23 @@ pub fn lock_corpus(
             source,
         })
     };
+    // A text kept twice under two ids could land in two splits (train and test): texts are
+    // deduplicated across the whole corpus, the smallest id keeping each text.
+    let mut owner: BTreeMap<_, String> = BTreeMap::new();
+    for by_id in splits.values() {
+        for (id, text) in by_id {
+            let slot = owner
+                .entry(Sha256::digest(text.as_bytes()))
+                .or_insert_with(|| id.clone());
+            if id < slot {
+                *slot = id.clone();
+            }
+        }
+    }
     for (split, by_id) in splits {
-        // Sorted by id (the map's order); the first document of a text keeps it.
-        let mut seen = BTreeSet::new();
         let mut docs = Vec::new();
         for (id, text) in by_id {
-            if seen.insert(Sha256::digest(text.as_bytes())) {
+            if owner.get(&Sha256::digest(text.as_bytes())) == Some(&id) {
                 docs.push((id, text));
             } else {
                 *dropped.entry(split.to_string()).or_default() += 1;
