@@ -14,6 +14,9 @@ use pyo3::types::PyDict;
 
 use crate::errors::bad_argument;
 
+/// Picks one ROUGE variant's scores out of all four.
+type PickRouge = fn(&assay_eval::text::rouge::RougeScores) -> RougeScore;
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(word_recall, m)?)?;
     m.add_function(wrap_pyfunction!(word_recall_batch, m)?)?;
@@ -144,10 +147,7 @@ fn rouge_batch<'py>(
             .collect()
     });
     let d = PyDict::new(py);
-    let variants: [(
-        &str,
-        fn(&assay_eval::text::rouge::RougeScores) -> RougeScore,
-    ); 4] = [
+    let variants: [(&str, PickRouge); 4] = [
         ("rouge1", |s| s.rouge1),
         ("rouge2", |s| s.rouge2),
         ("rougeL", |s| s.rouge_l),
