@@ -2,7 +2,7 @@
 //!
 //! The Rust core crates know nothing of Python; this crate turns their functions into Python
 //! ones. Every heavy call runs with the GIL released ([`Python::detach`]); errors become the
-//! exception classes of [`errors`] (one per [`assay_errors::Blame`]); lists of numbers come back
+//! exception classes of the `errors` module (one per [`assay_errors::Blame`]); lists of numbers come back
 //! as numpy arrays. The Python package (`py_src/assay/`) arranges these functions into
 //! submodules and adds the pure-Python parts (the Datacomp interview contract, the PRISM client).
 #![warn(missing_docs)]

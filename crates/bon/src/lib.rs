@@ -2,7 +2,7 @@
 //! (search-and-learn's best-of-N with Skywork's PRM): reward models with Skywork's input recipe
 //! ([`prm`]), MATH-500-format problems ([`problems`]), the experiment ([`pipeline`]), its dataset,
 //! plots and analysis ([`output`], [`plot`]), training a value head on our own samples ([`train`]),
-//! and the entry points the front ends call with plain settings ([`run`]).
+//! and the entry points the front ends call with plain settings ([`run()`]).
 //!
 //! The crate has no command-line code: `assay bon` and `assay prm` (crates/cli) turn their flags into
 //! [`BonSettings`], [`PrmTrainSettings`] and [`PrmScoreSettings`].

@@ -2,7 +2,7 @@
 //! in, progress as [`Event`]s, files written here.
 //!
 //! - [`run`]: best-of-N (`assay bon`): loads the generator and the reward model on the settings'
-//!   placement, runs [`pipeline::run`] and writes the dataset folder ([`output::write_all`]);
+//!   placement, runs [`pipeline::run`] and writes the dataset folder ([`crate::output::write_all`]);
 //! - [`train_prm`]: trains a value head (`assay prm train`) and writes a reward-model folder;
 //! - [`score_pairs`]: step rewards of (problem, response) rows (`assay prm score`).
 //!

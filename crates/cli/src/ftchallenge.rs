@@ -136,7 +136,7 @@ pub struct GradeArgs {
     /// Taxonomy: {"intents": [...], "synonyms": {...}} (default: the labels' intents, no synonyms).
     #[arg(long)]
     pub taxonomy: Option<PathBuf>,
-    /// Write <OUT>.json and <OUT>.md (default: print the Markdown).
+    /// Write OUT.json and OUT.md (default: print the Markdown).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// OpenAI-compatible endpoint of an LLM judge (http://host:port/v1); off by default.
