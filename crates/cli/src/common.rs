@@ -1,7 +1,7 @@
 //! Options and helpers shared by the subcommands: model selection, devices, JSONL input and output,
 //! shared argument groups.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -87,18 +87,13 @@ pub struct PromptRow {
     pub id: Option<serde_json::Value>,
 }
 
-/// Reads JSONL rows, naming the line of any bad one.
+/// Reads JSONL rows through assay-tables (the one reader: byte-order mark accepted, duplicate
+/// keys refused), naming the line of any bad one.
 pub fn read_jsonl(path: &Path) -> anyhow::Result<Vec<PromptRow>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut rows = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: not UTF-8 text", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: PromptRow = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: not a valid row", path.display(), i + 1))?;
+    for record in assay_tables::jsonl::read_jsonl(path)? {
+        let row: PromptRow = serde_json::from_value(serde_json::Value::Object(record.row))
+            .with_context(|| format!("{}, {}: not a valid row", path.display(), record.location))?;
         rows.push(row);
     }
     if rows.is_empty() {
