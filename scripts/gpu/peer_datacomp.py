@@ -10,7 +10,8 @@ weight decay, constant rate) on the miner's rows written as chat turns (the ques
 step-by-step instruction, the target `reasoning\\n#### answer` then end-of-turn), loss on the
 completion tokens only, micro-batches of at most T padded tokens, until N completion tokens are spent
 (the data repeats when short); then the held-out evaluation: the gold solutions' loss per token and
-M greedy tokens per problem (batched, left-padded) graded by the final number. The base model is
+M greedy tokens per problem (batched, left-padded) graded by the final number. Defaults are
+assay's (`assay datacomp run --help`). The base model is
 evaluated once too. Rows are not integrity-checked here (assay's integrity stage is CPU work that the
 peer would need to add). Prints one JSON line of timings; bf16 weights, SDPA attention.
 """
@@ -74,11 +75,16 @@ def collate(batch, pad, device):
 
 def evaluate(model, tok, problems, max_new_tokens, device):
     model.eval()
-    losses = []
     with torch.no_grad():
-        for p in problems:
-            ids, labels, mask = collate([(prompt_ids(tok, p["prompt"]), target_ids(tok, p))], tok.pad_token_id, device)
-            losses.append(model(input_ids=ids, attention_mask=mask, labels=labels).loss.item())
+        # The gold solutions' loss, all problems in one padded batch: mean per problem, then mean.
+        ids, labels, mask = collate([(prompt_ids(tok, p["prompt"]), target_ids(tok, p)) for p in problems],
+                                    tok.pad_token_id, device)
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        target = labels[:, 1:]
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100,
+                                                reduction="none")
+        counted = (target != -100).sum(dim=1).clamp(min=1)
+        losses = (nll.sum(dim=1) / counted).tolist()
         tok.padding_side = "left"
         texts = [tok.decode(prompt_ids(tok, p["prompt"])) for p in problems]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
@@ -102,9 +108,9 @@ def main():
     ap.add_argument("--token-budget", type=int, default=1200)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--rank", type=int, default=8)
-    ap.add_argument("--top-layers", type=int, default=4)
+    ap.add_argument("--top-layers", type=int, default=2)
     ap.add_argument("--batch-tokens", type=int, default=1024)
-    ap.add_argument("--max-new-tokens", type=int, default=72)
+    ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     device = "cuda"

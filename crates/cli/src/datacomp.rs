@@ -16,6 +16,27 @@ use crate::progress::Progress;
 pub enum DatacompCommand {
     /// Score one round of miners' chain-of-thought data by fine-tuning on it.
     Run(Box<RunArgs>),
+    /// Write a round folder of graded miners (distinct, correct rows each) for benchmarks and
+    /// hardware sizing: `datacomp run` on it costs one full fine-tune and evaluation per miner.
+    GradedRound(GradedRoundArgs),
+}
+
+/// Arguments of `assay datacomp graded-round`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Example:
+  assay datacomp graded-round --out rounds/bench8 --miners 8
+  assay datacomp run --model ./Qwen2.5-1.5B-Instruct --device cuda --submissions rounds/bench8 --out out/bench8")]
+pub struct GradedRoundArgs {
+    /// Folder to write round.json and the miners' JSONL files into (created if absent).
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of miners.
+    #[arg(long, default_value_t = 8)]
+    miners: usize,
+    /// Distinct problems per miner.
+    #[arg(long, default_value_t = 24)]
+    rows: usize,
 }
 
 /// Arguments of `assay datacomp run`.
@@ -130,6 +151,16 @@ impl RunArgs {
 pub fn run_datacomp(command: DatacompCommand) -> anyhow::Result<()> {
     match command {
         DatacompCommand::Run(args) => run(&args),
+        DatacompCommand::GradedRound(args) => {
+            assay_datacomp::graded_round::write_graded_round(&args.out, args.miners, args.rows)?;
+            println!(
+                "Wrote {} miners x {} rows to {}",
+                args.miners,
+                args.rows,
+                args.out.display()
+            );
+            Ok(())
+        }
     }
 }
 

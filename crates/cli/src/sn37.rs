@@ -169,6 +169,19 @@ fn run_round(args: &RoundArgs) -> anyhow::Result<()> {
                 progress.inc(1);
             }
         }
+        RoundEvent::ModelEvaluated {
+            hotkey,
+            load_seconds,
+            task_seconds,
+            peak_memory_bytes,
+        } => {
+            let tasks: f64 = task_seconds.iter().map(|(_, s)| s).sum();
+            let memory = peak_memory_bytes
+                .map_or("-".into(), |b| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64));
+            tracing::info!(
+                "{hotkey}: loaded in {load_seconds:.1} s, evaluated in {tasks:.1} s, peak memory {memory}"
+            );
+        }
     })
     .map_err(|e| explain(&e))?;
     if let Some(done) = stage.take() {

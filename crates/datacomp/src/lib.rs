@@ -22,6 +22,7 @@
 
 pub mod error;
 pub mod graded;
+pub mod graded_round;
 pub mod pipeline;
 pub mod plot;
 pub mod report;
@@ -31,7 +32,9 @@ pub mod task;
 
 pub use error::DatacompError;
 pub use pipeline::{EvalSet, RoundSettings, run};
-pub use round::{Manifest, MinerResult, RoundConfig, RoundEvent, RoundResults, run_round};
+pub use round::{
+    Manifest, MinerResult, RoundConfig, RoundEvent, RoundResults, StageTiming, run_round,
+};
 pub use score::{
     CotRow, EvalOptions, Improvement, MinerScore, ModelEval, ScoreWeights, TrainingPlan, evaluate,
     forward_pass, validate_and_score,

@@ -10,7 +10,9 @@ use assay_integrity::policy::Policy;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DatacompError;
-use crate::round::{Manifest, RoundConfig, RoundEvent, RoundResults, default_policy, run_round};
+use crate::round::{
+    Manifest, RoundConfig, RoundEvent, RoundResults, StageTiming, default_policy, run_round,
+};
 use crate::score::{EvalOptions, ScoreWeights, TrainingPlan};
 use crate::task::{Problem, generated_problems, read_problems};
 
@@ -113,9 +115,11 @@ pub fn run(
         model: source.to_string(),
         placement: settings.placement.to_string(),
     });
-    let mut model = assay_engine::load(&source, &options)?;
-    let config = round_config(settings, &model, eval_source);
     let mut timings = Vec::new();
+    let mut model = StageTiming::record(&mut timings, "load", &options.device, || {
+        assay_engine::load(&source, &options)
+    })?;
+    let config = round_config(settings, &model, eval_source);
     let results = run_round(
         &mut model,
         &settings.submissions,

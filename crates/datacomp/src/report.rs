@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::DatacompError;
-use crate::round::RoundResults;
+use crate::round::{RoundResults, StageTiming};
 use crate::task::Problem;
 
 /// The score formula, as stated in every report (see [`crate::score::ScoreWeights`]).
@@ -27,14 +27,17 @@ pub fn write_outputs(
     dir: &Path,
     results: &RoundResults,
     problems: &[Problem],
-    timings: &[(String, f64)],
+    timings: &[StageTiming],
 ) -> Result<(), DatacompError> {
     let write = |name: &str, text: String| -> Result<(), DatacompError> {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(|e| DatacompError::write(&p, e))
     };
     write("results.json", pretty(results))?;
-    write("report.md", report(results))?;
+    write(
+        "report.md",
+        format!("{}\n{}", report(results), stage_table(timings)),
+    )?;
     let eval_rows: Vec<assay_tables::Row> = problems
         .iter()
         .filter_map(|p| match serde_json::to_value(p) {
@@ -45,11 +48,7 @@ pub fn write_outputs(
     let eval_path = dir.join("eval_set.jsonl");
     assay_tables::write_jsonl(&eval_path, &eval_rows)
         .map_err(|e| DatacompError::write(&eval_path, std::io::Error::other(e)))?;
-    let timing: serde_json::Map<String, serde_json::Value> = timings
-        .iter()
-        .map(|(k, v)| (k.clone(), (*v).into()))
-        .collect();
-    write("timings.json", pretty(&timing))?;
+    write("timings.json", pretty(&timings))?;
     let bars: Vec<(String, f64)> = results
         .miners
         .iter()
@@ -66,6 +65,22 @@ pub fn write_outputs(
 /// null floats).
 fn pretty<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// Wall time and peak memory per stage, as a Markdown section (apart from [`report`], whose text
+/// is the same run to run).
+pub fn stage_table(timings: &[StageTiming]) -> String {
+    let mut s = String::from(
+        "## Stages\n\nWall time and the most memory in use while each stage ran (GPU memory in use on \
+         CUDA, the process's resident memory on the CPU).\n\n| stage | seconds | peak memory (GiB) |\n|---|---|---|\n",
+    );
+    for t in timings {
+        let memory = t
+            .peak_memory_bytes
+            .map_or("-".to_string(), |b| format!("{:.2}", b as f64 / (1u64 << 30) as f64));
+        let _ = writeln!(s, "| {} | {:.2} | {memory} |", t.stage, t.seconds);
+    }
+    s
 }
 
 /// The leaderboard as a Markdown table.

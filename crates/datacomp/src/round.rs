@@ -308,24 +308,61 @@ pub fn integrity_stage(
     Ok((manifest, outcome))
 }
 
+/// Wall time and peak memory of one stage of a round (written to `timings.json` and the report's
+/// stage table; not part of the results, which stay bit-identical run to run on the CPU).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageTiming {
+    /// The stage: `load`, `integrity`, `base evaluation`, or a miner's hotkey (its fine-tune and
+    /// evaluation).
+    pub stage: String,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// The most memory in use while the stage ran, in bytes: the GPU's memory in use on CUDA, the
+    /// process's resident memory on the CPU (see [`assay_engine::PeakMemory`]); `None` when it
+    /// could not be read.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+impl StageTiming {
+    /// Runs `stage` on `device`, recording its wall time and peak memory into `timings`.
+    pub fn record<T>(
+        timings: &mut Vec<StageTiming>,
+        name: &str,
+        device: &assay_engine::candle_core::Device,
+        stage: impl FnOnce() -> T,
+    ) -> T {
+        let started = std::time::Instant::now();
+        let memory = assay_engine::PeakMemory::watch(device);
+        let out = stage();
+        timings.push(StageTiming {
+            stage: name.to_string(),
+            seconds: started.elapsed().as_secs_f64(),
+            peak_memory_bytes: memory.finish(),
+        });
+        out
+    }
+}
+
 /// Runs a round on the submissions in `dir` (see [`Manifest`]). Adapters are written to
-/// `adapters_dir/<hotkey>` in PEFT format when given; `timings` receives each miner's wall clock.
+/// `adapters_dir/<hotkey>` in PEFT format when given; `timings` receives each stage's wall clock
+/// and peak memory.
 pub fn run_round(
     model: &mut LoadedModel,
     dir: &Path,
     problems: &[Problem],
     config: &RoundConfig,
     adapters_dir: Option<&Path>,
-    timings: &mut Vec<(String, f64)>,
+    timings: &mut Vec<StageTiming>,
     mut progress: impl FnMut(RoundEvent),
 ) -> Result<RoundResults, DatacompError> {
-    let started = std::time::Instant::now();
-    let (manifest, outcome) = integrity_stage(dir, problems, &config.policy)?;
-    timings.push(("integrity".into(), started.elapsed().as_secs_f64()));
+    let device = model.model.device().clone();
+    let (manifest, outcome) = StageTiming::record(timings, "integrity", &device, || {
+        integrity_stage(dir, problems, &config.policy)
+    })?;
     progress(RoundEvent::Checked);
-    let started = std::time::Instant::now();
-    let base = evaluate(model, problems, &config.eval)?;
-    timings.push(("base evaluation".into(), started.elapsed().as_secs_f64()));
+    let base = StageTiming::record(timings, "base evaluation", &device, || {
+        evaluate(model, problems, &config.eval)
+    })?;
     progress(RoundEvent::BaseEvaluated);
     let mut results = Vec::new();
     let trainable = outcome
@@ -350,10 +387,10 @@ pub fn run_round(
                 total: trainable,
             });
             trained_so_far += 1;
-            let started = std::time::Instant::now();
             let save = |m: &mut LoadedModel| save_adapter(m, config, adapters_dir, &report.miner);
-            let score = validate_and_score(model, &rows, problems, &base, config, save)?;
-            timings.push((report.miner.clone(), started.elapsed().as_secs_f64()));
+            let score = StageTiming::record(timings, &report.miner, &device, || {
+                validate_and_score(model, &rows, problems, &base, config, save)
+            })?;
             result.kept_tokens = completion_tokens(model, &rows)?;
             let budget = config
                 .plan

@@ -20,6 +20,7 @@ pub mod error;
 pub mod formats;
 pub mod generate;
 pub mod kernels;
+pub mod memory;
 pub mod models;
 pub mod score;
 pub mod source;
@@ -48,6 +49,7 @@ pub use candle_core;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Arch, ModelConfig};
 pub use device::{DeviceSpec, Placement, Precision, open_device};
+pub use memory::PeakMemory;
 pub use error::{EngineError, Result};
 pub use generate::{
     Completion, FinishReason, GenerateOptions, SamplingParams, generate, generate_with_keys,

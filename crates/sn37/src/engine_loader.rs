@@ -72,4 +72,8 @@ impl ModelLoader for EngineLoader {
             EngineLm::new(loaded).with_max_length(constraints.sequence_length),
         ))
     }
+
+    fn device(&self) -> Option<assay_engine::candle_core::Device> {
+        self.placement.load_options().ok().map(|options| options.device)
+    }
 }

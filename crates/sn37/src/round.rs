@@ -35,6 +35,12 @@ pub trait ModelLoader {
         dir: &Path,
         constraints: &Constraints,
     ) -> Result<Box<dyn LanguageModel>, LoadError>;
+
+    /// The device the loaded models run on, for the memory figures of [`RoundEvent::ModelEvaluated`]
+    /// (`None`: memory is not measured).
+    fn device(&self) -> Option<assay_engine::candle_core::Device> {
+        None
+    }
 }
 
 /// Why a submitted model could not be loaded.
@@ -131,6 +137,20 @@ pub enum RoundEvent {
         hotkey: String,
         /// The task.
         task: String,
+    },
+    /// One model is loaded, evaluated on every task and freed: how long each part took and the
+    /// most memory in use meanwhile (timings are reported apart from the results, which stay the
+    /// same run to run).
+    ModelEvaluated {
+        /// The model's hotkey.
+        hotkey: String,
+        /// Seconds to load the model.
+        load_seconds: f64,
+        /// Seconds per task, in the competition's order.
+        task_seconds: Vec<(String, f64)>,
+        /// The most memory in use while the model was loaded and evaluated, in bytes (GPU memory
+        /// in use on CUDA, resident memory on the CPU; see [`assay_engine::PeakMemory`]).
+        peak_memory_bytes: Option<u64>,
     },
 }
 
@@ -704,6 +724,10 @@ fn evaluate_model(
     loader: &dyn ModelLoader,
     progress: &mut dyn FnMut(RoundEvent),
 ) -> Result<(), RoundError> {
+    let memory = loader
+        .device()
+        .map(|device| assay_engine::PeakMemory::watch(&device));
+    let started = std::time::Instant::now();
     let model = match loader.load(&entry.dir, &competition.constraints) {
         Ok(model) => model,
         Err(error) if error.blame() == Blame::Miner => {
@@ -721,9 +745,12 @@ fn evaluate_model(
             });
         }
     };
+    let load_seconds = started.elapsed().as_secs_f64();
+    let mut task_seconds = Vec::with_capacity(loaded.len());
     let timed = TimedModel::new(model.as_ref(), competition.eval_time_limit_s);
     let mut raw_scores = Vec::with_capacity(loaded.len());
     for (task, data) in loaded {
+        let task_started = std::time::Instant::now();
         let raw = if timed.expired() {
             f64::INFINITY
         } else {
@@ -742,6 +769,7 @@ fn evaluate_model(
             weight: task.weight,
             normalization: task.normalization,
         });
+        task_seconds.push((task.name.clone(), task_started.elapsed().as_secs_f64()));
         progress(RoundEvent::TaskScored {
             hotkey: result.hotkey.clone(),
             task: task.name.clone(),
@@ -755,6 +783,14 @@ fn evaluate_model(
             .iter_mut()
             .for_each(|task| task.raw = f64::INFINITY);
     }
+    drop(timed);
+    drop(model);
+    progress(RoundEvent::ModelEvaluated {
+        hotkey: result.hotkey.clone(),
+        load_seconds,
+        task_seconds,
+        peak_memory_bytes: memory.and_then(|m| m.finish()),
+    });
     match combine_task_scores(&raw_scores) {
         Ok(score) => {
             result.score = score.total.is_finite().then_some(score.total);

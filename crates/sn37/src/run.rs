@@ -27,6 +27,9 @@ pub mod files {
     pub const LEADERBOARD: &str = "leaderboard.md";
     /// The moving-average state when no other path is given.
     pub const STATE: &str = "ema_state.json";
+    /// Per model: load and per-task seconds and peak memory (not part of the results, which stay
+    /// the same run to run).
+    pub const TIMINGS: &str = "timings.json";
 }
 
 /// Everything one round needs.
@@ -118,6 +121,20 @@ impl Diagnose for RunError {
     }
 }
 
+/// How long one model of a round took and how much memory it needed (`timings.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelTiming {
+    /// The model's hotkey.
+    pub hotkey: String,
+    /// Seconds to load it.
+    pub load_seconds: f64,
+    /// Seconds per task.
+    pub task_seconds: std::collections::BTreeMap<String, f64>,
+    /// The most memory in use while it was loaded and evaluated, in bytes (GPU memory in use on
+    /// CUDA, resident memory on the CPU).
+    pub peak_memory_bytes: Option<u64>,
+}
+
 /// A round's results and where its files went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoundOutput {
@@ -165,7 +182,25 @@ pub fn run_with_loader(
         block: settings.block,
         block_hash: settings.block_hash.clone(),
     };
-    let results = run_round_with(&inputs, &settings.policy, &mut state, loader, &mut on_event)?;
+    let mut timings = Vec::new();
+    let mut forward = |event: RoundEvent| {
+        if let RoundEvent::ModelEvaluated {
+            hotkey,
+            load_seconds,
+            task_seconds,
+            peak_memory_bytes,
+        } = &event
+        {
+            timings.push(ModelTiming {
+                hotkey: hotkey.clone(),
+                load_seconds: *load_seconds,
+                task_seconds: task_seconds.iter().cloned().collect(),
+                peak_memory_bytes: *peak_memory_bytes,
+            });
+        }
+        on_event(event);
+    };
+    let results = run_round_with(&inputs, &settings.policy, &mut state, loader, &mut forward)?;
     let leaderboard = leaderboard_markdown(&results);
     write_json_atomic(&settings.out.join(files::RESULTS), &results)?;
     write_json_atomic(&settings.out.join(files::WEIGHTS), &weight_vector(&results))?;
@@ -173,6 +208,7 @@ pub fn run_with_loader(
         &settings.out.join(files::LEADERBOARD),
         leaderboard.as_bytes(),
     )?;
+    write_json_atomic(&settings.out.join(files::TIMINGS), &timings)?;
     write_json_atomic(&state_path, &state)?;
     Ok(RoundOutput {
         results,
