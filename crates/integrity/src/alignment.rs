@@ -13,7 +13,7 @@
 //! - **The question's names.** Rows drawn from one public template (the same generator, the same
 //!   numbers by chance) align perfectly, yet each draws its own people: `Ingrid has 2 hens` and
 //!   `Liam has 2 hens`. A synonym swap cannot touch a name, so a copy keeps the earlier question's
-//!   proper nouns (capitalised words inside a sentence); rows whose questions name different
+//!   proper nouns ([`proper_nouns`]); rows whose questions name different
 //!   people are not copies of each other, however well their template text aligns.
 //!
 //! A copier who renames every person and rewrites every sentence has done what an honest writer
@@ -112,20 +112,32 @@ pub fn names_agree(a: &[String], b: &[String]) -> bool {
     2 * shared >= union
 }
 
-/// Capitalised words that do not start a sentence (`Ingrid`, `Mr`, `Paris`), lower-cased, sorted
-/// and distinct. The first word of each sentence is left out (it is capitalised anyway); a name
-/// that only ever starts a sentence is missed, which only makes the check more lenient.
+/// Function words that a sentence may start with: capitalised there, but not names.
+const SENTENCE_STARTERS: &[&str] = &[
+    "a", "after", "all", "an", "and", "as", "at", "before", "but", "by", "combined", "during",
+    "each", "every", "finally", "first", "for", "from", "he", "her", "his", "how", "if", "in",
+    "it", "its", "later", "next", "now", "of", "on", "one", "our", "she", "so", "some", "step",
+    "that", "the", "their", "then", "there", "these", "they", "this", "those", "to", "together",
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "we", "what", "when",
+    "where", "which", "while", "who", "why", "with", "you", "your",
+];
+
+/// The capitalised words of `text` that are names (`Ingrid`, `Mr`, `Paris`), lower-cased, sorted
+/// and distinct: every capitalised word inside a sentence, and a sentence's first word unless it
+/// is a common function word (`The`, `How`, `Each`, …), so that `Noah orders 6 pizzas` names Noah
+/// and `How many are left?` names nobody.
 pub fn proper_nouns(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut sentence_start = true;
     let mut word = String::new();
-    let mut flush = |word: &mut String, starts_sentence: bool, names: &mut Vec<String>| {
-        if !word.is_empty() {
-            if !starts_sentence && word.chars().next().is_some_and(char::is_uppercase) {
-                names.push(word.to_lowercase());
+    let flush = |word: &mut String, starts_sentence: bool, names: &mut Vec<String>| {
+        if word.chars().next().is_some_and(char::is_uppercase) {
+            let lower = word.to_lowercase();
+            if !starts_sentence || !SENTENCE_STARTERS.contains(&lower.as_str()) {
+                names.push(lower);
             }
-            word.clear();
         }
+        word.clear();
     };
     let mut word_starts_sentence = true;
     for c in text.chars() {
@@ -244,6 +256,8 @@ mod tests {
             proper_nouns("Kwame is 6. Amara, Kwame's parent, is 4 times as old. How old is Amara?"),
             vec!["amara", "kwame"]
         );
+        assert_eq!(proper_nouns(PROMPT), vec!["noah"]);
+        assert_eq!(proper_nouns("What number of slices are left? We have 3."), Vec::<String>::new());
         assert_eq!(proper_nouns("A shop sells 3 pens. Each costs $2."), Vec::<String>::new());
         assert_eq!(proper_nouns("5 Mugs cost $3 in Paris"), vec!["mugs", "paris"]);
         assert!(names_agree(&[], &[]));
