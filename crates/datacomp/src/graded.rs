@@ -28,7 +28,12 @@ fn prose_sentence(index: usize, last: bool, step: &gsm::Step, result: i64) -> St
     let opener = if last {
         "To finish"
     } else {
-        ["To begin", "Working on from there", "Carrying on", "Next up"][index % 4]
+        [
+            "To begin",
+            "Working on from there",
+            "Carrying on",
+            "Next up",
+        ][index % 4]
     };
     let (verb, tail) = match step.op {
         Op::Add => ("adding these up", "altogether"),

@@ -40,7 +40,9 @@ fn row(rng: &mut Lcg, steps: bool) -> (String, String, String) {
     let name = NAMES[rng.next(0, 11) as usize];
     let (a, b, c) = (rng.next(2, 40), rng.next(2, 30), rng.next(1, 200));
     let template = rng.next(0, 7);
-    let items = ["pens", "mugs", "books", "hens", "boxes", "cards", "shells", "stamps"];
+    let items = [
+        "pens", "mugs", "books", "hens", "boxes", "cards", "shells", "stamps",
+    ];
     let item = items[template as usize];
     let product = a * b;
     let answer = product + c;
@@ -49,7 +51,9 @@ fn row(rng: &mut Lcg, steps: bool) -> (String, String, String) {
          How many {item} does {name} have?"
     );
     let reasoning = if steps {
-        format!("Step 1: {a} * {b} = {product}.\nStep 2: {product} + {c} = {answer}.\nThe answer is {answer}.")
+        format!(
+            "Step 1: {a} * {b} = {product}.\nStep 2: {product} + {c} = {answer}.\nThe answer is {answer}."
+        )
     } else {
         format!(
             "The packs hold {a} * {b} = <<{a}*{b}={product}>>{product} {item}.\n{name} has \
@@ -120,7 +124,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     block: m as u64,
                     receipt_ms: 0,
                 },
-                intake: read_submission_bytes(&format!("m{m}.jsonl"), text.as_bytes(), &policy.limits),
+                intake: read_submission_bytes(
+                    &format!("m{m}.jsonl"),
+                    text.as_bytes(),
+                    &policy.limits,
+                ),
             })
             .collect();
         let intake = started.elapsed().as_secs_f64();

@@ -247,7 +247,10 @@ mod tests {
         // The same people, the same text: a copy.
         assert!(copy_of((PROMPT, HOUSE), (PROMPT, HOUSE)).is_some());
         // Terse reasoning has too few words to judge.
-        assert_eq!(copy_of((PROMPT, "6*6=36, 36-9=27"), (PROMPT, "6*6=36, 36-9=27")), None);
+        assert_eq!(
+            copy_of((PROMPT, "6*6=36, 36-9=27"), (PROMPT, "6*6=36, 36-9=27")),
+            None
+        );
     }
 
     #[test]
@@ -257,14 +260,32 @@ mod tests {
             vec!["amara", "kwame"]
         );
         assert_eq!(proper_nouns(PROMPT), vec!["noah"]);
-        assert_eq!(proper_nouns("What number of slices are left? We have 3."), Vec::<String>::new());
-        assert_eq!(proper_nouns("A shop sells 3 pens. Each costs $2."), Vec::<String>::new());
-        assert_eq!(proper_nouns("5 Mugs cost $3 in Paris"), vec!["mugs", "paris"]);
+        assert_eq!(
+            proper_nouns("What number of slices are left? We have 3."),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            proper_nouns("A shop sells 3 pens. Each costs $2."),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            proper_nouns("5 Mugs cost $3 in Paris"),
+            vec!["mugs", "paris"]
+        );
         assert!(names_agree(&[], &[]));
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(names_agree(&names(&["a", "b", "c"]), &names(&["a", "b", "c"])));
-        assert!(names_agree(&names(&["a", "b", "c"]), &names(&["a", "b", "d"])));
-        assert!(!names_agree(&names(&["a", "b", "c"]), &names(&["a", "d", "e"])));
+        assert!(names_agree(
+            &names(&["a", "b", "c"]),
+            &names(&["a", "b", "c"])
+        ));
+        assert!(names_agree(
+            &names(&["a", "b", "c"]),
+            &names(&["a", "b", "d"])
+        ));
+        assert!(!names_agree(
+            &names(&["a", "b", "c"]),
+            &names(&["a", "d", "e"])
+        ));
         assert!(!names_agree(&names(&["a"]), &[]));
     }
 

@@ -462,7 +462,11 @@ mod tests {
         let original = problem_signature(prompt, house, 2).unwrap();
         assert!(!original.ends_with('|'), "{original}");
         for text in wrapped {
-            assert_eq!(problem_signature(prompt, text, 2).as_ref(), Some(&original), "{text}");
+            assert_eq!(
+                problem_signature(prompt, text, 2).as_ref(),
+                Some(&original),
+                "{text}"
+            );
         }
         assert!(equations("so (3 + 4 = 7)")[0].holds);
         assert!(!equations("so (3 + 4 = 8)")[0].holds);

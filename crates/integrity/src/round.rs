@@ -5,9 +5,7 @@
 //! first submitter keeps the credit and every later copy is rejected. Nothing the miner writes in
 //! the file influences the order.
 
-use crate::alignment::{
-    AlignmentParams, CopyEvidence, is_aligned_copy, names_agree, proper_nouns,
-};
+use crate::alignment::{AlignmentParams, CopyEvidence, is_aligned_copy, names_agree, proper_nouns};
 use crate::arithmetic::{ArithmeticError, problem_signature, verify_row};
 use crate::canonical::canonical_form;
 use crate::contamination::ContaminationIndex;
