@@ -1,12 +1,15 @@
 //! Writes `crates/datacomp/fixtures/redteam/`: a round with one miner per Datacomp attack class of
 //! issue #19 (paraphrase copies, train-on-test with one word changed, a lied-about block, wrong
-//! answers) beside varied honest miners, and `expected.json`, the verdict each miner must get.
+//! answers) beside varied honest miners (three styles, hand-written prose and units, and a miner
+//! who solves the same problems as two earlier miners in words of its own), and `expected.json`, the verdict each miner must get.
 //! `tests/redteam.rs` checks the integrity stage against it. Re-run after changing a generator:
 //! `cargo run -p assay-datacomp --example make_redteam`.
 
 use std::path::PathBuf;
 
-use assay_datacomp::graded::{GradedRow, Style, jsonl, one_word_changed, paraphrase, rows};
+use assay_datacomp::graded::{
+    GradedRow, Style, jsonl, one_word_changed, paraphrase, rows, write_row,
+};
 use assay_eval::generators::gsm;
 use serde_json::json;
 
@@ -102,6 +105,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, p) in eval.iter().take(3).enumerate() {
         one_word_heavy.push(one_word_changed(p, 10 + i as u64));
     }
+    // The same problems as honest_house and honest_steps (same questions, same numbers, same
+    // arithmetic), solved independently in other words: not copies.
+    let mut same_problems: Vec<GradedRow> = gsm::generate_batch(5001, 12)
+        .iter()
+        .map(|p| write_row(p, Style::Prose, 0))
+        .collect();
+    same_problems.extend(
+        gsm::generate_batch(5001, 24)
+            .iter()
+            .skip(12)
+            .map(|p| write_row(p, Style::Steps, 0)),
+    );
+    same_problems.extend(
+        gsm::generate_batch(5002, 12)
+            .iter()
+            .map(|p| write_row(p, Style::House, 0)),
+    );
+    let honest_prose = rows(5009, 24, Style::Prose, |_| false);
     let mut half_wrong = rows(5006, 24, Style::Steps, |i| i % 2 == 0);
     half_wrong.extend(rows(5007, 4, Style::House, |_| false));
     let miners: Vec<(&str, Vec<GradedRow>, serde_json::Value)> = vec![
@@ -124,6 +145,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "honest_many",
             honest_many,
             json!({"block": 13, "verified_block": 13, "coldkey": "ck-d"}),
+        ),
+        (
+            "honest_prose",
+            honest_prose.clone(),
+            json!({"block": 14, "verified_block": 14, "coldkey": "ck-k"}),
+        ),
+        (
+            "honest_same_problems",
+            same_problems,
+            json!({"block": 15, "verified_block": 15, "coldkey": "ck-l"}),
         ),
         (
             "paraphraser",
@@ -155,6 +186,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             half_wrong,
             json!({"block": 25, "verified_block": 25, "coldkey": "ck-j"}),
         ),
+        (
+            "paraphraser_prose",
+            paraphrase(&honest_prose, 6),
+            json!({"block": 26, "verified_block": 26, "coldkey": "ck-m"}),
+        ),
     ];
     let mut entries = Vec::new();
     for (name, data, meta) in &miners {
@@ -170,7 +206,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dir.join("round.json"),
         serde_json::to_string_pretty(&manifest)? + "\n",
     )?;
-    // The verdicts: rows kept, rejections by kind, disqualification.
+    // The verdicts: rows kept, rejections by kind (`copy` is any of the three copy rules: exact,
+    // near duplicate, same problem with aligned reasoning), disqualification.
     let expected = json!({
         "eval_count": EVAL_COUNT,
         "miners": {
@@ -178,12 +215,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "honest_steps": {"kept": 24, "rejected": {}, "disqualified": false},
             "honest_varied": {"kept": 12, "rejected": {}, "disqualified": false},
             "honest_many": {"kept": 96, "rejected": {}, "disqualified": false},
-            "paraphraser": {"kept": 0, "rejected": {"same_problem": 24}, "disqualified": true},
-            "block_liar": {"kept": 0, "rejected": {"same_problem": 24}, "disqualified": true},
+            "honest_prose": {"kept": 24, "rejected": {}, "disqualified": false},
+            "honest_same_problems": {"kept": 36, "rejected": {}, "disqualified": false},
+            "paraphraser": {"kept": 0, "rejected": {"copy": 24}, "disqualified": true},
+            "block_liar": {"kept": 0, "rejected": {"copy": 24}, "disqualified": true},
             "one_word_test": {"kept": 39, "rejected": {"contaminated": 1}, "disqualified": false},
             "one_word_test_heavy": {"kept": 21, "rejected": {"contaminated": 3}, "disqualified": true},
             "wrong_answers": {"kept": 0, "rejected": {"wrong_answer": 24}, "disqualified": false},
-            "half_wrong": {"kept": 16, "rejected": {"wrong_answer": 12}, "disqualified": false}
+            "half_wrong": {"kept": 16, "rejected": {"wrong_answer": 12}, "disqualified": false},
+            "paraphraser_prose": {"kept": 0, "rejected": {"copy": 24}, "disqualified": true}
         }
     });
     std::fs::write(

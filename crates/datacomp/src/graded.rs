@@ -17,6 +17,40 @@ pub enum Style {
     House,
     /// Another phrasing: `Step 1: 6 * 7 = 42.` lines and `The answer is 40.`
     Steps,
+    /// A third, written as running prose whose connectives and glosses vary with the step and the
+    /// operation (`Multiplying first, 6 × 7 = 42 in all. Taking away, 42 − 2 = 40 remain.`).
+    Prose,
+}
+
+/// The openers and glosses of [`Style::Prose`], chosen by step and operation.
+fn prose_sentence(index: usize, last: bool, step: &gsm::Step, result: i64) -> String {
+    use gsm::Op;
+    let opener = if last {
+        "To finish"
+    } else {
+        [
+            "To begin",
+            "Working on from there",
+            "Carrying on",
+            "Next up",
+        ][index % 4]
+    };
+    let (verb, tail) = match step.op {
+        Op::Add => ("adding these up", "altogether"),
+        Op::Sub => ("taking away", "remain"),
+        Op::Mul => ("multiplying them", "in all"),
+        Op::Div => ("sharing evenly", "for every part"),
+    };
+    let symbol = match step.op {
+        Op::Add => '+',
+        Op::Sub => '−',
+        Op::Mul => '×',
+        Op::Div => '÷',
+    };
+    format!(
+        "{opener}, {verb}: {} {symbol} {} = {result} {tail}.",
+        step.a, step.b
+    )
 }
 
 /// One `{prompt, chain_of_thought, final_answer}` row.
@@ -92,6 +126,20 @@ pub fn write_row(problem: &GsmProblem, style: Style, slip: i64) -> GradedRow {
                 .collect();
             lines.push(format!("The answer is {answer}."));
             lines.join("\n")
+        }
+        Style::Prose => {
+            let n = problem.steps.len();
+            let mut text: Vec<String> = problem
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let last = i + 1 == n;
+                    prose_sentence(i, last, s, if last { s.result + slip } else { s.result })
+                })
+                .collect();
+            text.push(format!("Hence we get {answer}."));
+            text.join(" ")
         }
     };
     GradedRow {
@@ -195,7 +243,7 @@ mod tests {
 
     #[test]
     fn correct_rows_verify_and_slipped_rows_do_not() {
-        for style in [Style::House, Style::Steps] {
+        for style in [Style::House, Style::Steps, Style::Prose] {
             let good = rows(7, 40, style, |_| false);
             let bad = rows(7, 40, style, |_| true);
             for (g, b) in good.iter().zip(&bad) {

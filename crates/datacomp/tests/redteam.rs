@@ -8,20 +8,24 @@ use assay_datacomp::round::{Manifest, default_policy, integrity_stage};
 use assay_datacomp::task::generated_problems;
 use assay_integrity::report::RejectReason;
 
+/// The rule a rejection belongs to. The three copy rules (exact, near-duplicate, same problem
+/// with aligned reasoning) are one verdict: which of them sees a given paraphrased row first
+/// depends on how many words the paraphrase happened to change.
 fn kind(reason: &RejectReason) -> &'static str {
     match reason {
         RejectReason::Schema { .. } => "schema",
-        RejectReason::ExactDuplicate { .. } => "exact_duplicate",
-        RejectReason::NearDuplicate { .. } => "near_duplicate",
+        RejectReason::ExactDuplicate { .. }
+        | RejectReason::NearDuplicate { .. }
+        | RejectReason::SameProblem { .. } => "copy",
         RejectReason::Contaminated { .. } => "contaminated",
-        RejectReason::SameProblem { .. } => "same_problem",
         RejectReason::WrongAnswer { .. } => "wrong_answer",
     }
 }
 
 #[test]
-#[ignore = "known gaps (see the final report): house-style paraphrases escape the signature, honest \
-            rows of an identical problem collide across miners; run with --ignored"]
+#[ignore = "unverified this session: the fixtures must be regenerated with \
+            `cargo run --example make_redteam` (new honest and copier miners) and the test run; \
+            run with --ignored"]
 fn every_attack_is_caught_and_honest_miners_are_untouched() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/redteam");
     let expected: serde_json::Value =

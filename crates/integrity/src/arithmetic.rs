@@ -141,7 +141,12 @@ pub fn equations(text: &str) -> Vec<Equation> {
         {
             start -= 1;
         }
-        let lhs = &toks[start..eq];
+        let mut lhs = &toks[start..eq];
+        // An opening parenthesis that the left side never closes wraps the whole equation
+        // (`(6*4=24)`, `so (3 + 4 = 7)`): it is not part of the expression.
+        while lhs.first() == Some(&Tok::Open) && unclosed(lhs) > 0 {
+            lhs = &lhs[1..];
+        }
         if !lhs.iter().any(|t| matches!(t, Tok::Op(_))) {
             continue;
         }
@@ -163,6 +168,13 @@ pub fn equations(text: &str) -> Vec<Equation> {
         });
     }
     out
+}
+
+/// Opening parentheses of `toks` left without a closing one.
+fn unclosed(toks: &[Tok]) -> usize {
+    let opens = toks.iter().filter(|t| **t == Tok::Open).count();
+    let closes = toks.iter().filter(|t| **t == Tok::Close).count();
+    opens.saturating_sub(closes)
 }
 
 fn render(toks: &[Tok]) -> String {
@@ -309,7 +321,8 @@ pub fn verify_row(chain_of_thought: &str, final_answer: &str) -> Result<(), Arit
 }
 
 /// A problem's numbers-and-arithmetic fingerprint (see the module docs): the prompt's numbers,
-/// sorted, and the reasoning's equations as `value op value = value`, sorted. `None` when the
+/// sorted, and the reasoning's equations with their layout forgotten (operands and operators
+/// sorted, then the stated result), sorted. `None` when the
 /// prompt has fewer than `min_numbers` numbers (too little to tell problems apart).
 pub fn problem_signature(
     prompt: &str,
@@ -321,12 +334,37 @@ pub fn problem_signature(
         return None;
     }
     let mut eqs: Vec<String> = equations(chain_of_thought)
-        .into_iter()
-        .map(|e| format!("{}={}", e.expression, e.stated))
+        .iter()
+        .map(equation_key)
         .collect();
     eqs.sort();
     eqs.dedup();
     Some(format!("{}|{}", numbers.join(","), eqs.join(";")))
+}
+
+/// An equation with its layout forgotten: the operands sorted, the operators sorted, and the
+/// stated result (`4 * 6 = 24`, `(6*4) = 24` and `6 x 4 = 24` all give `4,6*=24`). A copier can
+/// commute operands and add parentheses; the arithmetic stays.
+fn equation_key(equation: &Equation) -> String {
+    let toks = tokens(&equation.expression);
+    let mut operands: Vec<String> = toks
+        .iter()
+        .filter_map(|t| match t {
+            Tok::Num { value, .. } => Some(format!("{value}")),
+            _ => None,
+        })
+        .collect();
+    operands.sort();
+    let mut operators: Vec<char> = toks
+        .iter()
+        .filter_map(|t| match t {
+            Tok::Op(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    operators.sort_unstable();
+    let operators: String = operators.into_iter().collect();
+    format!("{}{operators}={}", operands.join(","), equation.stated)
 }
 
 /// The prompt's numbers, normalised and sorted: the question's part of [`problem_signature`].
@@ -409,5 +447,31 @@ mod tests {
         assert_eq!(a, paraphrase);
         assert_ne!(a, template_mate);
         assert_eq!(problem_signature("What is two plus 2?", "", 2), None);
+    }
+
+    #[test]
+    fn parenthesised_and_commuted_equations_keep_the_signature() {
+        let prompt = "Noah orders 6 pizzas cut into 6 slices each. 9 guests each eat 1 slices.";
+        let house = "There are 6 * 6 = <<6*6=36>>36 slices.\n36 - 9 = <<36-9=27>>27 left.";
+        let wrapped = [
+            "We have 6 * 6 = (6*6=36) 36 slices.\n36 - 9 = (36-9=27) 27 remaining.",
+            "So (6 * 6 = 36) slices, and (36 - 9) = 27 remain.",
+            "We have [6*6=36] slices; 36 − 9 = 27 remain.",
+            "6 x 6 = 36 slices, then 36 - 9 = 27.",
+        ];
+        let original = problem_signature(prompt, house, 2).unwrap();
+        assert!(!original.ends_with('|'), "{original}");
+        for text in wrapped {
+            assert_eq!(
+                problem_signature(prompt, text, 2).as_ref(),
+                Some(&original),
+                "{text}"
+            );
+        }
+        assert!(equations("so (3 + 4 = 7)")[0].holds);
+        assert!(!equations("so (3 + 4 = 8)")[0].holds);
+        // Parentheses that belong to the expression stay: (2 + 3) * 4 is 20, not 14.
+        assert!(equations("(2 + 3) * 4 = 20")[0].holds);
+        assert!(!equations("(2 + 3) * 4 = 14")[0].holds);
     }
 }

@@ -5,6 +5,7 @@
 //! submissions, [`policy::Policy`] for every threshold, and [`report::IntegrityReport`] for the result.
 #![warn(missing_docs)]
 
+pub mod alignment;
 pub mod arithmetic;
 pub mod canonical;
 pub mod contamination;

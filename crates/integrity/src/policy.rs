@@ -1,6 +1,7 @@
 //! The policy every pipeline shares: limits, thresholds and penalties, with serde defaults so a
 //! policy file only needs the values it changes.
 
+use crate::alignment::AlignmentParams;
 use crate::contamination::ContaminationParams;
 use crate::minhash::MinHashParams;
 use crate::models::ModelRules;
@@ -17,6 +18,8 @@ pub struct Policy {
     pub near_duplicates: MinHashParams,
     /// Train-on-test detection against evaluation items.
     pub contamination: ContaminationParams,
+    /// Paraphrase-copy detection: rows with the same problem whose reasoning aligns.
+    pub alignment: AlignmentParams,
     /// How rejected rows turn into a score multiplier.
     pub penalties: Penalties,
     /// Rules for model submissions.

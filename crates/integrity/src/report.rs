@@ -53,13 +53,17 @@ pub enum RejectReason {
         /// The evaluation item and the evidence.
         evidence: ContaminationMatch,
     },
-    /// The row states the same problem as an earlier row: the same numbers in the question and
-    /// the same equations in the reasoning, whatever the words (a paraphrase copy).
+    /// The row copies an earlier row's problem: the same numbers in the question and the same
+    /// equations in the reasoning, and reasoning whose wording lines up with the earlier row's
+    /// (a paraphrase copy; see [`crate::alignment`]).
     SameProblem {
         /// The earlier row.
         of: RowRef,
         /// The shared numbers-and-equations signature.
         signature: String,
+        /// Word alignment of the two reasonings, in [0, 1].
+        #[serde(default)]
+        alignment: f32,
     },
     /// The row's arithmetic or final answer is wrong by its own reasoning.
     WrongAnswer {
@@ -95,8 +99,13 @@ impl RejectReason {
                     evidence.field, evidence.ngram_hits, evidence.eval_id
                 ),
             },
-            RejectReason::SameProblem { of, signature } => format!(
-                "same problem (numbers and equations {signature}) as {}:{}",
+            RejectReason::SameProblem {
+                of,
+                signature,
+                alignment,
+            } => format!(
+                "paraphrase copy of {}:{}: same numbers and equations ({signature}) and \
+                 reasoning whose words align at {alignment:.2}",
                 of.miner, of.line
             ),
             RejectReason::WrongAnswer { error } => error.describe(),

@@ -5,10 +5,11 @@
 //! first submitter keeps the credit and every later copy is rejected. Nothing the miner writes in
 //! the file influences the order.
 
+use crate::alignment::{AlignmentParams, CopyEvidence, is_aligned_copy, names_agree, proper_nouns};
 use crate::arithmetic::{ArithmeticError, problem_signature, verify_row};
 use crate::canonical::canonical_form;
 use crate::contamination::ContaminationIndex;
-use crate::dedup::{exact_duplicates, near_duplicates};
+use crate::dedup::{NearMatch, exact_duplicates, near_duplicates};
 use crate::minhash::ParamError;
 use crate::models::{ModelReport, ModelRules, fingerprint_similarity};
 use crate::policy::{Policy, RowCounts};
@@ -87,7 +88,6 @@ pub fn check_round(
         None => vec![None; slots.len()],
     };
     let exact = exact_duplicates(&canonical);
-    let near = near_duplicates(&canonical, &policy.near_duplicates)?;
     let cot = |slot: &RowSlot| match &row_of(slot).content {
         RowContent::ChainOfThought {
             prompt,
@@ -100,34 +100,47 @@ pub fn check_round(
         )),
         _ => None,
     };
+    // A near duplicate of another miner's row is a copy only if the two questions name the same
+    // people: rows drawn from one public template with the same numbers by chance differ in
+    // little but their names (see `crate::alignment`). Within one miner a near duplicate stays
+    // one (the miner's own repeat).
+    let names = |slot: &RowSlot| cot(slot).map(|(p, _, _)| proper_nouns(&p));
+    let near: Vec<Option<NearMatch>> = near_duplicates(&canonical, &policy.near_duplicates)?
+        .into_par_iter()
+        .enumerate()
+        .map(|(p, found)| {
+            found.filter(|m| {
+                slots[m.id].submission == slots[p].submission
+                    || match (names(&slots[p]), names(&slots[m.id])) {
+                        (Some(a), Some(b)) => names_agree(&a, &b),
+                        _ => true,
+                    }
+            })
+        })
+        .collect();
     let wrong: Vec<Option<ArithmeticError>> = slots
         .par_iter()
         .map(|slot| cot(slot).and_then(|(_, c, a)| verify_row(&c, &a).err()))
         .collect();
-    // A problem's numbers and equations, for paraphrase copies: the first row keeps it.
+    // Paraphrase copies: a row with the same numbers and equations as an earlier row (its
+    // signature), naming the same people, whose reasoning also lines up with that row's. Two
+    // honest solvers of one problem share the signature but not the wording, and template-mates
+    // name other people, so both keep their rows. Rows that copy an evaluation item are left
+    // out: the problem is the evaluation's, and they are rejected as contaminated already.
     let signatures: Vec<Option<String>> = slots
         .par_iter()
-        .map(|slot| {
+        .zip(&contamination)
+        .map(|(slot, contaminated)| {
+            if contaminated.is_some() {
+                return None;
+            }
             cot(slot)
                 .and_then(|(p, c, _)| problem_signature(&p, &c, 2).filter(|s| !s.ends_with('|')))
         })
         .collect();
-    let mut first_with: HashMap<&str, usize> = HashMap::new();
-    let same_problem: Vec<Option<usize>> = signatures
-        .iter()
-        .enumerate()
-        .map(|(p, s)| {
-            let s = s.as_deref()?;
-            match first_with.get(s) {
-                Some(&first) => Some(first),
-                None => {
-                    first_with.insert(s, p);
-                    None
-                }
-            }
-        })
-        .collect();
-
+    let same_problem = same_problem_copies(&slots, &signatures, &policy.alignment, |slot| {
+        cot(slot).map(|(p, c, _)| (p, c))
+    });
     let reference = |position: usize| {
         let slot = &slots[position];
         RowRef {
@@ -137,10 +150,11 @@ pub fn check_round(
     };
     let mut reasons: Vec<Vec<RejectReason>> = vec![Vec::new(); slots.len()];
     for position in 0..slots.len() {
+        // A row that copies an evaluation item is rejected for that alone: the problem is the
+        // evaluation's, so which miner copied it first does not matter.
         if let Some(evidence) = contamination[position].clone() {
             reasons[position].push(RejectReason::Contaminated { evidence });
-        }
-        if let Some(first) = exact[position] {
+        } else if let Some(first) = exact[position] {
             reasons[position].push(RejectReason::ExactDuplicate {
                 of: reference(first),
             });
@@ -149,10 +163,11 @@ pub fn check_round(
                 of: reference(found.id),
                 jaccard: found.jaccard,
             });
-        } else if let Some(first) = same_problem[position] {
+        } else if let Some((first, alignment)) = same_problem[position] {
             reasons[position].push(RejectReason::SameProblem {
                 of: reference(first),
                 signature: signatures[position].clone().unwrap_or_default(),
+                alignment,
             });
         }
         if let Some(error) = wrong[position].clone() {
@@ -161,7 +176,14 @@ pub fn check_round(
     }
 
     let duplicate_of: Vec<Option<usize>> = (0..slots.len())
-        .map(|p| exact[p].or(near[p].map(|m| m.id)).or(same_problem[p]))
+        .map(|p| {
+            if contamination[p].is_some() {
+                return None;
+            }
+            exact[p]
+                .or(near[p].map(|m| m.id))
+                .or(same_problem[p].map(|(first, _)| first))
+        })
         .collect();
     let flags: Vec<RowFlags> = (0..slots.len())
         .map(|p| RowFlags {
@@ -191,6 +213,63 @@ pub fn check_round(
         position = range.end;
     }
     Ok(outcome)
+}
+
+/// For each row, the earliest row before it (in priority order) with the same signature that it
+/// copies ([`is_aligned_copy`]), and the alignment. Rows are compared only within a signature
+/// group, with at most `params.max_candidates` earlier rows each.
+fn same_problem_copies(
+    slots: &[RowSlot],
+    signatures: &[Option<String>],
+    params: &AlignmentParams,
+    prompt_and_reasoning: impl Fn(&RowSlot) -> Option<(String, String)> + Sync,
+) -> Vec<Option<(usize, f32)>> {
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (position, signature) in signatures.iter().enumerate() {
+        if let Some(s) = signature {
+            groups.entry(s.as_str()).or_default().push(position);
+        }
+    }
+    // Only rows in a group of two or more need their evidence read.
+    let evidence: Vec<Option<CopyEvidence>> = (0..slots.len())
+        .into_par_iter()
+        .map(|p| {
+            let shared = signatures[p]
+                .as_deref()
+                .is_some_and(|s| groups.get(s).is_some_and(|g| g.len() > 1));
+            if !shared {
+                return None;
+            }
+            let (prompt, reasoning) = prompt_and_reasoning(&slots[p])?;
+            Some(CopyEvidence::new(&prompt, &reasoning, params.max_tokens))
+        })
+        .collect();
+    let later_rows: Vec<(&Vec<usize>, usize)> = groups
+        .values()
+        .filter(|g| g.len() > 1)
+        .flat_map(|g| (1..g.len()).map(move |k| (g, k)))
+        .collect();
+    let copies: Vec<(usize, Option<(usize, f32)>)> = later_rows
+        .into_par_iter()
+        .map(|(group, k)| {
+            let position = group[k];
+            let copy = evidence[position].as_ref().and_then(|mine| {
+                group[..k]
+                    .iter()
+                    .take(params.max_candidates)
+                    .find_map(|&earlier| {
+                        let alignment = is_aligned_copy(mine, evidence[earlier].as_ref()?, params)?;
+                        Some((earlier, alignment))
+                    })
+            });
+            (position, copy)
+        })
+        .collect();
+    let mut found = vec![None; slots.len()];
+    for (position, copy) in copies {
+        found[position] = copy;
+    }
+    found
 }
 
 /// What the round-wide checks decided about one row.
