@@ -99,7 +99,11 @@ pub(crate) fn settings_with<T: serde::Serialize + serde::de::DeserializeOwned>(
 }
 
 /// Refuses a top-level key the settings do not have (serde would drop it silently).
-fn check_known(defaults: &serde_json::Value, overrides: &serde_json::Value, what: &str) -> PyResult<()> {
+fn check_known(
+    defaults: &serde_json::Value,
+    overrides: &serde_json::Value,
+    what: &str,
+) -> PyResult<()> {
     if let (Some(known), Some(given)) = (defaults.as_object(), overrides.as_object()) {
         if let Some(unknown) = given.keys().find(|k| !known.contains_key(*k)) {
             let mut names: Vec<&str> = known.keys().map(String::as_str).collect();

@@ -148,9 +148,7 @@ fn score_run<'py>(
             ));
         }
     };
-    let heldout = heldout
-        .map(|h| self::heldout(h, preq.bpb()))
-        .transpose()?;
+    let heldout = heldout.map(|h| self::heldout(h, preq.bpb())).transpose()?;
     let score = final_score(&preq, heldout.as_ref(), near_duplicate).map_err(diagnosed)?;
     let d = PyDict::new(py);
     d.set_item("score", to_python(py, &score)?)?;

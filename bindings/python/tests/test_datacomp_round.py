@@ -1,27 +1,25 @@
 """A Datacomp round through Python on the committed example submissions
-(examples/datacomp, the data crates/datacomp/tests/round.rs uses), with the tiny random Llama as
-base model so it stays fast: the integrity verdicts do not depend on the model."""
+(examples/datacomp, the data crates/datacomp/tests/round.rs uses), reduced as that test reduces
+it (the tiny fixture models' 256-token context is too short for these rows)."""
 
 import json
 
 import pytest
 
 import assay
-from conftest import ENGINE_FIXTURES, EXAMPLES
+from conftest import EXAMPLES
 
 
+@pytest.mark.slow
 def test_example_round_zeroes_the_cheaters_and_writes_its_outputs(tmp_path):
     events = []
     out = tmp_path / "round"
     results = assay.datacomp.run_round(
         EXAMPLES / "datacomp",
         out,
-        model=str(ENGINE_FIXTURES / "tiny-llama"),
         eval={"generated": {"seed": 20261122, "count": 12}},
-        token_budget=200,
-        top_layers=1,
-        rank=4,
-        batch_tokens=512,
+        token_budget=500,
+        top_layers=2,
         generate=False,
         progress=events.append,
     )
