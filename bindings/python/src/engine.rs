@@ -26,13 +26,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// A Python progress callback called from a thread without the GIL; the first exception it
 /// raises is kept and re-raised when the Rust call returns.
-struct Callback {
+pub(crate) struct Callback {
     callable: Option<Py<PyAny>>,
     error: Option<PyErr>,
 }
 
 impl Callback {
-    fn new(callable: Option<Py<PyAny>>) -> Self {
+    pub(crate) fn new(callable: Option<Py<PyAny>>) -> Self {
         Self {
             callable,
             error: None,
@@ -40,7 +40,7 @@ impl Callback {
     }
 
     /// Calls the callback with a dict made by `fill` (skipped once it has failed).
-    fn call(&mut self, fill: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>) {
+    pub(crate) fn call(&mut self, fill: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>) {
         let Some(callable) = &self.callable else {
             return;
         };
@@ -55,7 +55,7 @@ impl Callback {
         });
     }
 
-    fn finish(self) -> PyResult<()> {
+    pub(crate) fn finish(self) -> PyResult<()> {
         self.error.map_or(Ok(()), Err)
     }
 }
@@ -83,7 +83,7 @@ impl Model {
     }
 }
 
-fn placement(device: &str, dtype: Option<&str>) -> PyResult<Placement> {
+pub(crate) fn placement(device: &str, dtype: Option<&str>) -> PyResult<Placement> {
     let device: DeviceSpec = device.parse().map_err(diagnosed)?;
     let dtype = dtype
         .map(|d| d.parse::<Precision>())

@@ -9,11 +9,16 @@
 
 use pyo3::prelude::*;
 
+mod bon;
+mod datacomp;
 mod engine;
 mod errors;
+mod ftchallenge;
 mod integrity;
 mod metrics;
+mod prism;
 mod signing;
+mod sn37;
 mod weights;
 
 /// Adds a submodule `name` built by `fill` to `parent`, importable as `assay._assay.<name>`.
@@ -42,6 +47,11 @@ fn _assay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     submodule(m, "integrity", integrity::register)?;
     submodule(m, "weights", weights::register)?;
     submodule(m, "signing", signing::register)?;
+    submodule(m, "sn37", sn37::register)?;
+    submodule(m, "ftchallenge", ftchallenge::register)?;
+    submodule(m, "bon", bon::register)?;
+    submodule(m, "prism", prism::register)?;
+    submodule(m, "datacomp", datacomp::register)?;
     Ok(())
 }
 
@@ -67,4 +77,60 @@ pub(crate) fn from_python<T: serde::de::DeserializeOwned>(
         .call_method1("dumps", (value,))?
         .extract()?;
     serde_json::from_str(&json).map_err(|e| errors::bad_argument(format!("bad {what}: {e}")))
+}
+
+/// A pipeline's settings: `defaults` with the keyword arguments of a Python call laid over
+/// them, nested dicts merged key by key (so `sampling={"n": 4}` changes only `n`). The pipeline
+/// crates' settings types are plain serde data, so one merge serves every pipeline and a new
+/// setting needs no binding change. Unknown keys are refused by name rather than ignored.
+pub(crate) fn settings_with<T: serde::Serialize + serde::de::DeserializeOwned>(
+    defaults: &T,
+    overrides: Option<&Bound<'_, pyo3::types::PyDict>>,
+    what: &str,
+) -> PyResult<T> {
+    let mut value = serde_json::to_value(defaults)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot convert: {e}")))?;
+    if let Some(overrides) = overrides {
+        let overrides: serde_json::Value = from_python(overrides.as_any(), what)?;
+        check_known(&value, &overrides, what)?;
+        merge(&mut value, overrides);
+    }
+    serde_json::from_value(value).map_err(|e| errors::bad_argument(format!("bad {what}: {e}")))
+}
+
+/// Refuses a top-level key the settings do not have (serde would drop it silently).
+fn check_known(
+    defaults: &serde_json::Value,
+    overrides: &serde_json::Value,
+    what: &str,
+) -> PyResult<()> {
+    if let (Some(known), Some(given)) = (defaults.as_object(), overrides.as_object()) {
+        if let Some(unknown) = given.keys().find(|k| !known.contains_key(*k)) {
+            let mut names: Vec<&str> = known.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            return Err(errors::bad_argument(format!(
+                "unknown {what} `{unknown}`; known: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Lays `over` on `base`: an object whose keys all exist in `base` merges key by key; anything
+/// else replaces (an enum such as `{"generated": {...}}` given as `{"file": ...}` is a new value,
+/// not a mixture of both).
+fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(over))
+            if over.keys().all(|k| base.contains_key(k)) =>
+        {
+            for (key, value) in over {
+                if let Some(slot) = base.get_mut(&key) {
+                    merge(slot, value);
+                }
+            }
+        }
+        (base, over) => *base = over,
+    }
 }

@@ -9,6 +9,18 @@ ROOT = Path(__file__).resolve().parents[3]
 EVAL_FIXTURES = ROOT / "crates" / "eval" / "fixtures"
 ENGINE_FIXTURES = ROOT / "crates" / "engine" / "fixtures"
 INTEGRITY_FIXTURES = ROOT / "crates" / "integrity" / "fixtures"
+SN37_FIXTURES = ROOT / "crates" / "sn37" / "tests" / "fixtures"
+PRISM_FIXTURES = ROOT / "crates" / "prism" / "fixtures"
+BON_FIXTURES = ROOT / "crates" / "bon" / "fixtures"
+FT_SNAPSHOTS = ROOT / "crates" / "ftchallenge" / "tests" / "snapshots"
+EXAMPLES = ROOT / "examples"
+
+
+def insta_snapshot(path: Path) -> str:
+    """The body of an insta snapshot file (what follows its `---` header)."""
+    text = path.read_text(encoding="utf-8")
+    _, _, body = text.split("---\n", 2)
+    return body.rstrip("\n")
 
 
 def jsonl(path: Path) -> list[dict]:

@@ -8,8 +8,13 @@ The heavy work runs in Rust (the `assay._assay` extension) with the GIL released
 - ``assay.integrity``: canonical forms, duplicates, submission and model checks;
 - ``assay.weights``: scores to weights, and Bittensor's u16 ``(uids, weights)``;
 - ``assay.signing``: sr25519 hotkeys, SS58, PRISM's signed request message;
-- ``assay.datacomp``: the Datacomp interview's ``forward_pass`` / ``validate_and_score`` contract;
-- ``assay.prism``: signing and uploading a PRISM bundle to ``assay serve``.
+- ``assay.datacomp``: the Datacomp interview's ``forward_pass`` / ``validate_and_score`` contract,
+  and a whole Datacomp round (``run_round``);
+- ``assay.sn37``: an SN37 round, and its wins, epsilon and moving-average weights;
+- ``assay.ftchallenge``: the fine-tuning challenge's grader;
+- ``assay.bon``: best-of-N with a process reward model (rewards, selection, whole runs);
+- ``assay.prism``: PRISM's bundle check, run score and leaderboard, and signing and uploading a
+  bundle to ``assay serve``.
 
 Errors are ``AssayError`` subclasses named after whose fault they are: ``MinerError`` (score the
 submission zero), ``OperatorError`` (fix the validator's setup), ``TransientError`` (retry),
@@ -24,7 +29,7 @@ from ._assay import (
     TransientError,
     __version__,
 )
-from . import datacomp, engine, integrity, metrics, prism, signing, weights
+from . import bon, datacomp, engine, ftchallenge, integrity, metrics, prism, signing, sn37, weights
 from .engine import Model
 
 __all__ = [
@@ -35,11 +40,14 @@ __all__ = [
     "OperatorError",
     "TransientError",
     "__version__",
+    "bon",
     "datacomp",
     "engine",
+    "ftchallenge",
     "integrity",
     "metrics",
     "prism",
     "signing",
+    "sn37",
     "weights",
 ]

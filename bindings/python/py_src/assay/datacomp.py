@@ -9,7 +9,10 @@ unchanged with ``from assay.datacomp import *`` in place of its own definitions:
     score_before = validate_and_score(model, tokenizer, SAMPLE_DATA, do_finetune=False)
     score_after = validate_and_score(model, tokenizer, SAMPLE_DATA, do_finetune=True)
 
-Differences, on purpose: ``load_model()`` without a name loads assay's embedded default
+``run_round`` scores a whole subnet round the way ``assay datacomp run`` does (integrity checks,
+one LoRA fine-tune per miner on the same token budget, held-out evaluation, weights).
+
+Differences from the interview's reference, on purpose: ``load_model()`` without a name loads assay's embedded default
 (SmolLM2-135M-Instruct) instead of downloading Llama-3.1-8B; generation decodes only the new
 tokens (the reference decodes prompt and output together and cuts the prompt's characters off,
 which gives the same text whenever the prompt decodes back to itself); the one-step fine-tune
@@ -19,8 +22,10 @@ averages the loss over all tokens of the batch where the reference sums the per-
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+import os
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
+from ._assay import datacomp as _native
 from .engine import Model
 from .metrics import mean_word_recall, word_recall
 
@@ -30,6 +35,7 @@ __all__ = [
     "forward_pass",
     "load_model",
     "naive_string_similarity",
+    "run_round",
     "validate_and_score",
 ]
 
@@ -113,3 +119,30 @@ def validate_and_score(
         fine_tune_on_chain_of_thought(model, tokenizer, data)
     predicted = forward_pass(model, tokenizer, [item["prompt"] for item in data])
     return mean_word_recall(predicted, [item["final_answer"] for item in data])
+
+
+def run_round(
+    submissions: Union[str, "os.PathLike[str]"],
+    out: Union[str, "os.PathLike[str]"],
+    *,
+    model: Optional[str] = None,
+    device: str = "cpu",
+    dtype: Optional[str] = None,
+    progress: Optional[Callable[[dict[str, Any]], None]] = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Runs a Datacomp round on ``submissions`` (``round.json`` and each miner's JSONL file) and
+    writes its results, report, evaluation set, timings, plots and adapters into ``out``.
+
+    ``model`` is the base model (None: the embedded default); further settings go as keywords
+    over the CLI's defaults (``eval={"generated": {"seed": None, "count": 8}}`` or
+    ``eval={"file": path}``, ``token_budget``, ``lr``, ``rank``, ``top_layers``,
+    ``batch_tokens``, ``max_new_tokens``, ``generate``, ``policy``, ``seed``, ``overwrite``).
+    Returns the results: ``miners`` best first (``score``, ``weight``, ``weight_u16``,
+    ``penalty_multiplier``, ``reasons``, ...), ``base``, ``integrity``. Runs with the GIL
+    released; ``progress`` gets one dict per stage (``assay.engine.logging_progress`` logs them).
+    Bad inputs raise ``OperatorError``; a round whose every miner fails still returns results.
+    """
+    return _native.run_round(
+        submissions, out, model=model, device=device, dtype=dtype, progress=progress, **settings
+    )

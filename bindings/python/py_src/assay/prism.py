@@ -1,5 +1,10 @@
-"""The miner side of PRISM: sign a bundle upload with a hotkey and send it to ``assay serve``
-(or to PRISM itself), exactly as PRISM's SDK signs requests."""
+"""PRISM from Python.
+
+The validator side, in Rust: ``check_bundle`` (the static gates: contract, sandbox rules,
+fingerprints), ``score_run`` (a finished run's score from its prequential record: bpb, held-out
+tie-break, memorisation gap, step-0 check) and ``Leaderboard`` (ranking, the two-tier crown and
+its weights). The miner side: sign a bundle upload with a hotkey and send it to ``assay serve``
+(or to PRISM itself), exactly as PRISM's SDK signs requests (``submit_bundle``)."""
 
 from __future__ import annotations
 
@@ -12,9 +17,18 @@ import zipfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from ._assay.prism import Leaderboard, check_bundle, score_run
 from .signing import Signer, prism_headers
 
-__all__ = ["SubmissionRejected", "submission_body", "submit_bundle", "zip_folder"]
+__all__ = [
+    "Leaderboard",
+    "SubmissionRejected",
+    "check_bundle",
+    "score_run",
+    "submission_body",
+    "submit_bundle",
+    "zip_folder",
+]
 
 
 class SubmissionRejected(Exception):
