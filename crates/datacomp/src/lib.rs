@@ -30,7 +30,7 @@ pub mod score;
 pub mod task;
 
 pub use error::DatacompError;
-pub use pipeline::{EvalSet, RoundSettings, run};
+pub use pipeline::{EvalSet, RoundSettings, run, score_miner};
 pub use round::{Manifest, MinerResult, RoundConfig, RoundEvent, RoundResults, run_round};
 pub use score::{
     CotRow, EvalOptions, Improvement, MinerScore, ModelEval, ScoreWeights, TrainingPlan, evaluate,
