@@ -232,7 +232,7 @@ fn seed_demo(addr: SocketAddr, token: &str, demo: &DemoSubmissions) -> anyhow::R
 /// Serves until SIGTERM / Ctrl-C.
 pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     let mut demo = None;
-    let mut child_env = Vec::new();
+    let mut child_env: Vec<(OsString, OsString)> = Vec::new();
     if args.demo {
         let (examples, submissions) = demo_examples(&args)?;
         std::fs::create_dir_all(&args.data_dir)

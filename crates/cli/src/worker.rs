@@ -121,7 +121,7 @@ pub fn handlers() -> Handlers {
 /// Where a job's model work runs: the worker's `--device` (CPU when none).
 fn job_placement(input: &JobInput) -> Result<assay_engine::Placement, JobFailure> {
     let device = input.device.as_deref().unwrap_or("cpu");
-    let device = device.parse().map_err(|e| {
+    let device = device.parse::<assay_engine::DeviceSpec>().map_err(|e| {
         JobFailure::new(
             format!("the worker's device {device:?} is not a device: {e}"),
             Blame::Operator,
