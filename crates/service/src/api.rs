@@ -530,7 +530,7 @@ async fn submit_prism(
             code_hash,
             filename: Some(parsed.filename),
             body: parsed.code,
-            metadata: Value::Object(metadata),
+            metadata: Value::Object(parsed.metadata),
             job: Some(job),
             nonce: Some(nonce),
         })
