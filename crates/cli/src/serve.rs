@@ -119,8 +119,8 @@ fn demo_examples(args: &ServeArgs) -> anyhow::Result<(PathBuf, DemoSubmissions)>
         )?,
     };
     let round = dir.join("datacomp/round.json");
-    let text =
-        std::fs::read_to_string(&round).with_context(|| format!("cannot read {}", round.display()))?;
+    let text = std::fs::read_to_string(&round)
+        .with_context(|| format!("cannot read {}", round.display()))?;
     let manifest = assay_datacomp::Manifest::parse(&text, &round)?;
     let mut datacomp = Vec::new();
     for m in &manifest.miners {
@@ -163,7 +163,13 @@ fn demo_signer(name: &str) -> assay_service::auth::Signer {
 }
 
 /// One HTTP/1.1 request to the demo's own server on loopback: (status, body).
-fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<(u16, String)> {
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -181,7 +187,10 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], 
     stream.read_to_end(&mut response)?;
     let text = String::from_utf8_lossy(&response);
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -192,7 +201,13 @@ fn seed_demo(addr: SocketAddr, token: &str, demo: &DemoSubmissions) -> anyhow::R
     let bearer = [("authorization", format!("Bearer {token}"))];
     let block = |n: i64| -> anyhow::Result<()> {
         let body = serde_json::json!({ "number": n, "hash": format!("0x{n:064x}") }).to_string();
-        let (status, text) = http(addr, "POST", "/internal/v1/chain/blocks", &bearer, body.as_bytes())?;
+        let (status, text) = http(
+            addr,
+            "POST",
+            "/internal/v1/chain/blocks",
+            &bearer,
+            body.as_bytes(),
+        )?;
         anyhow::ensure!(status == 200, "posting block {n}: {status} {text}");
         Ok(())
     };
@@ -216,7 +231,12 @@ fn seed_demo(addr: SocketAddr, token: &str, demo: &DemoSubmissions) -> anyhow::R
     };
     for (name, data) in &demo.datacomp {
         let body = serde_json::json!({ "filename": format!("{name}.jsonl"), "data": data });
-        submit(name, "/v1/datacomp/submissions", "datacomp", body.to_string())?;
+        submit(
+            name,
+            "/v1/datacomp/submissions",
+            "datacomp",
+            body.to_string(),
+        )?;
     }
     for (name, hash) in &demo.sn37 {
         let body = serde_json::json!({

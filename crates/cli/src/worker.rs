@@ -174,7 +174,10 @@ impl JobHandler for DatacompMiner {
             settings: assay_service::schedule::DatacompJobSettings,
         }
         let payload: Payload = serde_json::from_value(input.payload.clone()).map_err(|e| {
-            JobFailure::new(format!("datacomp.miner payload is malformed: {e}"), Blame::Bug)
+            JobFailure::new(
+                format!("datacomp.miner payload is malformed: {e}"),
+                Blame::Bug,
+            )
         })?;
         let Some(block_hash) = payload.block_hash.filter(|h| !h.is_empty()) else {
             return Err(JobFailure::new(
@@ -427,8 +430,8 @@ impl JobHandler for Sn37Eval {
             placement: job_placement(input)?,
             policy: Default::default(),
         };
-        let output = assay_sn37::run::run(&settings, |_| {})
-            .map_err(|e| JobFailure::from_diagnose(&e))?;
+        let output =
+            assay_sn37::run::run(&settings, |_| {}).map_err(|e| JobFailure::from_diagnose(&e))?;
         let results = &output.results;
         for model in &results.models {
             let Some(id) = submission_of.get(&model.hotkey) else {
@@ -438,7 +441,12 @@ impl JobHandler for Sn37Eval {
             let tasks: serde_json::Map<String, serde_json::Value> = model
                 .tasks
                 .iter()
-                .map(|t| (t.name.clone(), json!({ "score": t.normalized, "raw": t.raw })))
+                .map(|t| {
+                    (
+                        t.name.clone(),
+                        json!({ "score": t.normalized, "raw": t.raw }),
+                    )
+                })
                 .collect();
             let weight = results.competition_weights.get(&model.hotkey).copied();
             let result = json!({

@@ -204,7 +204,8 @@ async fn datacomp_miners_are_fine_tuned_and_weighted_once() {
     let addr = service.addr;
 
     let (honest, copier) = (miner("honest"), miner("copier"));
-    let read = |name: &str| std::fs::read_to_string(examples().join("datacomp").join(name)).unwrap();
+    let read =
+        |name: &str| std::fs::read_to_string(examples().join("datacomp").join(name)).unwrap();
     let (honest_data, copier_data) = (read("honest.jsonl"), read("copier.jsonl"));
     let (honest_key, copier_key) = (honest.address().to_string(), copier.address().to_string());
     let ids = blocking(move || {
@@ -270,13 +271,17 @@ async fn datacomp_miners_are_fine_tuned_and_weighted_once() {
     assert!(w.contains_key(&honest_key), "{w:?}");
     let h = w[&honest_key].as_f64().unwrap();
     let c = w.get(&copier_key).and_then(Value::as_f64).unwrap_or(0.0);
-    assert!(h >= c, "the honest miner never weighs less than its copier: {w:?}");
+    assert!(
+        h >= c,
+        "the honest miner never weighs less than its copier: {w:?}"
+    );
     one_result_per_job(&store).await;
     assert_eq!(store.result_count().await.unwrap(), 3);
 
     // The API reports the outcome.
     let id = ids.0.clone();
-    let (status, text) = blocking(move || http(addr, "GET", &format!("/v1/submissions/{id}"), &[], b"")).await;
+    let (status, text) =
+        blocking(move || http(addr, "GET", &format!("/v1/submissions/{id}"), &[], b"")).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("completed"), "{text}");
     service.stop().await;
@@ -324,7 +329,10 @@ async fn sn37_round(url: &str, schema: Option<String>) {
             "ASSAY_SN37_MODELS".into(),
             examples().join("sn37/models").into(),
         ),
-        ("ASSAY_SN37_DATA".into(), examples().join("sn37/data").into()),
+        (
+            "ASSAY_SN37_DATA".into(),
+            examples().join("sn37/data").into(),
+        ),
         ("ASSAY_SN37_STATE".into(), state.path().into()),
     ];
     let report = run_worker(&store, &worker(env), never()).await.unwrap();
@@ -469,7 +477,10 @@ fn serve_demo_scores_the_shipped_examples_in_one_command() {
         ],
     );
     let html = wait_for_board(&server, "datacomp", 5, Duration::from_secs(600));
-    assert!(html.contains("rejected"), "the cheater is rejected:\n{html}");
+    assert!(
+        html.contains("rejected"),
+        "the cheater is rejected:\n{html}"
+    );
     let html = wait_for_board(&server, "sn37", 6, Duration::from_secs(300));
     assert!(html.contains("rejected"), "mallory is rejected:\n{html}");
     assert!(
@@ -601,7 +612,10 @@ async fn the_served_pages_work_in_a_real_browser() -> Res {
     );
     let addr = server.addr;
     let names = ["honest", "cheater", "copier"];
-    let keys: Vec<String> = names.iter().map(|n| miner(n).address().to_string()).collect();
+    let keys: Vec<String> = names
+        .iter()
+        .map(|n| miner(n).address().to_string())
+        .collect();
     let server = blocking(move || {
         post_block(addr, 1000);
         for name in names {
@@ -622,7 +636,9 @@ async fn the_served_pages_work_in_a_real_browser() -> Res {
     .await;
     let base = format!("http://{}", server.addr);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let log = std::fs::File::create(out.join("chromedriver.log"))?;
     let driver = Command::new(driver)
         .arg(format!("--port={port}"))
@@ -655,12 +671,11 @@ async fn the_served_pages_work_in_a_real_browser() -> Res {
         "goog:chromeOptions".into(),
         json!({ "binary": chromium, "args": args }),
     );
-    let c = fantoccini::ClientBuilder::new(
-        hyper_util::client::legacy::connect::HttpConnector::new(),
-    )
-    .capabilities(caps)
-    .connect(&format!("http://127.0.0.1:{port}"))
-    .await?;
+    let c =
+        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await?;
     let result = browse(&c, &base, &out, &keys).await;
     if result.is_err() {
         let _ = shot(&c, &out, "failure").await;
@@ -694,7 +709,10 @@ async fn browse(c: &fantoccini::Client, base: &str, out: &Path, keys: &[String])
         let short: String = key.chars().take(8).collect();
         assert!(board.contains(&short), "{short} not on the board:\n{board}");
     }
-    assert!(board.contains("rejected"), "the cheater is rejected:\n{board}");
+    assert!(
+        board.contains("rejected"),
+        "the cheater is rejected:\n{board}"
+    );
     axe(c, out, "board").await?;
     weights("board").await?;
     shot(c, out, "board").await?;
@@ -717,9 +735,7 @@ async fn browse(c: &fantoccini::Client, base: &str, out: &Path, keys: &[String])
     assert_eq!(text(c, "#status").await?, "scored");
     let body = text(c, "main").await?;
     assert!(body.contains("reference loss"), "{body}");
-    let svg = c
-        .find(Locator::Css("figure.chart svg[role='img']"))
-        .await?;
+    let svg = c.find(Locator::Css("figure.chart svg[role='img']")).await?;
     let label = svg.attr("aria-label").await?.unwrap_or_default();
     assert!(label.contains("online loss"), "{label}");
     axe(c, out, "submission").await?;

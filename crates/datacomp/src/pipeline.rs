@@ -143,7 +143,11 @@ pub fn score_miner(
     let manifest = Manifest::read(&settings.submissions)?;
     if !manifest.miners.iter().any(|m| m.hotkey == hotkey) {
         return Err(DatacompError::BadInput {
-            what: settings.submissions.join("round.json").display().to_string(),
+            what: settings
+                .submissions
+                .join("round.json")
+                .display()
+                .to_string(),
             message: format!("does not list the miner `{hotkey}` to score"),
         });
     }
