@@ -31,7 +31,7 @@ pub mod score;
 pub mod task;
 
 pub use error::DatacompError;
-pub use pipeline::{EvalSet, RoundSettings, run};
+pub use pipeline::{EvalSet, RoundSettings, run, score_miner};
 pub use round::{
     Manifest, MinerResult, RoundConfig, RoundEvent, RoundResults, StageTiming, run_round,
 };

@@ -135,6 +135,47 @@ pub fn run(
     Ok(results)
 }
 
+/// One miner's fine-tune and evaluation within the round in `settings.submissions`, without
+/// writing any file (the validator service's job per miner; `settings.out` is not used): the
+/// integrity checks see the whole round, only `hotkey` is trained. The returned results hold
+/// every miner's integrity outcome and `hotkey`'s score.
+pub fn score_miner(
+    settings: &RoundSettings,
+    hotkey: &str,
+    mut on_event: impl FnMut(RoundEvent),
+) -> Result<RoundResults, DatacompError> {
+    let manifest = Manifest::read(&settings.submissions)?;
+    if !manifest.miners.iter().any(|m| m.hotkey == hotkey) {
+        return Err(DatacompError::BadInput {
+            what: settings
+                .submissions
+                .join("round.json")
+                .display()
+                .to_string(),
+            message: format!("does not list the miner `{hotkey}` to score"),
+        });
+    }
+    let (problems, eval_source) = eval_problems(&settings.eval, &manifest)?;
+    let source = ModelSource::resolve(settings.model.as_deref())?;
+    let options = settings.placement.load_options()?;
+    on_event(RoundEvent::Loading {
+        model: source.to_string(),
+        placement: settings.placement.to_string(),
+    });
+    let mut model = assay_engine::load(&source, &options)?;
+    let config = round_config(settings, &model, eval_source);
+    crate::round::run_round_for(
+        &mut model,
+        &settings.submissions,
+        &problems,
+        &config,
+        Some(hotkey),
+        None,
+        &mut Vec::new(),
+        &mut on_event,
+    )
+}
+
 /// The round's configuration from the settings and the loaded model.
 fn round_config(
     settings: &RoundSettings,

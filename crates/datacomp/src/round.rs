@@ -255,6 +255,10 @@ pub struct TrainedSummary {
     pub improvement: crate::score::Improvement,
     /// Per problem.
     pub problems: Vec<crate::score::ProblemResult>,
+    /// The training loss of each optimizer step (on the step's batch, before its update), for
+    /// the loss chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loss_curve: Vec<f64>,
 }
 
 /// The round's results: deterministic, the same bits for the same round and seed.
@@ -353,6 +357,33 @@ pub fn run_round(
     config: &RoundConfig,
     adapters_dir: Option<&Path>,
     timings: &mut Vec<StageTiming>,
+    progress: impl FnMut(RoundEvent),
+) -> Result<RoundResults, DatacompError> {
+    run_round_for(
+        model,
+        dir,
+        problems,
+        config,
+        None,
+        adapters_dir,
+        timings,
+        progress,
+    )
+}
+
+/// [`run_round`], fine-tuning only the miner `only` when given (the validator service runs one
+/// job per miner): the integrity checks still see the whole round, so cross-miner copies and
+/// priority are judged as in a full round, and that miner's score is the one a full round gives
+/// it. The other miners come back untrained with score 0.
+#[allow(clippy::too_many_arguments)]
+pub fn run_round_for(
+    model: &mut LoadedModel,
+    dir: &Path,
+    problems: &[Problem],
+    config: &RoundConfig,
+    only: Option<&str>,
+    adapters_dir: Option<&Path>,
+    timings: &mut Vec<StageTiming>,
     mut progress: impl FnMut(RoundEvent),
 ) -> Result<RoundResults, DatacompError> {
     let device = model.model.device().clone();
@@ -365,16 +396,22 @@ pub fn run_round(
     })?;
     progress(RoundEvent::BaseEvaluated);
     let mut results = Vec::new();
+    let selected = |miner: &str| only.is_none_or(|h| h == miner);
     let trainable = outcome
         .kept
         .iter()
-        .filter(|k| !cot_rows(&k.rows).is_empty())
+        .zip(&outcome.report.miners)
+        .filter(|(k, r)| selected(&r.miner) && !cot_rows(&k.rows).is_empty())
         .count();
     let mut trained_so_far = 0;
     for (report, kept) in outcome.report.miners.iter().zip(&outcome.kept) {
         let rows = cot_rows(&kept.rows);
         let mut result = miner_result(report, kept.rows.len() - rows.len());
-        if rows.is_empty() || result.disqualified {
+        if !selected(&report.miner) {
+            result
+                .reasons
+                .push("not trained: another miner's job".into());
+        } else if rows.is_empty() || result.disqualified {
             result.reasons.push(if result.disqualified {
                 "not trained: disqualified by the integrity policy".into()
             } else {
@@ -508,6 +545,7 @@ fn miner_result(report: &assay_integrity::report::MinerReport, wrong_shape: usiz
 
 fn summary(score: MinerScore) -> TrainedSummary {
     TrainedSummary {
+        loss_curve: score.training.history.iter().map(|s| s.loss).collect(),
         steps: score.training.steps,
         tokens: score.training.tokens,
         train_loss: score.training.train_loss,

@@ -94,7 +94,18 @@ impl StoreSource {
         self.pipelines.iter().find(|p| p.id == id)
     }
 
+    /// The epoch a board shows: the latest one holding submissions (an SN37 model committed at
+    /// one sync block is evaluated at later ones, which hold no submissions of their own), else
+    /// the latest epoch.
     async fn latest_epoch(&self, pipeline: &str) -> Result<Option<i64>, SourceError> {
+        if let Some(id) = self
+            .store
+            .latest_submission_epoch(pipeline)
+            .await
+            .map_err(err)?
+        {
+            return Ok(Some(id));
+        }
         Ok(self
             .store
             .epochs(pipeline, 1)

@@ -930,6 +930,10 @@ async fn submit_datacomp(
     let block = state.store.latest_block().await?.map_or(0, |b| b.number);
     let round = schedule::datacomp_round(block, &state.config.schedule);
     schedule::ensure_datacomp_round(&state.store, round, &state.config.schedule).await?;
+    // Priority between miners comes from the block the validator saw, never from the miner's
+    // own metadata: a `block` the miner sent is replaced.
+    let mut metadata = parsed.metadata;
+    metadata.insert("block".into(), json!(block));
     let row = state
         .store
         .insert_submission(&NewSubmission {
@@ -940,7 +944,7 @@ async fn submit_datacomp(
             code_hash: hex::encode(Sha256::digest(parsed.data.as_bytes())),
             filename: Some(parsed.filename),
             body: parsed.data,
-            metadata: Value::Object(parsed.metadata),
+            metadata: Value::Object(metadata),
             job: None,
             nonce: Some(nonce),
         })

@@ -35,6 +35,28 @@ pub struct JobInput {
     /// The submission's file name, if it has one.
     #[serde(default)]
     pub submission_filename: Option<String>,
+    /// Every submission of the round, this one included, when the payload asks for them with
+    /// `"peers": {"pipeline": P, "epoch_id": N}` (Datacomp's cross-miner copy checks need the
+    /// whole round's data; the child has no database connection).
+    #[serde(default)]
+    pub peers: Vec<PeerSubmission>,
+}
+
+/// One submission of a job's round, as [`JobInput::peers`] lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerSubmission {
+    /// Its id.
+    pub id: String,
+    /// The miner's hotkey.
+    pub hotkey: String,
+    /// What the miner sent.
+    pub body: String,
+    /// Its file name.
+    pub filename: Option<String>,
+    /// The block the validator saw it at (from its metadata; 0 when unknown).
+    pub block: i64,
+    /// When the validator received it (Unix ms): breaks ties within a block.
+    pub received_ms: i64,
 }
 
 /// A handler's success.
@@ -46,6 +68,10 @@ pub struct JobOutput {
     pub submission: Option<SubmissionUpdate>,
     /// Weights to record for `(pipeline, epoch_id)`.
     pub weights: Option<WeightsOutput>,
+    /// Other submissions the job scored (an SN37 round scores every model of a competition),
+    /// by id, written in the same transaction as the job's result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<(String, SubmissionUpdate)>,
 }
 
 /// Weights a job computed.
@@ -265,6 +291,7 @@ impl JobHandler for SimHandler {
                 result: Some(json!({ "final_score": score })),
             }),
             weights: None,
+            others: Vec::new(),
         })
     }
 }
@@ -305,6 +332,7 @@ impl JobHandler for WeightsHandler {
                 epoch_id: payload.epoch_id,
                 weights,
             }),
+            others: Vec::new(),
         })
     }
 }

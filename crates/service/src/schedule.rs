@@ -39,6 +39,34 @@ pub struct ScheduleSettings {
     pub datacomp_ttl_ms: i64,
     /// Queue a weights job when a PRISM epoch ends.
     pub prism_weights: bool,
+    /// The fine-tune and evaluation every Datacomp miner gets (handed to each job).
+    #[serde(default)]
+    pub datacomp: DatacompJobSettings,
+}
+
+/// The size of each Datacomp miner's fine-tune and evaluation, the same for every miner of a
+/// round (the defaults are `assay datacomp run`'s CPU defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatacompJobSettings {
+    /// Completion tokens each miner's fine-tune trains on.
+    pub token_budget: usize,
+    /// Generated held-out problems.
+    pub eval_problems: usize,
+    /// Greedy tokens per evaluation answer.
+    pub max_new_tokens: usize,
+    /// Whether to generate answers (accuracy) besides the reference loss.
+    pub generate: bool,
+}
+
+impl Default for DatacompJobSettings {
+    fn default() -> Self {
+        Self {
+            token_budget: 1200,
+            eval_problems: 8,
+            max_new_tokens: 128,
+            generate: true,
+        }
+    }
 }
 
 impl Default for ScheduleSettings {
@@ -51,6 +79,7 @@ impl Default for ScheduleSettings {
             datacomp_round_blocks: 0,
             datacomp_ttl_ms: 3_600_000,
             prism_weights: true,
+            datacomp: DatacompJobSettings::default(),
         }
     }
 }
@@ -124,13 +153,23 @@ pub async fn on_block(
         for k in 0..n {
             // Round robin: each sync step starts one competition later.
             let competition = s.sn37_competitions[(step + k).rem_euclid(n) as usize];
-            let entrants: Vec<_> = models
-                .iter()
-                .filter(|c| {
-                    c.data.get("competition_id").and_then(|v| v.as_i64()) == Some(competition)
-                })
-                .map(|c| json!({ "hotkey": c.hotkey, "block": c.block, "commitment": c.data }))
-                .collect();
+            let mut entrants = Vec::new();
+            for c in models.iter().filter(|c| {
+                c.data.get("competition_id").and_then(|v| v.as_i64()) == Some(competition)
+            }) {
+                // The submission that made this commitment (when it came through the API), so
+                // the evaluation's result lands on it.
+                let hash = c.data.get("hash").and_then(|v| v.as_str()).unwrap_or("");
+                let submission = store.submission_with_hash("sn37", &c.hotkey, hash).await?;
+                entrants.push(json!({
+                    "hotkey": c.hotkey, "block": c.block, "commitment": c.data,
+                    "submission_id": submission,
+                }));
+            }
+            if entrants.is_empty() {
+                // Nothing committed to this competition yet: no evaluation to run.
+                continue;
+            }
             let mut job = JobSpec::new(
                 "sn37.eval",
                 json!({ "competition_id": competition, "sync_block": sync, "block_hash": hash, "models": entrants }),
@@ -154,17 +193,15 @@ pub async fn on_block(
             {
                 continue;
             }
+            // The round's evaluation set is drawn from the hash of the block that closed it.
+            store
+                .set_epoch_seed("datacomp", round.id, &block.hash)
+                .await?;
             for submission in store
                 .submissions_in("datacomp", round.id, Some("pending"))
                 .await?
             {
-                let mut job = JobSpec::new(
-                    "datacomp.miner",
-                    json!({ "submission_id": submission.id, "round": round.id, "block_hash": block.hash }),
-                );
-                job.ttl_ms = s.datacomp_ttl_ms;
-                job.submission_id = Some(submission.id.clone());
-                job.dedupe_key = Some(format!("datacomp:{}:{}", round.id, submission.id));
+                let job = datacomp_miner_job(&submission.id, round.id, Some(&block.hash), s);
                 if store.enqueue(&job).await?.is_some() {
                     queued += 1;
                 }
@@ -207,13 +244,12 @@ pub async fn tick(store: &Store, config: &ServiceConfig) -> Result<usize, StoreE
             .submissions_in("datacomp", round.id, Some("pending"))
             .await?
         {
-            let mut job = JobSpec::new(
-                "datacomp.miner",
-                json!({ "submission_id": submission.id, "round": round.id }),
+            let job = datacomp_miner_job(
+                &submission.id,
+                round.id,
+                round.seed.as_deref(),
+                &config.schedule,
             );
-            job.ttl_ms = config.schedule.datacomp_ttl_ms;
-            job.submission_id = Some(submission.id.clone());
-            job.dedupe_key = Some(format!("datacomp:{}:{}", round.id, submission.id));
             queued += usize::from(store.enqueue(&job).await?.is_some());
         }
         let subs = store.submissions_in("datacomp", round.id, None).await?;
@@ -234,6 +270,30 @@ pub async fn tick(store: &Store, config: &ServiceConfig) -> Result<usize, StoreE
         .prune_nonces(now - 2 * config.signature_ttl_seconds * 1000)
         .await?;
     Ok(queued)
+}
+
+/// One Datacomp miner's fine-tune + evaluation. The job sees the whole round (`peers`): the
+/// integrity checks compare every miner's rows with everyone's, first submitter first.
+fn datacomp_miner_job(
+    submission_id: &str,
+    round: i64,
+    block_hash: Option<&str>,
+    s: &ScheduleSettings,
+) -> JobSpec {
+    let mut job = JobSpec::new(
+        "datacomp.miner",
+        json!({
+            "submission_id": submission_id,
+            "round": round,
+            "block_hash": block_hash,
+            "peers": { "pipeline": "datacomp", "epoch_id": round },
+            "settings": s.datacomp,
+        }),
+    );
+    job.ttl_ms = s.datacomp_ttl_ms;
+    job.submission_id = Some(submission_id.to_string());
+    job.dedupe_key = Some(format!("datacomp:{round}:{submission_id}"));
+    job
 }
 
 async fn queue_weights(store: &Store, pipeline: &str, epoch_id: i64) -> Result<usize, StoreError> {

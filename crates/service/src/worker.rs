@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::ServiceError;
-use crate::handler::{JobFailure, JobInput, JobOutput};
+use crate::handler::{JobFailure, JobInput, JobOutput, PeerSubmission};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub struct WorkerSettings {
     pub command: Vec<OsString>,
     /// The device handed to jobs (`cuda:0`, `cpu`).
     pub device: Option<String>,
+    /// Extra environment of each child (a demo's model and data folders).
+    pub env: Vec<(OsString, OsString)>,
     /// Delay before a transiently failed job may be claimed again.
     pub retry_delay: Duration,
     /// Stop after this many jobs (tests, benchmarks); `None`: run until shut down.
@@ -57,6 +59,7 @@ impl WorkerSettings {
             memory_limit: None,
             command,
             device: None,
+            env: Vec::new(),
             retry_delay: Duration::from_secs(5),
             max_jobs: None,
             exit_when_idle: false,
@@ -123,7 +126,13 @@ pub async fn run_worker(
         match attempt {
             Attempt::Done(output) => {
                 match store
-                    .complete(&job, &output.output, elapsed, output.submission.as_ref())
+                    .complete_with(
+                        &job,
+                        &output.output,
+                        elapsed,
+                        output.submission.as_ref(),
+                        &output.others,
+                    )
                     .await?
                 {
                     FinishOutcome::Recorded => {
@@ -167,6 +176,43 @@ pub async fn run_worker(
     Ok(report)
 }
 
+/// The round's submissions when the payload asks for them (`"peers": {"pipeline", "epoch_id"}`).
+async fn peers(
+    store: &Store,
+    payload: &serde_json::Value,
+) -> Result<Vec<PeerSubmission>, ServiceError> {
+    let Some(ask) = payload.get("peers") else {
+        return Ok(Vec::new());
+    };
+    let (Some(pipeline), Some(epoch_id)) = (
+        ask.get("pipeline").and_then(serde_json::Value::as_str),
+        ask.get("epoch_id").and_then(serde_json::Value::as_i64),
+    ) else {
+        return Err(ServiceError::Config(format!(
+            "a job's `peers` must be {{\"pipeline\": P, \"epoch_id\": N}}, not {ask}"
+        )));
+    };
+    let mut peers = Vec::new();
+    for row in store.submissions_in(pipeline, epoch_id, None).await? {
+        let Some(body) = store.submission_body(&row.id).await? else {
+            continue;
+        };
+        peers.push(PeerSubmission {
+            block: row
+                .metadata
+                .get("block")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0),
+            received_ms: row.created_at,
+            id: row.id,
+            hotkey: row.hotkey,
+            body,
+            filename: row.filename,
+        });
+    }
+    Ok(peers)
+}
+
 fn spawn_child(settings: &WorkerSettings) -> std::io::Result<tokio::process::Child> {
     let mut command = tokio::process::Command::new(&settings.command[0]);
     command
@@ -178,6 +224,7 @@ fn spawn_child(settings: &WorkerSettings) -> std::io::Result<tokio::process::Chi
     if let Some(device) = &settings.device {
         command.env("ASSAY_JOB_DEVICE", device);
     }
+    command.envs(settings.env.iter().map(|(k, v)| (k, v)));
     let memory_limit = settings.memory_limit;
     // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
     // functions (setpgid, prctl, setrlimit), touching no memory shared with the parent.
@@ -228,6 +275,7 @@ async fn run_attempt(
         ),
         None => (None, None),
     };
+    let peers = peers(store, &job.payload).await?;
     let input = JobInput {
         job_id: job.id,
         kind: job.kind.clone(),
@@ -236,6 +284,7 @@ async fn run_attempt(
         device: settings.device.clone(),
         submission_body,
         submission_filename,
+        peers,
     };
     let mut child = match spawn_child(settings) {
         Ok(child) => child,

@@ -570,6 +570,7 @@ async fn internal_routes_and_results(backend: Backend) {
         device: None,
         submission_body: None,
         submission_filename: None,
+        peers: Vec::new(),
     };
     let out = assay_service::handler::Handlers::builtin()
         .run(&input)

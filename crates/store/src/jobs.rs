@@ -263,23 +263,19 @@ impl Store {
     /// `status = 'queued'` (SQLite has one writer at a time).
     pub async fn claim(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
         let now = self.now_ms();
-        let sql = match self.backend {
-            Backend::Postgres => format!(
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = $1,
-                    lease_expires_at = $2, updated_at = $3, started_at = $3
-                 WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND not_before <= $3
-                             ORDER BY priority DESC, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 RETURNING {CLAIM_COLUMNS}"
-            ),
-            Backend::Sqlite => format!(
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = $1,
-                    lease_expires_at = $2, updated_at = $3, started_at = $3
-                 WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND not_before <= $3
-                             ORDER BY priority DESC, id ASC LIMIT 1)
-                   AND status = 'queued'
-                 RETURNING {CLAIM_COLUMNS}"
-            ),
+        // The one difference between the back ends: PostgreSQL locks the candidate and skips
+        // rows other claimers hold; SQLite (one writer at a time) re-checks the status instead.
+        let (lock, recheck) = match self.backend {
+            Backend::Postgres => (" FOR UPDATE SKIP LOCKED", ""),
+            Backend::Sqlite => ("", "\n                   AND status = 'queued'"),
         };
+        let sql = format!(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = $1,
+                lease_expires_at = $2, updated_at = $3, started_at = $3
+             WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND not_before <= $3
+                         ORDER BY priority DESC, id ASC LIMIT 1{lock}){recheck}
+             RETURNING {CLAIM_COLUMNS}"
+        );
         let mut tx = self
             .pool
             .begin()
@@ -365,30 +361,34 @@ impl Store {
         duration_ms: i64,
         submission: Option<&SubmissionUpdate>,
     ) -> Result<FinishOutcome, StoreError> {
-        let now = self.now_ms();
-        let mut tx = self
-            .pool
-            .begin()
+        self.complete_with(job, output, duration_ms, submission, &[])
             .await
-            .map_err(StoreError::write("job result"))?;
-        let held = sqlx::query(
-            "UPDATE jobs SET status = 'done', lease_owner = NULL, lease_expires_at = NULL,
-                error = NULL, updated_at = $1, finished_at = $1
-             WHERE id = $2 AND status = 'running' AND lease_owner = $3 AND attempts = $4",
-        )
-        .bind(now)
-        .bind(job.id)
-        .bind(&job.owner)
-        .bind(job.attempt)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::write("job state"))?;
-        if held.rows_affected() != 1 {
-            tx.rollback()
-                .await
-                .map_err(StoreError::write("job result"))?;
+    }
+
+    /// [`Store::complete`], also updating other submissions the job scored in the same
+    /// transaction (a round job that evaluates every model of a competition at once): they
+    /// change with the job's result or not at all.
+    pub async fn complete_with(
+        &self,
+        job: &Claimed,
+        output: &Value,
+        duration_ms: i64,
+        submission: Option<&SubmissionUpdate>,
+        others: &[(String, SubmissionUpdate)],
+    ) -> Result<FinishOutcome, StoreError> {
+        let now = self.now_ms();
+        let Some(mut tx) = self
+            .update_held(
+                job,
+                "status = 'done', lease_owner = NULL, lease_expires_at = NULL, error = NULL,
+                 updated_at = $1, finished_at = $1",
+                &[Arg::Int(now)],
+                "job result",
+            )
+            .await?
+        else {
             return Ok(FinishOutcome::LeaseLost);
-        }
+        };
         sqlx::query(
             "INSERT INTO results (job_id, attempt, worker, output, duration_ms, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -403,6 +403,9 @@ impl Store {
         .await
         .map_err(StoreError::write("job result"))?;
         if let (Some(id), Some(update)) = (&job.submission_id, submission) {
+            update_submission(&mut tx, id, update, now).await?;
+        }
+        for (id, update) in others {
             update_submission(&mut tx, id, update, now).await?;
         }
         let detail = format!(
@@ -434,33 +437,24 @@ impl Store {
     ) -> Result<FinishOutcome, StoreError> {
         let now = self.now_ms();
         let requeue = retryable && job.attempt < job.max_attempts;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::write("job failure"))?;
-        let held = sqlx::query(
-            "UPDATE jobs SET status = $1, lease_owner = NULL, lease_expires_at = NULL, error = $2,
-                not_before = $3, updated_at = $4, finished_at = $5
-             WHERE id = $6 AND status = 'running' AND lease_owner = $7 AND attempts = $8",
-        )
-        .bind(if requeue { "queued" } else { "failed" })
-        .bind(error)
-        .bind(now + retry_delay.as_millis() as i64)
-        .bind(now)
-        .bind(if requeue { None } else { Some(now) })
-        .bind(job.id)
-        .bind(&job.owner)
-        .bind(job.attempt)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::write("job failure"))?;
-        if held.rows_affected() != 1 {
-            tx.rollback()
-                .await
-                .map_err(StoreError::write("job failure"))?;
+        let Some(mut tx) = self
+            .update_held(
+                job,
+                "status = $1, lease_owner = NULL, lease_expires_at = NULL, error = $2,
+                 not_before = $3, updated_at = $4, finished_at = $5",
+                &[
+                    Arg::Text(if requeue { "queued" } else { "failed" }),
+                    Arg::Text(error),
+                    Arg::Int(now + retry_delay.as_millis() as i64),
+                    Arg::Int(now),
+                    Arg::OptInt(if requeue { None } else { Some(now) }),
+                ],
+                "job failure",
+            )
+            .await?
+        else {
             return Ok(FinishOutcome::LeaseLost);
-        }
+        };
         if !requeue && let Some(id) = &job.submission_id {
             let status = if retryable { "failed" } else { "rejected" };
             let update = SubmissionUpdate {
@@ -494,29 +488,18 @@ impl Store {
     /// Gives a claimed job back without charging the attempt (a worker draining on SIGTERM).
     pub async fn release(&self, job: &Claimed) -> Result<FinishOutcome, StoreError> {
         let now = self.now_ms();
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::write("job release"))?;
-        let held = sqlx::query(
-            "UPDATE jobs SET status = 'queued', attempts = attempts - 1, lease_owner = NULL,
-                lease_expires_at = NULL, updated_at = $1
-             WHERE id = $2 AND status = 'running' AND lease_owner = $3 AND attempts = $4",
-        )
-        .bind(now)
-        .bind(job.id)
-        .bind(&job.owner)
-        .bind(job.attempt)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::write("job release"))?;
-        if held.rows_affected() != 1 {
-            tx.rollback()
-                .await
-                .map_err(StoreError::write("job release"))?;
+        let Some(mut tx) = self
+            .update_held(
+                job,
+                "status = 'queued', attempts = attempts - 1, lease_owner = NULL,
+                 lease_expires_at = NULL, updated_at = $1",
+                &[Arg::Int(now)],
+                "job release",
+            )
+            .await?
+        else {
             return Ok(FinishOutcome::LeaseLost);
-        }
+        };
         let detail = format!("attempt {} released by {}", job.attempt, job.owner);
         insert_event(&mut tx, now, "released", Some(job.id), None, &detail).await?;
         tx.commit()
@@ -639,6 +622,57 @@ impl Store {
                 .await
                 .map_err(StoreError::read("result durations"))?;
         Ok((row.0.unwrap_or(0), row.1))
+    }
+}
+
+/// A value bound to a statement [`Store::update_held`] runs.
+enum Arg<'a> {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(&'a str),
+}
+
+impl Store {
+    /// Begins a transaction and applies `UPDATE jobs SET {set}` to `job`'s current attempt, only
+    /// while the caller holds its lease (`running`, its owner, its attempt). `set` numbers its
+    /// placeholders from `$1` for `args`. Returns the open transaction, or `None` (rolled back,
+    /// nothing written) when the lease is gone: the job belongs to another attempt now.
+    async fn update_held(
+        &self,
+        job: &Claimed,
+        set: &str,
+        args: &[Arg<'_>],
+        what: &'static str,
+    ) -> Result<Option<Transaction<'static, Any>>, StoreError> {
+        let n = args.len();
+        let sql = format!(
+            "UPDATE jobs SET {set}
+             WHERE id = ${} AND status = 'running' AND lease_owner = ${} AND attempts = ${}",
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        let mut tx = self.pool.begin().await.map_err(StoreError::write(what))?;
+        let mut query = sqlx::query(&sql);
+        for arg in args {
+            query = match arg {
+                Arg::Int(v) => query.bind(*v),
+                Arg::OptInt(v) => query.bind(*v),
+                Arg::Text(v) => query.bind(*v),
+            };
+        }
+        let held = query
+            .bind(job.id)
+            .bind(&job.owner)
+            .bind(job.attempt)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::write(what))?;
+        if held.rows_affected() != 1 {
+            tx.rollback().await.map_err(StoreError::write(what))?;
+            return Ok(None);
+        }
+        Ok(Some(tx))
     }
 }
 

@@ -300,6 +300,35 @@ impl Store {
         row.as_ref().map(submission_from_row).transpose()
     }
 
+    /// The id of `hotkey`'s latest submission to `pipeline` with this content hash (an SN37
+    /// model commitment's hash), if any.
+    pub async fn submission_with_hash(
+        &self,
+        pipeline: &str,
+        hotkey: &str,
+        code_hash: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT id FROM submissions WHERE pipeline = $1 AND hotkey = $2 AND code_hash = $3
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(pipeline)
+        .bind(hotkey)
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::read("submission"))
+    }
+
+    /// The latest epoch/round of `pipeline` that holds a submission.
+    pub async fn latest_submission_epoch(&self, pipeline: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT MAX(epoch_id) FROM submissions WHERE pipeline = $1")
+            .bind(pipeline)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::read("submissions"))
+    }
+
     /// What a submission's miner sent.
     pub async fn submission_body(&self, id: &str) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar("SELECT body FROM submissions WHERE id = $1")
@@ -403,6 +432,26 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(StoreError::write("epoch"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets an epoch's seed once (a Datacomp round's closing block hash); a seed already set is
+    /// kept, so every scheduler agrees on the first one.
+    pub async fn set_epoch_seed(
+        &self,
+        pipeline: &str,
+        id: i64,
+        seed: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE epochs SET seed = $1 WHERE pipeline = $2 AND id = $3 AND seed IS NULL",
+        )
+        .bind(seed)
+        .bind(pipeline)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::write("epoch seed"))?;
         Ok(done.rows_affected() == 1)
     }
 
