@@ -363,3 +363,80 @@ fn a_corrupt_checkpoint_is_refused_and_the_previous_one_used() {
         info.refused
     );
 }
+
+/// The checkpoint folder without torch: records sealed by their checksum, the state hash, the
+/// run key, the newest good one chosen, the two newest kept, stray temp files ignored.
+#[test]
+fn checkpoint_records_are_sealed_verified_and_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = CheckpointConfig {
+        dir: dir.path().join("ck"),
+        every_seconds: None,
+        every_batches: Some(2),
+        keep: 2,
+    };
+    assert!(!config.due(0, 1e9), "never before a batch");
+    assert!(!config.due(1, 0.0));
+    assert!(config.due(2, 0.0));
+    assert!(CheckpointConfig::hourly(PathBuf::new()).due(1, 3600.0));
+    assert!(!CheckpointConfig::hourly(PathBuf::new()).due(1, 3599.0));
+    let staged = dir.path().join("state.pt");
+    let mut preq = score::Prequential::new(256);
+    for index in 1..=3u64 {
+        preq.record(2, 8, Some(5.0 / index as f64 + 0.1));
+        std::fs::write(&staged, format!("state {index}")).unwrap();
+        let record = checkpoint::Record {
+            schema: checkpoint::SCHEMA.into(),
+            index,
+            run_key: "run-a".into(),
+            prequential: preq.clone(),
+            consumed_tokens: 16 * index,
+            consumed_documents: 1,
+            elapsed_seconds: 0.25 * index as f64,
+            batch_shape: (2, 8),
+            scored_model_params: Default::default(),
+            state_file: String::new(),
+            state_sha256: String::new(),
+            state_bytes: 0,
+        };
+        let written = checkpoint::write(&config, &staged, record).unwrap();
+        assert_eq!(written.state_bytes, 7);
+    }
+    // A stray temp file (a write killed before its rename) is not a checkpoint.
+    std::fs::write(config.dir.join(".tmpXYZ"), "half").unwrap();
+    assert_eq!(
+        checkpoints_in(&config.dir),
+        ["ckpt-000002.json", "ckpt-000003.json"]
+    );
+    assert!(!config.dir.join("ckpt-000001.state").exists());
+    let (good, refused) = checkpoint::latest_good(&config.dir, "run-a");
+    let good = good.unwrap();
+    assert_eq!((good.index, good.batches()), (3, 3));
+    assert_eq!(good.prequential, preq, "f64s round-trip exactly");
+    assert!(refused.is_empty());
+    let (none, refused) = checkpoint::latest_good(&config.dir, "run-b");
+    assert!(none.is_none());
+    assert_eq!(refused.len(), 2);
+    // A state that no longer matches its record: the previous checkpoint is used.
+    std::fs::write(config.dir.join("ckpt-000003.state"), "state 9").unwrap();
+    let (good, refused) = checkpoint::latest_good(&config.dir, "run-a");
+    assert_eq!(good.unwrap().index, 2);
+    assert!(
+        refused[0].contains("state file hash mismatch"),
+        "{refused:?}"
+    );
+    // A record whose state file is gone, and one whose checksum line is missing.
+    std::fs::remove_file(config.dir.join("ckpt-000002.state")).unwrap();
+    let (good, refused) = checkpoint::latest_good(&config.dir, "run-a");
+    assert!(good.is_none());
+    assert!(
+        refused[1].contains("state file ckpt-000002.state"),
+        "{refused:?}"
+    );
+    std::fs::write(config.dir.join("ckpt-000003.json"), "{}").unwrap();
+    assert!(
+        checkpoint::verify(&config.dir, 3, "run-a")
+            .unwrap_err()
+            .contains("no checksum line")
+    );
+}
