@@ -166,6 +166,17 @@ pub struct RunArgs {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub gate: GateArgs,
+    /// Checkpoint the training stage into this folder (crash recovery). Run the same command
+    /// again with the same folder after a crash: it resumes from the last good checkpoint and
+    /// ends with the score the uninterrupted run would have had.
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Seconds between checkpoints (PRISM: 3600), with --checkpoint-dir.
+    #[arg(long, requires = "checkpoint_dir", default_value_t = assay_prism::checkpoint::PRISM_CADENCE_SECONDS)]
+    pub checkpoint_every_seconds: f64,
+    /// Also checkpoint every this many batches, with --checkpoint-dir.
+    #[arg(long, requires = "checkpoint_dir")]
+    pub checkpoint_every_batches: Option<u64>,
     /// Write the full run report as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -200,6 +211,12 @@ impl RunArgs {
         config.cuda_visible_devices = self.gpus.as_ref().map(|g| match g.as_str() {
             "none" | "cpu" => String::new(),
             other => other.to_string(),
+        });
+        config.checkpoint = self.checkpoint_dir.as_ref().map(|dir| {
+            let mut ck = assay_prism::checkpoint::CheckpointConfig::hourly(dir.clone());
+            ck.every_seconds = Some(self.checkpoint_every_seconds);
+            ck.every_batches = self.checkpoint_every_batches;
+            ck
         });
         config
     }
@@ -502,6 +519,10 @@ mod tests {
             "none",
             "--distributed-policy",
             "flag",
+            "--checkpoint-dir",
+            "ck",
+            "--checkpoint-every-batches",
+            "3",
         ])
         .unwrap();
         let PrismCommand::Run(args) = root.command else {
@@ -511,6 +532,16 @@ mod tests {
         let config = args.config();
         assert_eq!(config.cuda_visible_devices.as_deref(), Some(""));
         assert_eq!(config.check.distributed_policy, Policy::Flag);
+        let ck = config.checkpoint.unwrap();
+        assert_eq!(ck.dir, PathBuf::from("ck"));
+        assert_eq!(
+            (ck.every_seconds, ck.every_batches),
+            (Some(3600.0), Some(3))
+        );
+        assert!(
+            Root::try_parse_from(["assay", "run", "--checkpoint-every-batches", "3"]).is_err(),
+            "a cadence needs a folder"
+        );
         assert!(
             Root::try_parse_from(["assay", "run", "--state", "s.json"]).is_err(),
             "--state needs --hotkey"

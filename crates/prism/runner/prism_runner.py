@@ -6,6 +6,12 @@
 # Modes: "instantiate" (forced-seed build_model + parameter count), "train" (the miner's
 # train(ctx) with the prequential instrument), "heldout" (random-init twin and trained model on
 # chunks the orchestrator sends), "corpus" (dump pydoc_data.topics).
+#
+# Crash recovery: in "train" mode the orchestrator may answer a "next" with "checkpoint"; the
+# runner then saves its torch state (model, gradients, every optimizer and LR scheduler built so
+# far, RNG states) to the payload's checkpoint_file and answers "checkpointed". A payload with
+# "resume" names such a state: it is loaded into the model, optimizers and schedulers when the
+# stream is first pulled, and the stream continues where the checkpointed run stood.
 import dataclasses
 import importlib.util
 import json
@@ -111,6 +117,30 @@ _no_grad = torch.no_grad
 _isfinite = math.isfinite
 _type = type
 _float = float
+
+# Every optimizer and LR scheduler the bundle builds, in creation order, for the checkpoints.
+_optimizers = []
+_schedulers = []
+_optimizer_init = torch.optim.Optimizer.__init__
+
+
+def _tracked_optimizer_init(self, *args, **kwargs):
+    _optimizer_init(self, *args, **kwargs)
+    _optimizers.append(self)
+
+
+torch.optim.Optimizer.__init__ = _tracked_optimizer_init
+_scheduler_base = getattr(torch.optim.lr_scheduler, "LRScheduler", None) or torch.optim.lr_scheduler._LRScheduler
+_scheduler_init = _scheduler_base.__init__
+
+
+def _tracked_scheduler_init(self, *args, **kwargs):
+    _schedulers.append(self)
+    _scheduler_init(self, *args, **kwargs)
+
+
+_scheduler_base.__init__ = _tracked_scheduler_init
+_resume = payload.get("resume")
 
 
 def force_init(seed):
@@ -382,6 +412,8 @@ ctx = PrismContext(
     step_budget=context_data.get("step_budget"),
     budget_seconds=context_data.get("budget_seconds"),
     device=str(device),
+    is_resume=bool(_resume) and mode == "train",
+    attempt=int(_resume["attempt"]) if _resume and mode == "train" else 1,
 )
 
 trained_model = None
@@ -420,6 +452,67 @@ def iterate_gate(model, batch_size, seq_len):
         yield PrismBatch(tokens=tokens)
 
 
+def _numpy_random():
+    numpy = sys.modules.get("numpy")
+    return getattr(numpy, "random", None) if numpy is not None else None
+
+
+def save_checkpoint(model, step):
+    # Plain types and tensors only, so the resumed runner loads it with weights_only=True.
+    numpy_random = _numpy_random()
+    numpy_state = None
+    if numpy_random is not None:
+        name, keys, pos, has_gauss, cached = numpy_random.get_state()
+        numpy_state = [str(name), [int(k) for k in keys], int(pos), int(has_gauss), float(cached)]
+    state = {
+        "model": {key: value.detach().to("cpu").clone() for key, value in model.state_dict().items()},
+        "grads": [None if p.grad is None else p.grad.detach().to("cpu").clone() for p in model.parameters()],
+        "optimizers": [optimizer.state_dict() for optimizer in _optimizers],
+        "schedulers": [scheduler.state_dict() for scheduler in _schedulers],
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python_rng": random.getstate(),
+        "numpy_rng": numpy_state,
+        "first_digest": _first_digest[0],
+        "step": step,
+    }
+    path = payload["checkpoint_file"]
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_checkpoint(model):
+    try:
+        state = torch.load(_resume["state"], map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        params = list(model.parameters())
+        if len(params) != len(state["grads"]):
+            raise ValueError("the model has " + str(len(params)) + " parameters, the checkpoint " + str(len(state["grads"])))
+        for param, grad in zip(params, state["grads"]):
+            param.grad = None if grad is None else grad.to(param.device)
+        for kind, live, saved in (("optimizers", _optimizers, state["optimizers"]),
+                                  ("schedulers", _schedulers, state["schedulers"])):
+            if len(live) != len(saved):
+                raise ValueError("the bundle built " + str(len(live)) + " " + kind + " before its first batch, the "
+                                 "checkpointed run had " + str(len(saved)))
+            for obj, obj_state in zip(live, saved):
+                obj.load_state_dict(obj_state)
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        random.setstate(state["python_rng"])
+        numpy_random = _numpy_random()
+        if state["numpy_rng"] is not None and numpy_random is not None:
+            name, keys, pos, has_gauss, cached = state["numpy_rng"]
+            numpy_random.set_state((name, sys.modules["numpy"].array(keys, dtype="uint32"), pos, has_gauss, cached))
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        fail("resume", "cannot restore the checkpointed state: " + (type(exc).__name__ + ": " + str(exc))[:1000], 6)
+    _first_digest[0] = state["first_digest"]
+    return int(state["step"])
+
+
 def iterate_capture(model, batch_size, seq_len, tokenizer):
     global trained_model
     if interface._CAPTURE_STARTED:
@@ -433,12 +526,21 @@ def iterate_capture(model, batch_size, seq_len, tokenizer):
     send({"type": "begin", "batch_size": int(batch_size), "seq_len": int(seq_len), "tokenizer": tokenizer is not None})
     first = True
     step = 0
+    if ctx.is_resume:
+        # The model, optimizers and schedulers exist by now (the stream is pulled from the
+        # training loop): they take the checkpointed state, and the step-0 batch lies behind.
+        step = load_checkpoint(model)
+        first = False
     while True:
         if not first:
             # A step boundary: the miner's code ran since the last batch.
             check_cap(model, "step " + str(step), report=False)
         send({"type": "next"})
         message = receive()
+        while message["type"] == "checkpoint":
+            save_checkpoint(model, step)
+            send({"type": "checkpointed"})
+            message = receive()
         if message["type"] == "stop":
             return
         tokens = tensor_of(message, model)

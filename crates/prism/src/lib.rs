@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod bundle;
+pub mod checkpoint;
 pub mod corpus;
 pub mod data;
 pub mod distributed;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::bundle::{Bundle, Contract};
+use crate::checkpoint::{self, CheckpointConfig, CheckpointError, ResumeInfo};
 use crate::data::{self, DataError, Documents};
 use crate::limits::{self, AppliedLimits, ProcessLimits};
 use crate::score::{self, Batch, Budgets, Heldout, Prequential, StopReason, TrainStream};
@@ -64,6 +65,10 @@ pub struct RunConfig {
     /// GPU of the host and uses the first. The value and the GPU torch ran on are recorded.
     #[serde(default)]
     pub cuda_visible_devices: Option<String>,
+    /// Crash recovery (C.18): where and how often the training stage checkpoints. `None`: no
+    /// checkpoints. With a folder that already holds this run's checkpoints, the run resumes.
+    #[serde(default)]
+    pub checkpoint: Option<CheckpointConfig>,
 }
 
 impl RunConfig {
@@ -86,6 +91,7 @@ impl RunConfig {
             limits: ProcessLimits::default(),
             check: crate::CheckSettings::default(),
             cuda_visible_devices: None,
+            checkpoint: None,
         }
     }
 
@@ -172,6 +178,17 @@ pub enum RunError {
     /// The artifacts folder grew past its quota.
     #[error("artifacts folder exceeded its quota of {0} bytes")]
     ArtifactsQuota(u64),
+    /// A checkpoint could not be written.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A checkpoint was good but the resumed run does not line up with it.
+    #[error("cannot resume from checkpoint {index}: {reason}")]
+    Resume {
+        /// The checkpoint.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl assay_errors::Diagnose for RunError {
@@ -181,6 +198,10 @@ impl assay_errors::Diagnose for RunError {
             Self::Data(e) => e.blame(),
             Self::Workspace { source, .. } => assay_errors::io_blame(source),
             Self::Start { .. } => Blame::Operator,
+            Self::Checkpoint(e) => e.blame(),
+            // The stream and the record are ours and verified; a resumed run that asks for
+            // another batch shape or cannot load its own state is the bundle's doing.
+            Self::Resume { .. } => Blame::Miner,
             Self::Channel(_) => Blame::Transient,
             // The runner is ours and runs only the miner's code: a protocol break, a failure,
             // a timeout, the cap or the quota are the bundle's doing.
@@ -199,6 +220,10 @@ impl assay_errors::Diagnose for RunError {
                 "pass --python or set {PYTHON_ENV} to an interpreter with torch (scripts/prism-python.sh builds one)"
             )),
             Self::Workspace { .. } => Some("check the temp folder (TMPDIR) is writable and has room".into()),
+            Self::Checkpoint(e) => e.hint(),
+            Self::Resume { .. } => Some(
+                "a resumable bundle keeps its training state in the model, its optimizers, LR schedulers and RNGs, and asks for the same batch shape on every run; or start afresh with an empty checkpoint folder".into(),
+            ),
             Self::ParamCap { .. } => Some(
                 "every tensor reachable from the model counts (parameters, floating-point buffers, tensors in attributes, lists and dicts), at every step and in the saved state".into(),
             ),
@@ -237,6 +262,7 @@ enum FromRunner {
     Loss {
         loss: Option<f64>,
     },
+    Checkpointed,
     Done {
         trained_state: Option<String>,
         peak_rss_bytes: Option<u64>,
@@ -299,6 +325,13 @@ pub struct TrainOutcome {
     pub notes: Vec<String>,
     /// Limits the runner ran under.
     pub limits: AppliedLimits,
+    /// With checkpoints on: how this run began (resumed from which checkpoint, which were
+    /// refused).
+    #[serde(default)]
+    pub resume: Option<ResumeInfo>,
+    /// Checkpoints this run wrote.
+    #[serde(default)]
+    pub checkpoints_written: u64,
     /// Seconds the training stage took.
     pub wall_seconds: f64,
 }
@@ -322,6 +355,8 @@ pub enum Event {
 /// A private folder holding the runner, the bundle copy and the artifacts.
 pub struct Workspace {
     dir: tempfile::TempDir,
+    /// sha256 over the bundle's paths and texts, for the checkpoints' run key.
+    bundle_digest: String,
 }
 
 impl Workspace {
@@ -346,7 +381,13 @@ impl Workspace {
         }
         let artifacts = dir.path().join("artifacts");
         std::fs::create_dir_all(&artifacts).map_err(ws(artifacts.clone()))?;
-        Ok(Self { dir })
+        let mut parts: Vec<&[u8]> = Vec::new();
+        for (path, text) in &bundle.files {
+            parts.push(path.as_bytes());
+            parts.push(text.as_bytes());
+        }
+        let bundle_digest = checkpoint::run_key(&parts);
+        Ok(Self { dir, bundle_digest })
     }
 
     /// The workspace root.
@@ -702,9 +743,39 @@ pub fn train(
     data_dir: &Path,
     progress: &mut dyn FnMut(Event),
 ) -> Result<TrainOutcome, RunError> {
-    let docs = Documents::new(data::train_shards(data_dir)?);
+    let shards = data::train_shards(data_dir)?;
+    let key = run_key(ws, config, &shards);
+    let docs = Documents::new(shards);
     let mut stream = TrainStream::new(docs, config.vocab_size, config.budgets);
-    let payload = base_payload(config, ws, contract, "train");
+    let mut payload = base_payload(config, ws, contract, "train");
+    let mut out = TrainOutcome {
+        prequential: Prequential::new(config.vocab_size),
+        ..TrainOutcome::default()
+    };
+    let mut cadence = Cadence {
+        index: 0,
+        batches: 0,
+        since: Instant::now(),
+        shape: None,
+    };
+    let stage_file = ws.path().join("checkpoint-stage").join("state.pt");
+    if let Some(ck) = &config.checkpoint {
+        resume(
+            ws,
+            ck,
+            &key,
+            &mut stream,
+            &mut payload,
+            &mut out,
+            &mut cadence,
+        )?;
+        let stage = ws.path().join("checkpoint-stage");
+        std::fs::create_dir_all(&stage).map_err(|source| RunError::Workspace {
+            path: stage.clone(),
+            source,
+        })?;
+        payload["checkpoint_file"] = json!(stage_file);
+    }
     let mut session = Session::start(ws, config, "train", payload, config.train_deadline())?;
     let artifacts = ws.artifacts();
     let quota = config.artifacts_quota_bytes;
@@ -714,10 +785,6 @@ pub fn train(
         } else {
             Ok(())
         }
-    };
-    let mut out = TrainOutcome {
-        prequential: Prequential::new(config.vocab_size),
-        ..TrainOutcome::default()
     };
     let mut pending: Option<Batch> = None;
     loop {
@@ -751,12 +818,57 @@ pub fn train(
                 if tokenizer {
                     out.notes.push("the miner passed a tokenizer to iter_train_batches; it is ignored and the stream stays byte-level".into());
                 }
-                out.batch_shape = Some((batch_size.max(1), seq_len.max(2)));
+                let shape = (batch_size.max(1), seq_len.max(2));
+                if let Some(recorded) = cadence.shape
+                    && recorded != shape
+                {
+                    return Err(RunError::Resume {
+                        index: cadence.index,
+                        reason: format!(
+                            "the resumed run asks for batches of {shape:?}, the checkpointed run took {recorded:?}"
+                        ),
+                    });
+                }
+                out.batch_shape = Some(shape);
             }
             FromRunner::Next => {
                 let (rows, cols) = out
                     .batch_shape
                     .ok_or_else(|| RunError::Protocol("`next` before `begin`".into()))?;
+                if let Some(ck) = &config.checkpoint {
+                    let batches = out.prequential.online_loss.len() as u64;
+                    let since = cadence.since.elapsed().as_secs_f64();
+                    if stream.stopped_reason.is_none() && ck.due(batches - cadence.batches, since) {
+                        session.send(&json!({"type": "checkpoint"}))?;
+                        loop {
+                            match session.recv(&mut poll)? {
+                                FromRunner::Note { message } => out.notes.push(message),
+                                FromRunner::Checkpointed => break,
+                                other => return Err(unexpected("checkpoint", &other)),
+                            }
+                        }
+                        cadence.index += 1;
+                        let record = checkpoint::Record {
+                            schema: checkpoint::SCHEMA.into(),
+                            index: cadence.index,
+                            run_key: key.clone(),
+                            prequential: out.prequential.clone(),
+                            consumed_tokens: stream.consumed_tokens,
+                            consumed_documents: stream.consumed_documents,
+                            elapsed_seconds: stream.elapsed_seconds(),
+                            batch_shape: (rows, cols),
+                            scored_model_params: out.scored_model_params.clone(),
+                            state_file: String::new(),
+                            state_sha256: String::new(),
+                            state_bytes: 0,
+                        };
+                        checkpoint::write(ck, &stage_file, record)?;
+                        let _ = std::fs::remove_file(&stage_file);
+                        out.checkpoints_written += 1;
+                        cadence.batches = batches;
+                        cadence.since = Instant::now();
+                    }
+                }
                 match stream.next_batch(rows, cols)? {
                     Some(batch) => {
                         session.send(&json!({"type": "batch", "rows": batch.rows, "cols": batch.cols, "tokens": batch.tokens}))?;
@@ -772,6 +884,7 @@ pub fn train(
                     .take()
                     .ok_or_else(|| RunError::Protocol("`loss` without a batch".into()))?;
                 out.prequential.record(batch.rows, batch.cols, loss);
+                checkpoint::crash_point("batch", out.prequential.online_loss.len() as u64);
                 progress(Event::Batch {
                     index: out.prequential.online_loss.len() as u64,
                     loss: *out.prequential.online_loss.last().unwrap_or(&f64::NAN),
@@ -797,6 +910,104 @@ pub fn train(
     out.consumed_tokens = stream.consumed_tokens;
     out.consumed_documents = stream.consumed_documents;
     Ok(out)
+}
+
+/// Where the checkpoint cadence stands.
+struct Cadence {
+    /// The last checkpoint written or resumed from (0: none).
+    index: u64,
+    /// Batches recorded at that checkpoint.
+    batches: u64,
+    /// When it was written (or the run began).
+    since: Instant,
+    /// The batch shape a resumed run must ask for again.
+    shape: Option<(usize, usize)>,
+}
+
+/// The checkpoints' run key: the bundle, the runner, the context and budgets, and the train
+/// shards (names and sizes).
+fn run_key(ws: &Workspace, config: &RunConfig, shards: &[PathBuf]) -> String {
+    let context = json!({
+        "seed": config.seed,
+        "vocab_size": config.vocab_size,
+        "sequence_length": config.sequence_length,
+        "max_parameters": config.max_parameters,
+        "budgets": config.budgets,
+        "shards": shards.iter().map(|p| json!([
+            p.file_name().map(|n| n.to_string_lossy().into_owned()),
+            p.metadata().map_or(0, |m| m.len()),
+        ])).collect::<Vec<_>>(),
+    })
+    .to_string();
+    checkpoint::run_key(&[
+        ws.bundle_digest.as_bytes(),
+        RUNNER_SOURCE.as_bytes(),
+        context.as_bytes(),
+    ])
+}
+
+/// Resumes from the newest good checkpoint of the run, if any: the stream is fast-forwarded, the
+/// prequential record restored, and the runner told to load the state (a verified copy in the
+/// workspace).
+fn resume(
+    ws: &Workspace,
+    ck: &CheckpointConfig,
+    key: &str,
+    stream: &mut TrainStream,
+    payload: &mut serde_json::Value,
+    out: &mut TrainOutcome,
+    cadence: &mut Cadence,
+) -> Result<(), RunError> {
+    let (good, refused) = checkpoint::latest_good(&ck.dir, key);
+    out.notes.extend(refused.iter().cloned());
+    let mut info = ResumeInfo {
+        refused,
+        ..ResumeInfo::default()
+    };
+    if let Some(record) = good {
+        let index = record.index;
+        let fail = |reason: &str| RunError::Resume {
+            index,
+            reason: reason.into(),
+        };
+        let replayed = stream.replay(&record.prequential.batch_shapes, record.elapsed_seconds)?;
+        if !replayed
+            || stream.consumed_tokens != record.consumed_tokens
+            || stream.consumed_documents != record.consumed_documents
+        {
+            return Err(fail(
+                "the train split no longer yields the recorded batches (the data changed)",
+            ));
+        }
+        let staged = ws.path().join("resume-state.pt");
+        std::fs::copy(checkpoint::state_path(&ck.dir, &record), &staged).map_err(|source| {
+            RunError::Workspace {
+                path: staged.clone(),
+                source,
+            }
+        })?;
+        let (sha, _) = checkpoint::file_sha256(&staged).map_err(|source| RunError::Workspace {
+            path: staged.clone(),
+            source,
+        })?;
+        if sha != record.state_sha256 {
+            return Err(fail("the state file changed while it was copied"));
+        }
+        payload["resume"] = json!({"state": staged, "attempt": index + 1});
+        out.notes.push(format!(
+            "resumed from checkpoint {index} after {} batches",
+            record.batches()
+        ));
+        info.from_checkpoint = Some(index);
+        info.restored_batches = record.batches();
+        cadence.index = index;
+        cadence.batches = record.batches();
+        cadence.shape = Some(record.batch_shape);
+        out.scored_model_params = record.scored_model_params;
+        out.prequential = record.prequential;
+    }
+    out.resume = Some(info);
+    Ok(())
 }
 
 fn chunks_json(chunks: &[Batch]) -> serde_json::Value {

@@ -81,6 +81,8 @@ pub struct TrainStream {
     vocab_size: u32,
     budgets: Budgets,
     started: Option<Instant>,
+    /// Seconds on the clock before this stream started (a resumed run's earlier part).
+    clock_offset: f64,
     /// Tokens taken from the split.
     pub consumed_tokens: u64,
     /// Batches handed out.
@@ -101,6 +103,7 @@ impl TrainStream {
             vocab_size: vocab_size.max(2),
             budgets,
             started: None,
+            clock_offset: 0.0,
             consumed_tokens: 0,
             consumed_batches: 0,
             consumed_documents: 0,
@@ -116,13 +119,37 @@ impl TrainStream {
         if b.step_budget.is_some_and(|s| self.consumed_batches >= s) {
             return Some(StopReason::StepBudget);
         }
-        let elapsed = self.started.map(|s| s.elapsed().as_secs_f64());
+        let elapsed = self
+            .started
+            .map(|s| s.elapsed().as_secs_f64() + self.clock_offset);
         if let (Some(limit), Some(elapsed)) = (b.budget_seconds, elapsed)
             && elapsed >= limit
         {
             return Some(StopReason::WallClock);
         }
         None
+    }
+
+    /// Seconds on the stream's clock (the wall-clock budget's), a resumed run's earlier part
+    /// included.
+    pub fn elapsed_seconds(&self) -> f64 {
+        self.started
+            .map_or(0.0, |s| s.elapsed().as_secs_f64() + self.clock_offset)
+    }
+
+    /// Fast-forwards a fresh stream to where a checkpointed run stood: the batches of `shapes`
+    /// are cut again (and dropped) from the same data, and the clock is set to `elapsed`
+    /// seconds. `false` when the data ends before the record does (the data changed).
+    pub fn replay(&mut self, shapes: &[[usize; 2]], elapsed: f64) -> Result<bool, DataError> {
+        for &[rows, cols] in shapes {
+            match self.next_batch(rows, cols)? {
+                Some(batch) if batch.rows == rows && batch.cols == cols => {}
+                _ => return Ok(false),
+            }
+        }
+        self.started = Some(Instant::now());
+        self.clock_offset = elapsed;
+        Ok(true)
     }
 
     fn next_byte(&mut self) -> Result<Option<u8>, DataError> {
