@@ -8,7 +8,7 @@ use assay_prism::corpus::{self, SourcePin};
 use assay_prism::distributed::Policy;
 use assay_prism::leaderboard::State;
 use assay_prism::runner::{self, RunConfig};
-use assay_prism::score::Budgets;
+use assay_prism::score::{Budgets, StopReason};
 use assay_prism::{CheckSettings, Event, RunReport, check_bundle_with, load_bundle, run_bundle};
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -288,12 +288,18 @@ fn print_report(r: &RunReport) {
             r.instantiation_params
         );
     }
+    let stopped = match t.stopped_reason {
+        Some(StopReason::TokenBudget) => "token budget",
+        Some(StopReason::StepBudget) => "step budget",
+        Some(StopReason::WallClock) => "wall clock",
+        Some(StopReason::DataExhausted) => "data exhausted",
+        None => "not reported",
+    };
     println!(
-        "batches {} ({} bytes, {} docs), stopped: {:?}",
+        "batches {} ({} bytes, {} docs), stopped: {stopped}",
         p.online_loss.len(),
         p.covered_bytes_int(),
         t.consumed_documents,
-        t.stopped_reason
     );
     println!(
         "first loss {:.4} nats (ln V = {:.4})",
@@ -302,13 +308,14 @@ fn print_report(r: &RunReport) {
     );
     println!("prequential bpb {:.6}", r.score.bpb);
     if let Some(h) = &r.heldout {
+        let gap = match (h.train_heldout_gap, &h.gap_basis) {
+            (Some(gap), Some(basis)) => format!("{gap:.6} ({basis})"),
+            (Some(gap), None) => format!("{gap:.6}"),
+            (None, _) => "none (no train bpb to compare)".into(),
+        };
         println!(
-            "held-out: val bpb trained {:.6}, twin {:.6}, delta {:.6}, gap {:?} ({:?})",
-            h.val_bpb_trained,
-            h.val_bpb_random_init,
-            h.heldout_delta,
-            h.train_heldout_gap,
-            h.gap_basis
+            "held-out: val bpb trained {:.6}, twin {:.6}, delta {:.6}, gap {gap}",
+            h.val_bpb_trained, h.val_bpb_random_init, h.heldout_delta,
         );
     } else {
         println!("held-out: skipped (no val split or no trained state)");
@@ -334,7 +341,7 @@ fn print_report(r: &RunReport) {
     }
     let l = &t.limits;
     println!(
-        "limits: AS {}, CPU {} s, files {}, fsize {} MiB, nproc {}, own group, no_new_privs, network isolated: {:?}",
+        "limits: AS {}, CPU {} s, files {}, fsize {} MiB, nproc {}, own group, no_new_privs, network isolated: {}",
         if l.memory_bytes == u64::MAX {
             "none".to_string()
         } else {
@@ -344,7 +351,11 @@ fn print_report(r: &RunReport) {
         l.open_files,
         l.file_bytes >> 20,
         l.processes,
-        l.network_isolated
+        match l.network_isolated {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        }
     );
     for note in l.not_enforced.iter().chain(&t.notes) {
         println!("note: {note}");

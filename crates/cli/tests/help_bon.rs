@@ -1,6 +1,6 @@
-//! `assay bon` and `assay prm`: their `--help` locked by insta snapshots (review a change with
-//! `cargo insta review`), the one spelling `--model` (not `--generator`), and a tiny run through
-//! the binary on the fixture models.
+//! `assay bon` and `assay prm`: the one spelling `--model` (not `--generator`), and a tiny run
+//! through the binary on the fixture models. (Their `--help` is locked with every other command's
+//! in `help.rs`.)
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -11,31 +11,6 @@ fn assay(args: &[&str]) -> Output {
         .env("COLUMNS", "100")
         .output()
         .unwrap()
-}
-
-fn help(args: &[&str]) -> String {
-    let out = assay(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-#[test]
-fn bon_help() {
-    insta::assert_snapshot!(help(&["bon", "--help"]));
-}
-
-#[test]
-fn prm_train_help() {
-    insta::assert_snapshot!(help(&["prm", "train", "--help"]));
-}
-
-#[test]
-fn prm_score_help() {
-    insta::assert_snapshot!(help(&["prm", "score", "--help"]));
 }
 
 fn fixture(path: &str) -> String {

@@ -139,6 +139,49 @@ pub enum ModelViolation {
     NoWeights,
 }
 
+/// One line saying what is wrong and what to use instead (for reports people read).
+impl std::fmt::Display for ModelViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreadable { message } => write!(f, "unreadable: {message}"),
+            Self::BadConfig { message } => write!(f, "config.json: {message}"),
+            Self::ArchitectureNotAllowed { found, allowed } => write!(
+                f,
+                "architecture {found} is not allowed; use one of {}",
+                allowed.join(", ")
+            ),
+            Self::BadWeights { file, message } => write!(f, "{file}: {message}"),
+            Self::UnsupportedDtype { tensor, dtype } => {
+                write!(f, "tensor {tensor} has dtype {dtype}; use F32, F16 or BF16")
+            }
+            Self::DuplicateTensor { tensor } => write!(f, "tensor {tensor} appears in two files"),
+            Self::ParameterCount { found, min, max } => write!(
+                f,
+                "{found} parameters, outside the allowed range {min}..={max}"
+            ),
+            Self::NonFinite { tensor, count } => {
+                write!(f, "tensor {tensor} holds {count} NaN/inf values")
+            }
+            Self::ProjectionNormTooLarge {
+                tensor,
+                norm,
+                limit,
+            } => write!(
+                f,
+                "projection {tensor} has norm {norm:.1}, above the limit {limit}"
+            ),
+            Self::TooManyHighNorms {
+                mean_fraction,
+                limit,
+            } => write!(
+                f,
+                "mean fraction of layers with high projection norms is {mean_fraction:.3}, above {limit}"
+            ),
+            Self::NoWeights => f.write_str("no *.safetensors file in the folder"),
+        }
+    }
+}
+
 /// A sample of weights at seeded positions, per tensor: enough to recognise a perturbed copy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WeightFingerprint {

@@ -226,7 +226,7 @@ impl IntegrityReport {
                     "rejected"
                 };
                 let mut reasons: Vec<String> =
-                    model.violations.iter().map(|v| format!("{v:?}")).collect();
+                    model.violations.iter().map(ToString::to_string).collect();
                 if let Some((original, similarity)) = &model.copy_of {
                     reasons.push(format!("copy of {original} (similarity {similarity:.4})"));
                 }

@@ -676,43 +676,8 @@ fn note_copies(
 
 /// One line per integrity violation, saying what to fix.
 pub fn describe_violation(violation: &ModelViolation) -> String {
-    match violation {
-        ModelViolation::Unreadable { message } => format!("unreadable: {message}"),
-        ModelViolation::BadConfig { message } => format!("config.json: {message}"),
-        ModelViolation::ArchitectureNotAllowed { found, allowed } => {
-            format!(
-                "architecture {found} is not allowed; use one of {}",
-                allowed.join(", ")
-            )
-        }
-        ModelViolation::BadWeights { file, message } => format!("{file}: {message}"),
-        ModelViolation::UnsupportedDtype { tensor, dtype } => {
-            format!("tensor {tensor} has dtype {dtype}; use F32, F16 or BF16")
-        }
-        ModelViolation::DuplicateTensor { tensor } => {
-            format!("tensor {tensor} appears in two files")
-        }
-        ModelViolation::ParameterCount { found, min, max } => {
-            format!("{found} parameters, outside the allowed range {min}..={max}")
-        }
-        ModelViolation::NonFinite { tensor, count } => {
-            format!("tensor {tensor} holds {count} NaN/inf values")
-        }
-        ModelViolation::ProjectionNormTooLarge {
-            tensor,
-            norm,
-            limit,
-        } => {
-            format!("projection {tensor} has norm {norm:.1}, above the limit {limit}")
-        }
-        ModelViolation::TooManyHighNorms {
-            mean_fraction,
-            limit,
-        } => format!(
-            "mean fraction of layers with high projection norms is {mean_fraction:.3}, above {limit}"
-        ),
-        ModelViolation::NoWeights => "no *.safetensors file in the folder".to_owned(),
-    }
+    // The text lives beside the violation in assay-integrity, so its reports say the same.
+    violation.to_string()
 }
 
 /// Loads one accepted model and scores it on every loaded task.

@@ -1,6 +1,7 @@
-//! Writes rows to Parquet without Arrow: the schema is inferred from the rows ([`crate::schema`]),
-//! each row is shredded into its leaf columns (definition and repetition levels, as the Parquet
-//! format's nested encoding needs), and the `parquet` crate's column writers encode them.
+//! Writes rows to Parquet without Arrow: the schema is inferred from the rows (by the crate's
+//! private `schema` module), each row is shredded into its leaf columns (definition and repetition
+//! levels, as the Parquet format's nested encoding needs), and the `parquet` crate's column writers
+//! encode them.
 //!
 //! Every field is nullable; lists use the standard three-level `LIST` layout
 //! (`optional group f (LIST) { repeated group list { optional element } }`), the layout

@@ -1,13 +1,13 @@
 //! BLEU with sacrebleu's defaults (sacrebleu 2.6.0, `sacrebleu.corpus_bleu` / `sentence_bleu`).
 //!
-//! Defaults reproduced: case-sensitive, the [`tokenize_13a`] tokenizer after stripping trailing
-//! whitespace, n-grams up to 4, clipped counts against the per-n-gram maximum over a segment's
-//! references, the reference length closest to the hypothesis length (the shorter on ties), the
-//! brevity penalty exp(1 - r/c) when c < r (0 when c = 0), and the `exp` smoothing (NIST
-//! mteval-v13a: the k-th order with no match gets precision 100 / (2^k · total)). Corpus BLEU
-//! sums statistics over segments and uses all 4 orders; sentence BLEU uses the effective order
-//! (only orders that have any n-gram in the hypothesis). Scores are on sacrebleu's 0–100 scale,
-//! and `log(0)` is floored at -9999999999 as in sacrebleu's `my_log`.
+//! Defaults reproduced: case-sensitive, the [`tokenize_13a`](super::tokenizer_13a::tokenize_13a)
+//! tokenizer after stripping trailing whitespace, n-grams up to 4, clipped counts against the
+//! per-n-gram maximum over a segment's references, the reference length closest to the hypothesis
+//! length (the shorter on ties), the brevity penalty exp(1 - r/c) when c < r (0 when c = 0), and
+//! the `exp` smoothing (NIST mteval-v13a: the k-th order with no match gets precision 100 / (2^k ·
+//! total)). Corpus BLEU sums statistics over segments and uses all 4 orders; sentence BLEU uses the
+//! effective order (only orders that have any n-gram in the hypothesis). Scores are on sacrebleu's
+//! 0–100 scale, and `log(0)` is floored at -9999999999 as in sacrebleu's `my_log`.
 //!
 //! Deliberate differences from sacrebleu, all on inputs it rejects or mishandles:
 //! - references are grouped per hypothesis (`references[i]` holds every reference of
