@@ -65,15 +65,7 @@ impl EvalArgs {
     }
 }
 
-/// An error as one line of causes, with its hint on the next.
-pub fn explain(error: &dyn Diagnose) -> anyhow::Error {
-    let mut text = assay_errors::chain(error);
-    if let Some(hint) = error.hint() {
-        text.push_str("\nhint: ");
-        text.push_str(&hint);
-    }
-    anyhow::anyhow!(text)
-}
+use crate::diagnosis::explain;
 
 /// Runs `assay eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {

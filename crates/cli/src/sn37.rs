@@ -7,7 +7,7 @@ use assay_sn37::round::{RoundEvent, RoundPolicy};
 use assay_sn37::run::RoundSettings;
 
 use crate::common::DeviceArgs;
-use crate::eval::explain;
+use crate::diagnosis::explain;
 use crate::progress::Progress;
 
 /// Run one SN37 round for one competition.
