@@ -43,7 +43,7 @@ datacomp() {
   local t0; t0=$(now)
   "$bin" datacomp run --model "$model" --submissions "$round" --out "$out/$name" --overwrite "$@" \
     --log-format json > "$out/$name.log" 2>&1 || { log "datacomp $name failed"; tail -5 "$out/$name.log"; }
-  echo "$(now) - $t0" | bc > "$out/$name.wall"
+  python3 -c "import sys; print(round(float(sys.argv[1]) - float(sys.argv[2]), 2))" "$(now)" "$t0" > "$out/$name.wall"
   log "datacomp $name: $(cat "$out/$name.wall") s"
 }
 sn37_hash() { # DIR HOTKEY BLOCK
@@ -74,7 +74,7 @@ bench)
   timeout 540 python3 scripts/gpu/peer_datacomp.py --model "$work/models/qwen15" --submissions "$work/round8" \
     --eval "$out/bench-assay/eval_set.jsonl" > "$out/bench-peer.json" 2> "$out/bench-peer.err" \
     || { log "peer failed"; tail -5 "$out/bench-peer.err"; }
-  echo "$(now) - $t0" | bc > "$out/bench-peer.wall"
+  python3 -c "import sys; print(round(float(sys.argv[1]) - float(sys.argv[2]), 2))" "$(now)" "$t0" > "$out/bench-peer.wall"
   log "peer: $(cat "$out/bench-peer.wall") s"
   ;;
 sizes)
@@ -94,7 +94,7 @@ sn37)
   "$bin" sn37 round --competition scripts/gpu/sn37_real_scale.toml --models "$work/models" \
     --data examples/sn37/data --block 5000 --state "$out/sn37-real/state.json" --out "$out/sn37-real" \
     --device cuda > "$out/sn37-real.log" 2>&1 || { log "sn37 round failed"; tail -5 "$out/sn37-real.log"; }
-  echo "$(now) - $t0" | bc > "$out/sn37-real.wall"
+  python3 -c "import sys; print(round(float(sys.argv[1]) - float(sys.argv[2]), 2))" "$(now)" "$t0" > "$out/sn37-real.wall"
   log "sn37 round: $(cat "$out/sn37-real.wall") s"
   ;;
 *) echo "unknown part $part (agree | bench | sizes | sn37)"; exit 2 ;;
