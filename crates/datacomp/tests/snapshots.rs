@@ -58,6 +58,7 @@ fn trained(answer_loss: f64, accuracy: f64) -> TrainedSummary {
             combined: answer_loss + accuracy,
         },
         problems: Vec::new(),
+        loss_curve: Vec::new(),
     }
 }
 
