@@ -94,6 +94,18 @@ fn run_round<'py>(
                     e.set_item("hotkey", hotkey)?;
                     e.set_item("task", task)
                 }
+                RoundEvent::ModelEvaluated {
+                    hotkey,
+                    load_seconds,
+                    task_seconds,
+                    peak_memory_bytes,
+                } => {
+                    e.set_item("event", "model_evaluated")?;
+                    e.set_item("hotkey", hotkey)?;
+                    e.set_item("load_seconds", load_seconds)?;
+                    e.set_item("task_seconds", task_seconds)?;
+                    e.set_item("peak_memory_bytes", peak_memory_bytes)
+                }
             })
         })
     });

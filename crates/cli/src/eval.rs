@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use assay_errors::Diagnose;
 use assay_eval::registry::Registry;
 use assay_eval::run::{EvalEvent, EvalSettings, registry_table, results_table};
 

@@ -142,7 +142,7 @@ fn demo_examples(args: &ServeArgs) -> anyhow::Result<(PathBuf, DemoSubmissions)>
             sn37.push((name, metadata.content_hash));
         }
     }
-    let sn37_dirs = (!sn37.is_empty()).then(|| (models, data));
+    let sn37_dirs = (!sn37.is_empty()).then_some((models, data));
     Ok((
         dir,
         DemoSubmissions {

@@ -75,9 +75,9 @@ pub fn stage_table(timings: &[StageTiming]) -> String {
          CUDA, the process's resident memory on the CPU).\n\n| stage | seconds | peak memory (GiB) |\n|---|---|---|\n",
     );
     for t in timings {
-        let memory = t
-            .peak_memory_bytes
-            .map_or("-".to_string(), |b| format!("{:.2}", b as f64 / (1u64 << 30) as f64));
+        let memory = t.peak_memory_bytes.map_or("-".to_string(), |b| {
+            format!("{:.2}", b as f64 / (1u64 << 30) as f64)
+        });
         let _ = writeln!(s, "| {} | {:.2} | {memory} |", t.stage, t.seconds);
     }
     s

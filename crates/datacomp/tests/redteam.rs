@@ -23,9 +23,6 @@ fn kind(reason: &RejectReason) -> &'static str {
 }
 
 #[test]
-#[ignore = "unverified this session: the fixtures must be regenerated with \
-            `cargo run --example make_redteam` (new honest and copier miners) and the test run; \
-            run with --ignored"]
 fn every_attack_is_caught_and_honest_miners_are_untouched() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/redteam");
     let expected: serde_json::Value =

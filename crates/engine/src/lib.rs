@@ -49,12 +49,12 @@ pub use candle_core;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Arch, ModelConfig};
 pub use device::{DeviceSpec, Placement, Precision, open_device};
-pub use memory::PeakMemory;
 pub use error::{EngineError, Result};
 pub use generate::{
     Completion, FinishReason, GenerateOptions, SamplingParams, generate, generate_with_keys,
     prompt_key, request_key,
 };
+pub use memory::PeakMemory;
 pub use model::{KvCache, Model, Pass};
 pub use score::{BatchLimits, CompletionScore, TokenScores, score_completions, score_sequences};
 pub use source::{LoadOptions, LoadedModel, ModelSource, load};

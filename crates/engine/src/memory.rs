@@ -124,9 +124,14 @@ mod tests {
         let touched: u64 = block.iter().step_by(4096).map(|&b| b as u64).sum();
         drop(block);
         let after = resident_bytes().unwrap();
-        let peak = watch.finish().expect("the CPU's resident memory is readable");
+        let peak = watch
+            .finish()
+            .expect("the CPU's resident memory is readable");
         assert_eq!(touched, 16384);
-        assert!(peak >= 64 << 20, "peak {peak} is below the 64 MiB block held");
+        assert!(
+            peak >= 64 << 20,
+            "peak {peak} is below the 64 MiB block held"
+        );
         assert!(
             peak >= after + (32 << 20),
             "peak {peak} should exceed the {after} bytes left after the block was freed"

@@ -74,6 +74,9 @@ impl ModelLoader for EngineLoader {
     }
 
     fn device(&self) -> Option<assay_engine::candle_core::Device> {
-        self.placement.load_options().ok().map(|options| options.device)
+        self.placement
+            .load_options()
+            .ok()
+            .map(|options| options.device)
     }
 }

@@ -748,7 +748,6 @@ fn evaluate_model(
             .iter_mut()
             .for_each(|task| task.raw = f64::INFINITY);
     }
-    drop(timed);
     drop(model);
     progress(RoundEvent::ModelEvaluated {
         hotkey: result.hotkey.clone(),
