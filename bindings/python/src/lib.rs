@@ -104,15 +104,15 @@ fn check_known(
     overrides: &serde_json::Value,
     what: &str,
 ) -> PyResult<()> {
-    if let (Some(known), Some(given)) = (defaults.as_object(), overrides.as_object()) {
-        if let Some(unknown) = given.keys().find(|k| !known.contains_key(*k)) {
-            let mut names: Vec<&str> = known.keys().map(String::as_str).collect();
-            names.sort_unstable();
-            return Err(errors::bad_argument(format!(
-                "unknown {what} `{unknown}`; known: {}",
-                names.join(", ")
-            )));
-        }
+    if let (Some(known), Some(given)) = (defaults.as_object(), overrides.as_object())
+        && let Some(unknown) = given.keys().find(|k| !known.contains_key(*k))
+    {
+        let mut names: Vec<&str> = known.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        return Err(errors::bad_argument(format!(
+            "unknown {what} `{unknown}`; known: {}",
+            names.join(", ")
+        )));
     }
     Ok(())
 }
