@@ -326,7 +326,9 @@ fn a_corrupt_checkpoint_is_refused_and_the_previous_one_used() {
         record["prequential"]["online_loss"][1] = serde_json::json!(0.5);
         std::fs::write(&path, format!("{sum}\n{record}\n")).unwrap();
     };
-    let cases: [(&str, &dyn Fn(&Path), &str); 3] = [
+    /// What is broken, how, and the reason the resume must give.
+    type Case<'a> = (&'a str, &'a dyn Fn(&Path), &'a str);
+    let cases: [Case; 3] = [
         ("flipped state byte", &flip, "state file hash mismatch"),
         ("torn record", &tear, "checksum mismatch"),
         ("edited loss", &edit, "checksum mismatch"),
