@@ -633,8 +633,8 @@ async fn chain_schedules(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
-        body["jobs_enqueued"], 2,
-        "one SN37 evaluation per competition"
+        body["jobs_enqueued"], 0,
+        "no model committed yet: no SN37 evaluation is queued"
     );
     // A miner commits a model to competition 4; the next sync block evaluates it.
     let ts = T0_MS / 1000;
@@ -656,20 +656,12 @@ async fn chain_schedules(backend: Backend) {
     );
     let mut jobs = db.store.recent_jobs(10).await.unwrap();
     jobs.retain(|j| j.kind == "sn37.eval");
-    assert_eq!(jobs.len(), 4);
-    let newest = &jobs[..2];
-    // Round robin: the second sync step starts with the second competition.
-    let first = db
-        .store
-        .claim("w", Duration::from_secs(60))
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        first.payload["competition_id"], 4,
-        "step 0 starts with competition 4"
+        jobs.len(),
+        2,
+        "the sync block after the commitment queues the round's evaluations"
     );
-    assert_eq!(first.payload["block_hash"], "0xg0");
+    let newest = &jobs[..2];
     let comp4 = newest
         .iter()
         .find(|j| j.payload["competition_id"] == 4)
@@ -741,7 +733,10 @@ async fn chain_schedules(backend: Backend) {
     assert_eq!(body["new"], 0);
     let (status, queue) = send(&state, internal_get("/internal/v1/queue", Some(TOKEN))).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(queue["jobs_by_state"]["queued"].as_i64().unwrap() >= 4);
+    assert!(
+        queue["jobs_by_state"]["queued"].as_i64().unwrap() >= 3,
+        "{queue}"
+    );
     db.cleanup().await;
 }
 both!(schedules, chain_schedules);
