@@ -1,13 +1,14 @@
 //! Attention: [`masked_softmax`] (the causal / left-padding mask built in, a backward that needs
 //! only its output), and [`causal_attention`] / [`causal_attention_blocks`], which keep only q, k,
-//! v and the output for backward. CPU code and CUDA launches of `kernels/assay.cu` side by side.
+//! v and the output for backward. The CPU loops are in `cpu/attention.rs`, the CUDA launches of
+//! `kernels/assay.cu` in `cuda/attention.rs`.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 
-use super::plumbing::{cpu_from_f32, cpu_rows_f32, cpu_u32, last_dim};
+use super::cpu;
 #[cfg(feature = "cuda")]
-use super::plumbing::{cuda, kernel_dtype, load_kernel};
+use super::cuda;
 
 /// Which keys each query row of an attention-score tensor may see.
 #[derive(Debug, Clone, Copy)]
@@ -30,42 +31,6 @@ pub struct AttentionMask {
 /// elsewhere; `pad` `[batch]` u32 hides each batch entry's first `pad[b]` keys (left padding).
 struct MaskedSoftmax(AttentionMask);
 
-impl MaskedSoftmax {
-    fn visible(&self, row: usize, pad: &[u32]) -> (usize, usize) {
-        let m = self.0;
-        let lo = pad[row / m.rows_per_batch] as usize;
-        (lo, m.past + (row / m.rows_per_query.max(1)) % m.queries)
-    }
-}
-
-/// The longest row the warp-per-row softmax kernels take (32 lanes × 32 values).
-#[cfg(feature = "cuda")]
-const WARP_ROW: usize = 1024;
-
-/// Row kernel `name` (a block per row) or, for rows of at most [`WARP_ROW`] values, its twin
-/// `name_warp` (a warp per row, eight rows a block, the row count as an extra argument after the
-/// output); returns the kernel's name, whether it is the warp twin, and its launch shape.
-#[cfg(feature = "cuda")]
-fn row_kernel(
-    name: &str,
-    rows: usize,
-    cols: usize,
-) -> (
-    String,
-    bool,
-    candle_core::cuda_backend::cudarc::driver::LaunchConfig,
-) {
-    if cols > WARP_ROW {
-        return (name.to_string(), false, cuda::rows(rows));
-    }
-    let cfg = candle_core::cuda_backend::cudarc::driver::LaunchConfig {
-        grid_dim: (rows.div_ceil(8).max(1) as u32, 1, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 0,
-    };
-    (format!("{name}_warp"), true, cfg)
-}
-
 impl CustomOp2 for MaskedSoftmax {
     fn name(&self) -> &'static str {
         "masked-softmax"
@@ -78,28 +43,7 @@ impl CustomOp2 for MaskedSoftmax {
         pad: &CpuStorage,
         lp: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (rows, cols) = last_dim(lx)?;
-        let values = cpu_rows_f32(x, lx)?;
-        let pad = cpu_u32(pad, lp)?;
-        let mut out = vec![0f32; values.len()];
-        for r in 0..rows {
-            let (lo, hi) = self.visible(r, &pad);
-            let row = &values[r * cols..(r + 1) * cols];
-            let seen = lo..=hi.min(cols.saturating_sub(1));
-            let max = seen
-                .clone()
-                .map(|j| row[j] * self.0.scale)
-                .fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = seen
-                .clone()
-                .map(|j| (row[j] * self.0.scale - max).exp())
-                .sum();
-            let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
-            for j in seen {
-                out[r * cols + j] = (row[j] * self.0.scale - max).exp() * inv;
-            }
-        }
-        Ok((cpu_from_f32(out, x.dtype())?, lx.shape().clone()))
+        cpu::attention::masked_softmax(self.0, x, lx, pad, lp)
     }
 
     #[cfg(feature = "cuda")]
@@ -110,41 +54,7 @@ impl CustomOp2 for MaskedSoftmax {
         pad: &candle_core::CudaStorage,
         lp: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::WrapErr;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        let (rows, cols) = last_dim(lx)?;
-        let dev = x.device();
-        let (name, warp, cfg) = row_kernel("masked_softmax", rows, cols);
-        let f = load_kernel!(dev, &name, x.dtype());
-        let n = rows as u32;
-        let pad = cuda::view::<u32>(pad, lp)?;
-        let (s, t, past, rpb) = (
-            cols as u32,
-            self.0.queries as u32,
-            self.0.past as u32,
-            self.0.rows_per_batch as u32,
-        );
-        let scale = self.0.scale;
-        let per_query = self.0.rows_per_query.max(1) as u32;
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let input = cuda::view::<$ty>(x, lx)?;
-                let out = cuda::alloc::<$ty>(dev, rows * cols)?;
-                let mut b = f.builder();
-                b.arg(&input).arg(&out);
-                if warp {
-                    b.arg(&n);
-                }
-                b.arg(&s).arg(&t).arg(&past).arg(&rpb);
-                b.arg(&pad).arg(&scale).arg(&per_query);
-                // SAFETY: arguments match the kernel's signature (rows only for the warp twin);
-                // a warp or a block per row.
-                unsafe { b.launch(cfg) }.w()?;
-                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
-            }};
-        }
-        let out = kernel_dtype!(x.dtype(), "masked softmax", launch);
-        Ok((out, lx.shape().clone()))
+        cuda::attention::masked_softmax(self.0, x, lx, pad, lp)
     }
 
     fn bwd(
@@ -174,20 +84,7 @@ impl CustomOp2 for SoftmaxBackward {
         g: &CpuStorage,
         lg: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (_, cols) = last_dim(ly)?;
-        let (y32, g32) = (cpu_rows_f32(y, ly)?, cpu_rows_f32(g, lg)?);
-        let mut out = vec![0f32; y32.len()];
-        for ((yr, gr), o) in y32
-            .chunks(cols)
-            .zip(g32.chunks(cols))
-            .zip(out.chunks_mut(cols))
-        {
-            let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-            for ((o, &yy), &gg) in o.iter_mut().zip(yr).zip(gr) {
-                *o = self.0 * yy * (gg - dot);
-            }
-        }
-        Ok((cpu_from_f32(out, y.dtype())?, ly.shape().clone()))
+        cpu::attention::softmax_backward(self.0, y, ly, g, lg)
     }
 
     #[cfg(feature = "cuda")]
@@ -198,35 +95,7 @@ impl CustomOp2 for SoftmaxBackward {
         g: &candle_core::CudaStorage,
         lg: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::WrapErr;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        let (rows, cols) = last_dim(ly)?;
-        let dev = y.device();
-        let (name, warp, cfg) = row_kernel("softmax_backward", rows, cols);
-        let f = load_kernel!(dev, &name, y.dtype());
-        let (n, s, scale) = (rows as u32, cols as u32, self.0);
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let (yv, gv) = (cuda::view::<$ty>(y, ly)?, cuda::view::<$ty>(g, lg)?);
-                let out = cuda::alloc::<$ty>(dev, rows * cols)?;
-                let mut b = f.builder();
-                b.arg(&yv).arg(&gv).arg(&out);
-                if warp {
-                    b.arg(&n);
-                }
-                b.arg(&s).arg(&scale);
-                // SAFETY: arguments match the kernel's signature (rows only for the warp twin);
-                // a warp or a block per row.
-                unsafe { b.launch(cfg) }.w()?;
-                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
-            }};
-        }
-        let out = match (y.dtype(), g.dtype()) {
-            (DType::F32, DType::F32) => launch!(f32),
-            (DType::BF16, DType::BF16) => launch!(half::bf16),
-            (a, b) => candle_core::bail!("softmax backward: {a:?} output with {b:?} gradient"),
-        };
-        Ok((out, ly.shape().clone()))
+        cuda::attention::softmax_backward(self.0, y, ly, g, lg)
     }
 }
 
@@ -256,6 +125,8 @@ impl CausalAttention {
         Ok((b * h, rows, keys, d))
     }
 
+    /// The forward on either backend: its own GEMMs around `softmax`, the backend's masked softmax
+    /// (see `unpadded_softmax` in `cpu/attention.rs` and `cuda/attention.rs`).
     fn run<S: BackendStorage>(
         &self,
         (q, lq): (&S, &Layout),
@@ -287,11 +158,12 @@ impl candle_core::CustomOp3 for CausalAttention {
         v: &CpuStorage,
         lv: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let pad = CpuStorage::U32(vec![0; lq.shape().dims()[0]]);
-        let lp = Layout::contiguous(lq.shape().dims()[0]);
-        self.run((q, lq), (k, lk), (v, lv), |s, l| {
-            Ok(MaskedSoftmax(self.0).cpu_fwd(s, l, &pad, &lp)?.0)
-        })
+        self.run(
+            (q, lq),
+            (k, lk),
+            (v, lv),
+            cpu::attention::unpadded_softmax(self.0, lq),
+        )
     }
 
     #[cfg(feature = "cuda")]
@@ -304,14 +176,12 @@ impl candle_core::CustomOp3 for CausalAttention {
         v: &candle_core::CudaStorage,
         lv: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let b = lq.shape().dims()[0];
-        let dev = q.device();
-        let zeros = dev.alloc_zeros::<u32>(b)?;
-        let pad = candle_core::CudaStorage::wrap_cuda_slice(zeros, dev.clone());
-        let lp = Layout::contiguous(b);
-        self.run((q, lq), (k, lk), (v, lv), |s, l| {
-            Ok(MaskedSoftmax(self.0).cuda_fwd(s, l, &pad, &lp)?.0)
-        })
+        self.run(
+            (q, lq),
+            (k, lk),
+            (v, lv),
+            cuda::attention::unpadded_softmax(self.0, q, lq)?,
+        )
     }
 
     fn bwd(

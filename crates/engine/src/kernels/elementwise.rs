@@ -1,59 +1,10 @@
 //! Elementwise ops: [`silu_mul`] (SwiGLU's gate) with its backward, and [`add`].
 
-#[cfg(feature = "cuda")]
-use candle_core::DType;
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::plumbing::{cpu_from_f32, cpu_rows_f32};
+use super::cpu;
 #[cfg(feature = "cuda")]
-use super::plumbing::{cuda, elementwise_config, kernel_dtype, load_kernel};
-
-/// `f(a, b)` value by value for two tensors of one shape, in f32, written in `a`'s dtype.
-fn cpu_elementwise2(
-    a: &CpuStorage,
-    la: &Layout,
-    b: &CpuStorage,
-    lb: &Layout,
-    f: impl Fn(f32, f32) -> f32,
-) -> candle_core::Result<(CpuStorage, Shape)> {
-    let (x, y) = (cpu_rows_f32(a, la)?, cpu_rows_f32(b, lb)?);
-    let out = x.iter().zip(&y).map(|(&p, &q)| f(p, q)).collect();
-    Ok((cpu_from_f32(out, a.dtype())?, la.shape().clone()))
-}
-
-/// Runs the elementwise kernel `name` (`(a, b, out, n)`) over two tensors of one shape.
-#[cfg(feature = "cuda")]
-fn cuda_elementwise2(
-    name: &str,
-    a: &candle_core::CudaStorage,
-    la: &Layout,
-    b: &candle_core::CudaStorage,
-    lb: &Layout,
-) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-    use candle_core::cuda_backend::WrapErr;
-    use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-    let n = la.shape().elem_count();
-    let dev = a.device();
-    let f = load_kernel!(dev, name, a.dtype());
-    macro_rules! launch {
-        ($ty:ty) => {{
-            let (av, bv) = (cuda::view::<$ty>(a, la)?, cuda::view::<$ty>(b, lb)?);
-            let out = cuda::alloc::<$ty>(dev, n)?;
-            let mut builder = f.builder();
-            builder.arg(&av).arg(&bv).arg(&out).arg(&n);
-            // SAFETY: arguments match the kernel's signature.
-            unsafe { builder.launch(elementwise_config(n)) }.w()?;
-            candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
-        }};
-    }
-    let out = match (a.dtype(), b.dtype()) {
-        (DType::F32, DType::F32) => launch!(f32),
-        (DType::BF16, DType::BF16) => launch!(half::bf16),
-        (x, y) => candle_core::bail!("{name}: {x:?} and {y:?} inputs"),
-    };
-    Ok((out, la.shape().clone()))
-}
+use super::cuda;
 
 /// `silu(g) · u`, the SwiGLU gate, in one pass; differentiable in both.
 struct SiluMul;
@@ -70,7 +21,7 @@ impl CustomOp2 for SiluMul {
         b: &CpuStorage,
         lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        cpu_elementwise2(a, la, b, lb, |g, u| g / (1.0 + (-g).exp()) * u)
+        cpu::elementwise::silu_mul(a, la, b, lb)
     }
 
     #[cfg(feature = "cuda")]
@@ -81,7 +32,7 @@ impl CustomOp2 for SiluMul {
         b: &candle_core::CudaStorage,
         lb: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        cuda_elementwise2("silu_mul", a, la, b, lb)
+        cuda::elementwise::silu_mul(a, la, b, lb)
     }
 
     fn bwd(
@@ -113,21 +64,7 @@ impl candle_core::CustomOp3 for SiluMulBackward {
         d: &CpuStorage,
         ld: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (g32, u32_, d32) = (
-            cpu_rows_f32(g, lg)?,
-            cpu_rows_f32(u, lu)?,
-            cpu_rows_f32(d, ld)?,
-        );
-        let n = g32.len();
-        let mut out = vec![0f32; 2 * n];
-        for i in 0..n {
-            let sg = 1.0 / (1.0 + (-g32[i]).exp());
-            out[i] = d32[i] * u32_[i] * sg * (1.0 + g32[i] * (1.0 - sg));
-            out[n + i] = d32[i] * g32[i] * sg;
-        }
-        let mut dims = vec![2];
-        dims.extend_from_slice(lg.shape().dims());
-        Ok((cpu_from_f32(out, g.dtype())?, Shape::from(dims)))
+        cpu::elementwise::silu_mul_backward(g, lg, u, lu, d, ld)
     }
 
     #[cfg(feature = "cuda")]
@@ -140,30 +77,7 @@ impl candle_core::CustomOp3 for SiluMulBackward {
         d: &candle_core::CudaStorage,
         ld: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::WrapErr;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        let n = lg.shape().elem_count();
-        let dev = g.device();
-        let f = load_kernel!(dev, "silu_mul_backward", g.dtype());
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let (gv, uv, dv) = (
-                    cuda::view::<$ty>(g, lg)?,
-                    cuda::view::<$ty>(u, lu)?,
-                    cuda::view::<$ty>(d, ld)?,
-                );
-                let out = cuda::alloc::<$ty>(dev, 2 * n)?;
-                let mut b = f.builder();
-                b.arg(&gv).arg(&uv).arg(&dv).arg(&out).arg(&n);
-                // SAFETY: arguments match the kernel's signature; out holds 2n values.
-                unsafe { b.launch(elementwise_config(n)) }.w()?;
-                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
-            }};
-        }
-        let out = kernel_dtype!(g.dtype(), "silu-mul backward", launch);
-        let mut dims = vec![2];
-        dims.extend_from_slice(lg.shape().dims());
-        Ok((out, Shape::from(dims)))
+        cuda::elementwise::silu_mul_backward(g, lg, u, lu, d, ld)
     }
 }
 
@@ -204,7 +118,7 @@ impl CustomOp2 for FastAdd {
         b: &CpuStorage,
         lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        cpu_elementwise2(a, la, b, lb, |p, q| p + q)
+        cpu::elementwise::fast_add(a, la, b, lb)
     }
 
     #[cfg(feature = "cuda")]
@@ -215,7 +129,7 @@ impl CustomOp2 for FastAdd {
         b: &candle_core::CudaStorage,
         lb: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        cuda_elementwise2("add", a, la, b, lb)
+        cuda::elementwise::fast_add(a, la, b, lb)
     }
 
     fn bwd(

@@ -1,19 +1,13 @@
 //! Splitting projections into attention heads and merging them back, with the rotary position
 //! embedding applied on the way ([`split_heads`], [`merge_heads`] and their grouped forms).
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
-
-use candle_core::backend::BackendStorage;
-
-use super::plumbing::{cpu_from_f32, cpu_rows_f32, round_to};
-#[cfg(feature = "cuda")]
-use super::plumbing::{cuda, load_kernel};
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+
+use super::cpu;
 #[cfg(feature = "cuda")]
-use candle_core::cuda_backend::WrapErr;
-#[cfg(feature = "cuda")]
-use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+use super::cuda;
 
 /// The rotation of [`split_heads`] and [`merge_heads`] (rotate-half layout, as transformers): one
 /// table `[B, T, D]` holding `cos` then `sin` for each position, built once per pass and read by
@@ -134,16 +128,16 @@ pub fn merge_heads_grouped(
 
 /// The layout change (and rotation) between `[B, T, heads, D]` rows and `[B, heads, T, D]` heads.
 #[derive(Debug, Clone, Copy)]
-struct Heads {
-    batch: usize,
-    time: usize,
-    heads: usize,
-    dim: usize,
+pub(super) struct Heads {
+    pub(super) batch: usize,
+    pub(super) time: usize,
+    pub(super) heads: usize,
+    pub(super) dim: usize,
     /// Rows to heads (rotating by +θ), or heads to rows (rotating by −θ).
-    to_heads: bool,
+    pub(super) to_heads: bool,
     /// Query heads per key head on the heads side, `[B, heads / groups, T, groups, D]`; 1 for
     /// the plain `[B, heads, T, D]`.
-    groups: usize,
+    pub(super) groups: usize,
 }
 
 impl Heads {
@@ -163,7 +157,7 @@ impl Heads {
         Ok(())
     }
 
-    fn out_shape(&self) -> Shape {
+    pub(super) fn out_shape(&self) -> Shape {
         if self.to_heads {
             let kv = self.heads / self.groups;
             Shape::from((self.batch, kv, self.time * self.groups, self.dim))
@@ -183,144 +177,6 @@ impl Heads {
             None => x.apply_op2_no_bwd(bias, &HeadsPlain(self)),
         }
     }
-
-    /// Index in the rows layout `[B, T, heads, D]` of element (b, h, t, d).
-    fn row_index(&self, b: usize, h: usize, t: usize, d: usize) -> usize {
-        ((b * self.time + t) * self.heads + h) * self.dim + d
-    }
-
-    /// Index in the heads layout `[B, kv, T, groups, D]` (`[B, heads, T, D]` for one group).
-    fn head_index(&self, b: usize, h: usize, t: usize, d: usize) -> usize {
-        let (g, kv) = (self.groups, self.heads / self.groups);
-        (((b * kv + h / g) * self.time + t) * g + h % g) * self.dim + d
-    }
-
-    /// The CPU twin of the kernel: `table` `[B, T, D]` holds cos then sin halves, or None.
-    fn cpu(&self, x: &[f32], bias: &[f32], table: Option<&[f32]>, dtype: DType) -> Vec<f32> {
-        let (half, dim) = (self.dim / 2, self.dim);
-        let mut out = vec![0f32; x.len()];
-        let mut pair = vec![0f32; dim];
-        for b in 0..self.batch {
-            for t in 0..self.time {
-                for h in 0..self.heads {
-                    let (src, dst) = if self.to_heads {
-                        (self.row_index(b, h, t, 0), self.head_index(b, h, t, 0))
-                    } else {
-                        (self.head_index(b, h, t, 0), self.row_index(b, h, t, 0))
-                    };
-                    for d in 0..dim {
-                        // The bias is added (and rounded, as a separate add would) first.
-                        pair[d] = round_to(x[src + d] + bias[h * dim + d], dtype);
-                    }
-                    let Some(table) = table else {
-                        out[dst..dst + dim].copy_from_slice(&pair);
-                        continue;
-                    };
-                    let row = (b * self.time + t) * dim;
-                    let sign = if self.to_heads { 1.0 } else { -1.0 };
-                    for i in 0..half {
-                        let (c, s) = (table[row + i], sign * table[row + half + i]);
-                        let (lo, hi) = (pair[i], pair[half + i]);
-                        out[dst + i] = lo * c - hi * s;
-                        out[dst + half + i] = hi * c + lo * s;
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// Blocks (token tile, head, sequence) of threads (unit, token), each thread taking
-    /// `per_thread` values of a token's head: the kernels index without dividing.
-    #[cfg(feature = "cuda")]
-    fn launch_config(&self, per_thread: usize) -> candle_core::Result<LaunchConfig> {
-        let units = self.dim.div_ceil(per_thread).max(1);
-        let x = units.min(cuda::BLOCK as usize);
-        let y = (cuda::BLOCK as usize / x).max(1);
-        if self.heads > 65535 || self.batch > 65535 {
-            candle_core::bail!(
-                "heads kernel: {} sequences of {} heads",
-                self.batch,
-                self.heads
-            );
-        }
-        Ok(LaunchConfig {
-            grid_dim: (
-                self.time.div_ceil(y) as u32,
-                self.heads as u32,
-                self.batch as u32,
-            ),
-            block_dim: (x as u32, y as u32, 1),
-            shared_mem_bytes: 0,
-        })
-    }
-
-    /// Runs `heads_plain` (no table) or `heads_rope` on the GPU.
-    #[cfg(feature = "cuda")]
-    fn cuda(
-        &self,
-        (x, lx): (&CudaStorage, &Layout),
-        (bias, lb): (&CudaStorage, &Layout),
-        table: Option<(&CudaStorage, &Layout)>,
-    ) -> candle_core::Result<(CudaStorage, Shape)> {
-        let dev = x.device();
-        let n = self.batch * self.time * self.heads * self.dim;
-        // 8 values of a head a thread without rotation, 8 rotation pairs (16 values) with.
-        let (name, cfg) = match table {
-            Some(_) => ("heads_rope", self.launch_config(16)?),
-            None => ("heads_plain", self.launch_config(8)?),
-        };
-        let f = load_kernel!(dev, name, x.dtype());
-        let dims = (
-            self.time as u32,
-            self.heads as u32,
-            self.dim as u32,
-            self.to_heads as u32,
-            self.groups as u32,
-        );
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let (xv, bv) = (cuda::view::<$ty>(x, lx)?, cuda::view::<$ty>(bias, lb)?);
-                let tv = match table {
-                    Some((t, lt)) => {
-                        if t.dtype() != x.dtype() {
-                            candle_core::bail!(
-                                "rotation tables {:?} for {:?} heads",
-                                t.dtype(),
-                                x.dtype()
-                            );
-                        }
-                        Some(cuda::view::<$ty>(t, lt)?)
-                    }
-                    None => None,
-                };
-                let out = cuda::alloc::<$ty>(dev, n)?;
-                if n > 0 {
-                    let mut b = f.builder();
-                    b.arg(&xv).arg(&bv);
-                    if let Some(tv) = &tv {
-                        b.arg(tv);
-                    }
-                    b.arg(&out)
-                        .arg(&dims.0)
-                        .arg(&dims.1)
-                        .arg(&dims.2)
-                        .arg(&dims.3)
-                        .arg(&dims.4);
-                    // SAFETY: arguments match the kernel's signature (the table only for
-                    // heads_rope); the grid covers every (b, h, t) and the threads all of D.
-                    unsafe { b.launch(cfg) }.w()?;
-                }
-                CudaStorage::wrap_cuda_slice(out, dev.clone())
-            }};
-        }
-        let out = match (x.dtype(), bias.dtype()) {
-            (DType::F32, DType::F32) => launch!(f32),
-            (DType::BF16, DType::BF16) => launch!(half::bf16),
-            (a, b) => candle_core::bail!("heads: {a:?} values with {b:?} bias"),
-        };
-        Ok((out, self.out_shape()))
-    }
 }
 
 struct HeadsPlain(Heads);
@@ -337,13 +193,7 @@ impl CustomOp2 for HeadsPlain {
         bias: &CpuStorage,
         lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = self.0.cpu(
-            &cpu_rows_f32(x, lx)?,
-            &cpu_rows_f32(bias, lb)?,
-            None,
-            x.dtype(),
-        );
-        Ok((cpu_from_f32(out, x.dtype())?, self.0.out_shape()))
+        cpu::heads::heads_plain(&self.0, x, lx, bias, lb)
     }
 
     #[cfg(feature = "cuda")]
@@ -354,7 +204,7 @@ impl CustomOp2 for HeadsPlain {
         bias: &CudaStorage,
         lb: &Layout,
     ) -> candle_core::Result<(CudaStorage, Shape)> {
-        self.0.cuda((x, lx), (bias, lb), None)
+        cuda::heads::heads_plain(&self.0, x, lx, bias, lb)
     }
 }
 
@@ -374,13 +224,7 @@ impl CustomOp3 for HeadsRope {
         table: &CpuStorage,
         lt: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = self.0.cpu(
-            &cpu_rows_f32(x, lx)?,
-            &cpu_rows_f32(bias, lb)?,
-            Some(&cpu_rows_f32(table, lt)?),
-            x.dtype(),
-        );
-        Ok((cpu_from_f32(out, x.dtype())?, self.0.out_shape()))
+        cpu::heads::heads_rope(&self.0, x, lx, bias, lb, table, lt)
     }
 
     #[cfg(feature = "cuda")]
@@ -393,6 +237,6 @@ impl CustomOp3 for HeadsRope {
         table: &CudaStorage,
         lt: &Layout,
     ) -> candle_core::Result<(CudaStorage, Shape)> {
-        self.0.cuda((x, lx), (bias, lb), Some((table, lt)))
+        cuda::heads::heads_rope(&self.0, x, lx, bias, lb, table, lt)
     }
 }

@@ -2,25 +2,14 @@
 //! the logits, never materialising the log-softmax over the vocabulary; differentiable. The
 //! exponentials are summed in f64 on both backends.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::plumbing::{cpu_from_f32, cpu_rows_f32, cpu_u32, last_dim};
+use super::cpu;
 #[cfg(feature = "cuda")]
-use super::plumbing::{cuda, kernel_dtype, load_kernel};
+use super::cuda;
 
 /// Per-row `[nll, argmax]` (f32) of logits `[N, V]` against u32 targets `[N]`.
 struct TokenNll;
-
-fn argmax_lowest(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best
-}
 
 impl CustomOp2 for TokenNll {
     fn name(&self) -> &'static str {
@@ -34,22 +23,7 @@ impl CustomOp2 for TokenNll {
         t: &CpuStorage,
         lt: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (rows, cols) = last_dim(lx)?;
-        let values = cpu_rows_f32(x, lx)?;
-        let targets = cpu_u32(t, lt)?;
-        let mut out = Vec::with_capacity(rows * 2);
-        for (row, &target) in values.chunks(cols).zip(&targets) {
-            let best = argmax_lowest(row);
-            let max = row[best];
-            // The exponentials are summed in f64: an f32 sum drops every term below half an ulp
-            // of the running total (the max's own term is 1), which biases each loss low by up to
-            // the whole tail's mass (1e-4 nats at a 49k vocabulary with the tail at −20).
-            let sum: f64 = row.iter().map(|&v| f64::from((v - max).exp())).sum();
-            let xt = row.get(target as usize).copied().unwrap_or(f32::NAN);
-            out.push((f64::from(max) - f64::from(xt) + sum.ln()) as f32);
-            out.push(best as f32);
-        }
-        Ok((CpuStorage::F32(out), Shape::from((rows, 2))))
+        cpu::loss::token_nll(x, lx, t, lt)
     }
 
     #[cfg(feature = "cuda")]
@@ -60,26 +34,7 @@ impl CustomOp2 for TokenNll {
         t: &candle_core::CudaStorage,
         lt: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::WrapErr;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        let (rows, cols) = last_dim(lx)?;
-        let dev = x.device();
-        let f = load_kernel!(dev, "token_nll", x.dtype());
-        let targets = cuda::view::<u32>(t, lt)?;
-        let out = cuda::alloc::<f32>(dev, rows * 2)?;
-        let v = cols as u32;
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let input = cuda::view::<$ty>(x, lx)?;
-                let mut b = f.builder();
-                b.arg(&input).arg(&targets).arg(&out).arg(&v);
-                // SAFETY: arguments match the kernel's signature; one block per row.
-                unsafe { b.launch(cuda::rows(rows)) }.w()?;
-            }};
-        }
-        kernel_dtype!(x.dtype(), "token nll", launch);
-        let out = candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone());
-        Ok((out, Shape::from((rows, 2))))
+        cuda::loss::token_nll(x, lx, t, lt)
     }
 
     fn bwd(
@@ -126,21 +81,7 @@ impl candle_core::CustomOp3 for TokenNllBackward {
         ng: &CpuStorage,
         lng: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (_, cols) = last_dim(lx)?;
-        let values = cpu_rows_f32(x, lx)?;
-        let targets = cpu_u32(t, lt)?;
-        let ng = cpu_rows_f32(ng, lng)?;
-        let mut out = vec![0f32; values.len()];
-        for (r, (row, o)) in values.chunks(cols).zip(out.chunks_mut(cols)).enumerate() {
-            let target = targets[r] as usize;
-            let lse = ng[2 * r] + row[target];
-            let g = ng[2 * r + 1];
-            for (j, (o, &v)) in o.iter_mut().zip(row).enumerate() {
-                let onehot = if j == target { 1.0 } else { 0.0 };
-                *o = g * ((v - lse).exp() - onehot);
-            }
-        }
-        Ok((cpu_from_f32(out, x.dtype())?, lx.shape().clone()))
+        cpu::loss::token_nll_backward(x, lx, t, lt, ng, lng)
     }
 
     #[cfg(feature = "cuda")]
@@ -153,27 +94,7 @@ impl candle_core::CustomOp3 for TokenNllBackward {
         ng: &candle_core::CudaStorage,
         lng: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::WrapErr;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        let (rows, cols) = last_dim(lx)?;
-        let dev = x.device();
-        let f = load_kernel!(dev, "token_nll_backward", x.dtype());
-        let targets = cuda::view::<u32>(t, lt)?;
-        let ng = cuda::view::<f32>(ng, lng)?;
-        let v = cols as u32;
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let input = cuda::view::<$ty>(x, lx)?;
-                let out = cuda::alloc::<$ty>(dev, rows * cols)?;
-                let mut b = f.builder();
-                b.arg(&input).arg(&targets).arg(&ng).arg(&out).arg(&v);
-                // SAFETY: arguments match the kernel's signature; one block per row.
-                unsafe { b.launch(cuda::rows(rows)) }.w()?;
-                candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
-            }};
-        }
-        let out = kernel_dtype!(x.dtype(), "token nll backward", launch);
-        Ok((out, lx.shape().clone()))
+        cuda::loss::token_nll_backward(x, lx, t, lt, ng, lng)
     }
 }
 

@@ -1,8 +1,11 @@
 //! Matrix products: [`frozen_matmul`], `x Wᵀ` whose backward computes no weight gradient (CPU and
 //! CUDA both call the backend's own GEMM).
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+
+use super::cpu;
+#[cfg(feature = "cuda")]
+use super::cuda;
 
 /// `y = x Wᵀ` for a frozen `W` `[out, in]` and `x` `[rows, in]`. Its backward returns only `dL/dx`:
 /// candle's own matmul backward would also compute and keep `dL/dW`, a weight-sized buffer and a
@@ -30,9 +33,7 @@ impl CustomOp2 for FrozenMatmul {
         w: &CpuStorage,
         lw: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (m, n, k) = dims(lx, lw)?;
-        let out = x.matmul(w, (1, m, n, k), lx, &lw.transpose(0, 1)?)?;
-        Ok((out, Shape::from((m, n))))
+        cpu::matmul::frozen_matmul(dims(lx, lw)?, x, lx, w, lw)
     }
 
     #[cfg(feature = "cuda")]
@@ -43,9 +44,7 @@ impl CustomOp2 for FrozenMatmul {
         w: &candle_core::CudaStorage,
         lw: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let (m, n, k) = dims(lx, lw)?;
-        let out = x.matmul(w, (1, m, n, k), lx, &lw.transpose(0, 1)?)?;
-        Ok((out, Shape::from((m, n))))
+        cuda::matmul::frozen_matmul(dims(lx, lw)?, x, lx, w, lw)
     }
 
     fn bwd(

@@ -1,19 +1,13 @@
 //! The AdamW update in place, in three kernels: [`adamw_moments`], [`adamw_apply`] and
 //! [`decay_only`] (torch's single-tensor AdamW; see `train::optim`).
 
-use candle_core::{CpuStorage, DType, Layout, Tensor};
-
-use candle_core::backend::BackendStorage;
-
-use super::plumbing::cpu_rows_f32;
-#[cfg(feature = "cuda")]
-use super::plumbing::{cuda, elementwise_config, kernel_dtype, load_kernel};
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;
+use candle_core::{CpuStorage, DType, Layout, Tensor};
+
+use super::cpu;
 #[cfg(feature = "cuda")]
-use candle_core::cuda_backend::WrapErr;
-#[cfg(feature = "cuda")]
-use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
+use super::cuda;
 
 /// One AdamW step's constants (torch's single-tensor AdamW; see `train::optim`).
 #[derive(Debug, Clone, Copy)]
@@ -79,35 +73,6 @@ impl Apply {
     }
 }
 
-fn cpu_write_f32(
-    dst: &mut CpuStorage,
-    l: &Layout,
-    f: impl Fn(usize, f32) -> f32,
-) -> candle_core::Result<()> {
-    let (start, end) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("in-place op: contiguous tensor expected".into()))?;
-    match dst {
-        CpuStorage::F32(v) => v[start..end]
-            .iter_mut()
-            .enumerate()
-            .for_each(|(i, x)| *x = f(i, *x)),
-        CpuStorage::BF16(v) => v[start..end]
-            .iter_mut()
-            .enumerate()
-            .for_each(|(i, x)| *x = half::bf16::from_f32(f(i, x.to_f32()))),
-        CpuStorage::F16(v) => v[start..end]
-            .iter_mut()
-            .enumerate()
-            .for_each(|(i, x)| *x = half::f16::from_f32(f(i, x.to_f32()))),
-        other => candle_core::bail!(
-            "in-place op: float tensor expected, got {:?}",
-            other.dtype()
-        ),
-    }
-    Ok(())
-}
-
 impl candle_core::InplaceOp2 for Moments {
     fn name(&self) -> &'static str {
         "fused-adamw-moments"
@@ -120,18 +85,7 @@ impl candle_core::InplaceOp2 for Moments {
         grad: &CpuStorage,
         lg: &Layout,
     ) -> candle_core::Result<()> {
-        let g = cpu_rows_f32(grad, lg)?;
-        let n = g.len();
-        let (b1, b2) = ((1.0 - self.0.beta1) as f32, self.0.beta2 as f32);
-        let one_minus_b2 = (1.0 - self.0.beta2) as f32;
-        cpu_write_f32(mv, lmv, |i, x| {
-            if i < n {
-                x + (g[i] - x) * b1
-            } else {
-                let gi = g[i - n];
-                x * b2 + gi * gi * one_minus_b2
-            }
-        })
+        cpu::optimizer::adamw_moments(self.0, mv, lmv, grad, lg)
     }
 
     #[cfg(feature = "cuda")]
@@ -142,31 +96,7 @@ impl candle_core::InplaceOp2 for Moments {
         grad: &CudaStorage,
         lg: &Layout,
     ) -> candle_core::Result<()> {
-        let n = lg.shape().elem_count();
-        if n == 0 {
-            return Ok(());
-        }
-        let dev = mv.device().clone();
-        let f = load_kernel!(dev, "adamw_moments", grad.dtype());
-        let (b1, b2) = ((1.0 - self.0.beta1) as f32, self.0.beta2 as f32);
-        let one_minus_b2 = (1.0 - self.0.beta2) as f32;
-        let mut state = cuda::view_mut::<f32>(mv, lmv)?;
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let gv = cuda::view::<$ty>(grad, lg)?;
-                let mut b = f.builder();
-                b.arg(&mut state)
-                    .arg(&gv)
-                    .arg(&n)
-                    .arg(&b1)
-                    .arg(&b2)
-                    .arg(&one_minus_b2);
-                // SAFETY: arguments match the kernel's signature; the state holds 2n values.
-                unsafe { b.launch(elementwise_config(n)) }.w()?;
-            }};
-        }
-        kernel_dtype!(grad.dtype(), "adamw_moments", launch);
-        Ok(())
+        cuda::optimizer::adamw_moments(self.0, mv, lmv, grad, lg)
     }
 }
 
@@ -182,13 +112,7 @@ impl candle_core::InplaceOp2 for Apply {
         mv: &CpuStorage,
         lmv: &Layout,
     ) -> candle_core::Result<()> {
-        let mv = cpu_rows_f32(mv, lmv)?;
-        let n = mv.len() / 2;
-        let (decay, inv_bias2_sqrt, eps, step_size) = self.constants();
-        cpu_write_f32(param, lp, |i, theta| {
-            let denom = mv[n + i].sqrt() * inv_bias2_sqrt + eps;
-            theta * decay - mv[i] / denom * step_size
-        })
+        cpu::optimizer::adamw_apply(self.constants(), param, lp, mv, lmv)
     }
 
     #[cfg(feature = "cuda")]
@@ -199,30 +123,7 @@ impl candle_core::InplaceOp2 for Apply {
         mv: &CudaStorage,
         lmv: &Layout,
     ) -> candle_core::Result<()> {
-        let n = lp.shape().elem_count();
-        if n == 0 {
-            return Ok(());
-        }
-        let dev = param.device().clone();
-        let f = load_kernel!(dev, "adamw_apply", param.dtype());
-        let (decay, inv_bias2_sqrt, eps, step_size) = self.constants();
-        let state = cuda::view::<f32>(mv, lmv)?;
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let mut pv = cuda::view_mut::<$ty>(param, lp)?;
-                let mut b = f.builder();
-                b.arg(&mut pv)
-                    .arg(&state)
-                    .arg(&n)
-                    .arg(&decay)
-                    .arg(&inv_bias2_sqrt);
-                b.arg(&eps).arg(&step_size);
-                // SAFETY: arguments match the kernel's signature; the state holds 2n values.
-                unsafe { b.launch(elementwise_config(n)) }.w()?;
-            }};
-        }
-        kernel_dtype!(param.dtype(), "adamw_apply", launch);
-        Ok(())
+        cuda::optimizer::adamw_apply(self.constants(), param, lp, mv, lmv)
     }
 }
 
@@ -232,29 +133,11 @@ impl candle_core::InplaceOp1 for Decay {
     }
 
     fn cpu_fwd(&self, param: &mut CpuStorage, lp: &Layout) -> candle_core::Result<()> {
-        let (decay, ..) = Apply(self.0).constants();
-        cpu_write_f32(param, lp, |_, theta| theta * decay)
+        cpu::optimizer::adamw_decay(Apply(self.0).constants(), param, lp)
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, param: &mut CudaStorage, lp: &Layout) -> candle_core::Result<()> {
-        let n = lp.shape().elem_count();
-        if n == 0 {
-            return Ok(());
-        }
-        let dev = param.device().clone();
-        let f = load_kernel!(dev, "adamw_decay", param.dtype());
-        let (decay, ..) = Apply(self.0).constants();
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let mut pv = cuda::view_mut::<$ty>(param, lp)?;
-                let mut b = f.builder();
-                b.arg(&mut pv).arg(&n).arg(&decay);
-                // SAFETY: arguments match the kernel's signature.
-                unsafe { b.launch(elementwise_config(n)) }.w()?;
-            }};
-        }
-        kernel_dtype!(param.dtype(), "decay_only", launch);
-        Ok(())
+        cuda::optimizer::adamw_decay(Apply(self.0).constants(), param, lp)
     }
 }

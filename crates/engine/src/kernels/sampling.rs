@@ -1,12 +1,11 @@
 //! Sampling: counter-based uniform draws ([`uniform01`]), the Gumbel-max choice on the host
 //! ([`gumbel_choice`]) and on the device ([`sample_rows`]), drawing the same tokens.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::plumbing::{cpu_rows_f32, last_dim};
+use super::cpu;
 #[cfg(feature = "cuda")]
-use super::plumbing::{cuda, kernel_dtype, load_kernel};
+use super::cuda;
 
 /// The uniform draw in (0, 1) of `token` at `step` of the stream `key`: a counter-based hash, so a
 /// row's draws never depend on the other rows of its batch (the CUDA kernel computes the same).
@@ -62,28 +61,7 @@ impl CustomOp2 for GumbelArgmax {
         k: &CpuStorage,
         lk: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (rows, cols) = last_dim(lx)?;
-        let values = cpu_rows_f32(x, lx)?;
-        let keys = match k {
-            CpuStorage::I64(v) => {
-                let (a, b) = lk.contiguous_offsets().ok_or_else(|| {
-                    candle_core::Error::Msg("gumbel argmax: keys must be contiguous".into())
-                })?;
-                v[a..b].to_vec()
-            }
-            other => {
-                candle_core::bail!("gumbel argmax: i64 keys expected, got {:?}", other.dtype())
-            }
-        };
-        let out: Vec<u32> = values
-            .chunks(cols)
-            .zip(&keys)
-            .map(|(row, &key)| {
-                let scores = row.iter().enumerate().map(|(j, &v)| (j as u32, v));
-                gumbel_choice(scores, key as u64, self.step, self.inv_temp)
-            })
-            .collect();
-        Ok((CpuStorage::U32(out), Shape::from(rows)))
+        cpu::sampling::gumbel_argmax(self.step, self.inv_temp, x, lx, k, lk)
     }
 
     #[cfg(feature = "cuda")]
@@ -94,33 +72,7 @@ impl CustomOp2 for GumbelArgmax {
         k: &candle_core::CudaStorage,
         lk: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::cuda_backend::WrapErr;
-        use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
-        let (rows, cols) = last_dim(lx)?;
-        let dev = x.device();
-        let f = load_kernel!(dev, "gumbel_argmax", x.dtype());
-        let keys = cuda::view::<i64>(k, lk)?;
-        let out = cuda::alloc::<u32>(dev, rows)?;
-        let (step, inv_temp, v) = (self.step, self.inv_temp, cols as u32);
-        macro_rules! launch {
-            ($ty:ty) => {{
-                let input = cuda::view::<$ty>(x, lx)?;
-                let mut b = f.builder();
-                b.arg(&input)
-                    .arg(&keys)
-                    .arg(&step)
-                    .arg(&inv_temp)
-                    .arg(&out)
-                    .arg(&v);
-                // SAFETY: arguments match the kernel's signature; one block per row.
-                unsafe { b.launch(cuda::rows(rows)) }.w()?;
-            }};
-        }
-        kernel_dtype!(x.dtype(), "gumbel argmax", launch);
-        Ok((
-            candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone()),
-            Shape::from(rows),
-        ))
+        cuda::sampling::gumbel_argmax(self.step, self.inv_temp, x, lx, k, lk)
     }
 }
 
