@@ -3,7 +3,7 @@
 //! hint and whose fault it is, locked by insta snapshots (one per command). Temporary and
 //! repository paths are replaced by `TMP` and `REPO`; log lines are off (`RUST_LOG=off`), so
 //! only what a failed command prints is compared. Every case fails before any real work (the
-//! models named are the tiny fixtures). Review a change with `cargo insta review` (or
+//! models named are the tiny fixtures; the model cache is empty and nothing can be fetched). Review a change with `cargo insta review` (or
 //! `INSTA_UPDATE=always` and `git diff`).
 
 use std::path::{Path, PathBuf};
@@ -31,6 +31,11 @@ fn failure(tmp: &Path, args: &[&str]) -> String {
         .current_dir(tmp)
         .env("COLUMNS", "100")
         .env("RUST_LOG", "off")
+        // An empty model cache and no Python to fetch with: a command that would download or
+        // load a model before finding the bad input fails differently, so the snapshots catch
+        // work done before the checks (and never depend on what this machine has cached).
+        .env("ASSAY_CACHE_DIR", tmp.join("empty-cache"))
+        .env("ASSAY_PYTHON", "/nonexistent/python3")
         .env_remove("ASSAY_DB")
         .env_remove("ASSAY_PRISM_PYTHON")
         .output()
@@ -292,6 +297,7 @@ fn prism_errors() {
     let texts = [
         failure(&tmp, &["prism", "check", "missing-bundle"]),
         failure(&tmp, &["prism", "leaderboard", "--state", "state.json"]),
+        failure(&tmp, &["prism", "leaderboard", "--state", "missing.json"]),
     ];
     insta::assert_snapshot!("prism", texts.join("\n"));
 }

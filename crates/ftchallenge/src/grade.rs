@@ -21,7 +21,7 @@ use assay_eval::text::embedder::SentenceEmbedder;
 use assay_eval::text::rouge::{RougeTokenizer, rouge_l};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{LabelRow, read_rows};
+use crate::data::{LabelRow, Rows, read_rows};
 use crate::error::{FtError, Result};
 use crate::results::{Prediction, Results};
 use crate::taxonomy::Taxonomy;
@@ -184,6 +184,9 @@ pub fn grade_with(settings: &GradeSettings) -> Result<GradeOutcome> {
     if let Some(out) = &settings.out {
         crate::results::check_writable(out)?;
     }
+    // Every input is read and cross-checked before the embedding model is fetched or loaded:
+    // a wrong path fails at once, with nothing downloaded.
+    let files = GradeFiles::read(&settings.inputs)?;
     let embedder = if settings.embedding {
         Some(assay_eval::text::embedder::shared_minilm().map_err(FtError::Similarity)?)
     } else {
@@ -193,7 +196,7 @@ pub fn grade_with(settings: &GradeSettings) -> Result<GradeOutcome> {
         embedder,
         judge: judge.as_mut().map(|j| j as &mut dyn Judge),
     };
-    let report = grade_files(&settings.inputs, similarity)?;
+    let report = files.grade(similarity)?;
     let written = match &settings.out {
         Some(out) => Some(write_report(&report, out)?),
         None => None,
@@ -203,28 +206,59 @@ pub fn grade_with(settings: &GradeSettings) -> Result<GradeOutcome> {
 
 /// Reads and cross-checks the files, then grades.
 pub fn grade_files(inputs: &GradeInputs, similarity: Similarity) -> Result<GradeReport> {
-    let results = Results::read(&inputs.results)?;
-    let labels = read_rows::<LabelRow>(&inputs.labels)?;
-    let taxonomy = match &inputs.taxonomy {
-        Some(path) => Taxonomy::from_file(path)?,
-        None => {
-            Taxonomy::new(labels.rows.iter().map(|l| l.intent.clone()), []).expect("no synonyms")
+    GradeFiles::read(inputs)?.grade(similarity)
+}
+
+/// The grader's three inputs, read and cross-checked: every label's intent is in the taxonomy,
+/// and labels and predictions pair up one to one.
+pub struct GradeFiles {
+    inputs: GradeInputs,
+    results: Results,
+    labels: Rows<LabelRow>,
+    taxonomy: Taxonomy,
+}
+
+impl GradeFiles {
+    /// Reads the results, labels and taxonomy and checks them against each other.
+    pub fn read(inputs: &GradeInputs) -> Result<Self> {
+        let results = Results::read(&inputs.results)?;
+        let labels = read_rows::<LabelRow>(&inputs.labels)?;
+        let taxonomy = match &inputs.taxonomy {
+            Some(path) => Taxonomy::from_file(path)?,
+            None => Taxonomy::new(labels.rows.iter().map(|l| l.intent.clone()), [])
+                .expect("no synonyms"),
+        };
+        for (label, line) in labels.rows.iter().zip(&labels.lines) {
+            if !taxonomy.contains(&label.intent) {
+                return Err(FtError::line(
+                    &inputs.labels,
+                    *line,
+                    format!(
+                        "intent `{}` is not in the taxonomy; add it there or fix the label",
+                        label.intent
+                    ),
+                ));
+            }
         }
-    };
-    for (label, line) in labels.rows.iter().zip(&labels.lines) {
-        if !taxonomy.contains(&label.intent) {
-            return Err(FtError::line(
-                &inputs.labels,
-                *line,
-                format!(
-                    "intent `{}` is not in the taxonomy; add it there or fix the label",
-                    label.intent
-                ),
-            ));
-        }
+        pair_rows(inputs, &results.predictions, &labels.rows, &labels.lines)?;
+        Ok(Self {
+            inputs: inputs.clone(),
+            results,
+            labels,
+            taxonomy,
+        })
     }
-    let paired = pair_rows(inputs, &results.predictions, &labels.rows, &labels.lines)?;
-    grade(&results, &paired, &taxonomy, similarity)
+
+    /// Grades every prediction against its label.
+    pub fn grade(&self, similarity: Similarity) -> Result<GradeReport> {
+        let paired = pair_rows(
+            &self.inputs,
+            &self.results.predictions,
+            &self.labels.rows,
+            &self.labels.lines,
+        )?;
+        grade(&self.results, &paired, &self.taxonomy, similarity)
+    }
 }
 
 /// Matches every label to its prediction: a label without a prediction, or a prediction whose id is
