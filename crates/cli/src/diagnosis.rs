@@ -34,6 +34,17 @@ pub fn explain(error: &dyn Diagnose) -> anyhow::Error {
     })
 }
 
+/// A library error about input that the person running the command gave, blamed on them
+/// whatever the library says: readers shared with the pipelines (training rows, for one) blame
+/// the miner who submitted a malformed file, but a command's own `--data` is the operator's.
+pub fn operator_input(error: &dyn Diagnose) -> anyhow::Error {
+    anyhow::Error::new(Explained {
+        text: assay_errors::chain(error),
+        blame: Blame::Operator,
+        hint: error.hint(),
+    })
+}
+
 /// The blame and hint of the first library error found in `error`'s chain, if any.
 pub fn diagnose(error: &anyhow::Error) -> Option<(Blame, Option<String>)> {
     fn of<E: Diagnose + 'static>(

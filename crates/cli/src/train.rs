@@ -2,14 +2,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use assay_engine::train::{
-    AdamWConfig, LoraConfig, Schedule, TrainConfig, attach_lora, export, lora_parameters, peft,
-    read_rows, tokenize_rows, train,
+    AdamWConfig, LoraConfig, Schedule, TrainConfig, TrainRow, attach_lora, export, lora_parameters,
+    peft, read_rows, tokenize_rows, train,
 };
 use serde_json::json;
 
 use crate::common::ModelArgs;
+use crate::diagnosis::operator_input;
 use crate::progress::Progress;
 
 /// Arguments of `assay train`.
@@ -70,9 +71,9 @@ pub struct TrainArgs {
     /// AdamW weight decay.
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f64,
-    /// constant, linear or cosine.
-    #[arg(long, default_value = "cosine")]
-    schedule: String,
+    /// Learning-rate schedule after the warm-up.
+    #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
+    schedule: Schedule,
     /// Warm-up steps.
     #[arg(long, default_value_t = 0)]
     warmup: usize,
@@ -124,34 +125,34 @@ fn parse_layers(spec: &str) -> anyhow::Result<Vec<usize>> {
 
 /// Runs `assay train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let schedule = match args.schedule.as_str() {
-        "constant" => Schedule::Constant,
-        "linear" => Schedule::Linear,
-        "cosine" => Schedule::Cosine,
-        other => bail!("unknown --schedule `{other}`: use constant, linear or cosine"),
+    let schedule = args.schedule;
+    // The rows are read before the model loads, so a bad file fails at once. They are the
+    // operator's own: the reader's errors blame a miner, as it serves the pipelines too.
+    let train_rows = read_rows(&args.data).map_err(|e| operator_input(&e))?;
+    let val_rows = match &args.val {
+        Some(path) => Some(read_rows(path).map_err(|e| operator_input(&e))?),
+        None => None,
     };
     let mut lm = args.model.load()?;
     let chat = !args.no_chat && lm.tokenizer.chat_template.is_some();
     let max_len = args
         .max_len
         .unwrap_or(lm.model.config().max_position_embeddings);
-    let load_examples = |path: &PathBuf| -> anyhow::Result<_> {
-        let rows = read_rows(path)?;
-        Ok(tokenize_rows(
-            &rows,
+    let tokenize = |rows: &[TrainRow], path: &PathBuf| {
+        tokenize_rows(
+            rows,
             &lm.tokenizer,
             chat,
             max_len,
             &path.display().to_string(),
-        )?)
+        )
+        .map_err(|e| operator_input(&e))
     };
-    let train_ex = load_examples(&args.data)?;
-    let val_ex = args
-        .val
-        .as_ref()
-        .map(load_examples)
-        .transpose()?
-        .unwrap_or_default();
+    let train_ex = tokenize(&train_rows, &args.data)?;
+    let val_ex = match (&val_rows, &args.val) {
+        (Some(rows), Some(path)) => tokenize(rows, path)?,
+        _ => Vec::new(),
+    };
     let lora = LoraConfig {
         rank: args.rank,
         alpha: args.alpha,

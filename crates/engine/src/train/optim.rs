@@ -93,6 +93,7 @@ impl AdamW {
 
 /// Learning-rate schedule after a linear warm-up from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     /// Stay at the peak.
