@@ -1,5 +1,5 @@
 //! With the `cuda` feature, compiles `kernels/assay.cu` to PTX with nvcc (sm_90 unless
-//! CUDA_COMPUTE_CAP says otherwise); the PTX is embedded by `src/kernels/plumbing.rs` and loaded
+//! CUDA_COMPUTE_CAP says otherwise); the PTX is embedded by `src/kernels/cuda/mod.rs` and loaded
 //! at run time.
 
 use std::path::PathBuf;

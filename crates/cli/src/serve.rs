@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use assay_service::api::{AppState, ServiceConfig, serve};
+use assay_service::loopback::request;
 use assay_service::schedule::{self, BlockFile};
 use assay_service::worker::{WorkerSettings, run_worker};
 use assay_store::{Store, StoreOptions};
@@ -162,38 +163,6 @@ fn demo_signer(name: &str) -> assay_service::auth::Signer {
     assay_service::auth::Signer::from_seed(seed)
 }
 
-/// One HTTP/1.1 request to the demo's own server on loopback: (status, body).
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response);
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
 /// Feeds the demo: a block, every example as a signed submission, then the block that closes
 /// the Datacomp round and starts SN37's evaluation. Nothing is resubmitted into a database that
 /// already holds the demo's submissions.
@@ -201,7 +170,7 @@ fn seed_demo(addr: SocketAddr, token: &str, demo: &DemoSubmissions) -> anyhow::R
     let bearer = [("authorization", format!("Bearer {token}"))];
     let block = |n: i64| -> anyhow::Result<()> {
         let body = serde_json::json!({ "number": n, "hash": format!("0x{n:064x}") }).to_string();
-        let (status, text) = http(
+        let (status, text) = request(
             addr,
             "POST",
             "/internal/v1/chain/blocks",
@@ -221,7 +190,7 @@ fn seed_demo(addr: SocketAddr, token: &str, demo: &DemoSubmissions) -> anyhow::R
         let signer = demo_signer(name);
         let nonce = format!("demo-{scope}-{name}");
         let headers = signer.headers(scope, &nonce, now(), body.as_bytes());
-        let (status, text) = http(addr, "POST", path, &headers, body.as_bytes())?;
+        let (status, text) = request(addr, "POST", path, &headers, body.as_bytes())?;
         // 409: already submitted by an earlier run of the demo on this data folder.
         anyhow::ensure!(
             status == 200 || status == 409,

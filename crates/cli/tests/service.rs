@@ -9,8 +9,11 @@
 //! - the pages in Debian's headless chromium against the real `assay serve` (see
 //!   [`the_served_pages_work_in_a_real_browser`]).
 
+#[path = "../../pages/tests/support/browser.rs"]
+mod harness;
+
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +24,7 @@ use assay_service::auth::Signer;
 use assay_service::schedule;
 use assay_service::worker::{WorkerSettings, run_worker};
 use assay_store::{Store, StoreOptions};
+use harness::{Browser, Res, axe, shot, text};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "test-internal-token";
@@ -42,30 +46,8 @@ fn http(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response).to_string();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    assay_service::loopback::request(addr, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 fn miner(name: &str) -> Signer {
@@ -489,73 +471,6 @@ fn serve_demo_scores_the_shipped_examples_in_one_command() {
     );
 }
 
-/// The flags that work on our machines, plus a window size.
-const FLAGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1000",
-];
-
-const AXE: &str = include_str!("../../pages/tests/fixtures/axe/axe.min.js");
-
-type Res<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-/// Injects axe-core, runs it, writes its violations to `out/axe-NAME.json`, and fails on any
-/// serious or critical one.
-async fn axe(c: &fantoccini::Client, out: &Path, name: &str) -> Res {
-    c.execute(&format!("{AXE}\n;window.axe = axe; return true;"), vec![])
-        .await?;
-    let report = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             axe.run(document, { resultTypes: ['violations'] })
-               .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                   nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) }))))
-               .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));",
-            vec![],
-        )
-        .await?;
-    std::fs::write(
-        out.join(format!("axe-{name}.json")),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    let bad: Vec<Value> = report
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
-        .collect();
-    if !bad.is_empty() {
-        return Err(format!("axe on {name}: serious violations {bad:?}").into());
-    }
-    Ok(())
-}
-
-async fn shot(c: &fantoccini::Client, out: &Path, name: &str) -> Res {
-    std::fs::write(out.join(format!("{name}.png")), c.screenshot().await?)?;
-    Ok(())
-}
-
-async fn text(c: &fantoccini::Client, css: &str) -> Res<String> {
-    Ok(c.find(fantoccini::Locator::Css(css)).await?.text().await?)
-}
-
 /// The page's bytes over the wire (what the browser downloaded for the document, the
 /// stylesheet and the script), from the Resource Timing API.
 async fn page_weight(c: &fantoccini::Client) -> Res<u64> {
@@ -576,18 +491,11 @@ async fn page_weight(c: &fantoccini::Client) -> Res<u64> {
 /// weight under 100 KB, screenshots in `$CARGO_TARGET_TMPDIR/serve-browser/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_served_pages_work_in_a_real_browser() -> Res {
-    let (Some(chromium), Some(driver)) = (which("chromium"), which("chromedriver")) else {
-        let msg = "browser test: Debian's `chromium` and `chromium-driver` are not installed \
-                   (apt-get install -y chromium chromium-driver)";
-        if std::env::var_os("ASSAY_REQUIRE_BROWSER").is_some() {
-            return Err(format!("{msg}, and ASSAY_REQUIRE_BROWSER is set").into());
-        }
-        eprintln!("SKIPPED {msg}");
+    let Some((chromium, driver)) = harness::find()? else {
         return Ok(());
     };
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-browser");
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out)?;
+    let out =
+        harness::output_folder(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-browser"))?;
     let dir = tempfile::tempdir()?;
     let db = format!("sqlite:{}", dir.path().join("assay.sqlite3").display());
     let server = start_server(
@@ -636,54 +544,10 @@ async fn the_served_pages_work_in_a_real_browser() -> Res {
     .await;
     let base = format!("http://{}", server.addr);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let log = std::fs::File::create(out.join("chromedriver.log"))?;
-    let driver = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::from(log.try_clone()?))
-        .stderr(Stdio::from(log))
-        .spawn()?;
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _driver = Kill(driver);
-    let start = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        if start.elapsed() > Duration::from_secs(20) {
-            return Err(format!("chromedriver did not listen on {port} within 20 s").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let profile = tempfile::tempdir()?;
-    let mut args: Vec<String> = FLAGS.iter().map(|s| s.to_string()).collect();
-    args.push(format!("--user-data-dir={}", profile.path().display()));
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({ "binary": chromium, "args": args }),
-    );
-    let c =
-        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await?;
-    let result = browse(&c, &base, &out, &keys).await;
-    if result.is_err() {
-        let _ = shot(&c, &out, "failure").await;
-    }
-    c.close().await?;
-    eprintln!("screenshots and axe reports: {}", out.display());
+    let browser = Browser::launch(&chromium, &driver, &out).await?;
+    let result = browse(&browser.client, &base, &out, &keys).await;
     drop(server);
-    result
+    browser.finish(result).await
 }
 
 async fn browse(c: &fantoccini::Client, base: &str, out: &Path, keys: &[String]) -> Res {

@@ -9,127 +9,17 @@
 //! `ASSAY_REQUIRE_BROWSER` is set (CI sets it after installing them), where it fails instead.
 
 mod common;
+#[path = "support/browser.rs"]
+mod harness;
 
-use std::error::Error;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assay_pages::{PagesConfig, router};
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{Value, json};
-
-type Res<T = ()> = Result<T, Box<dyn Error + Send + Sync>>;
-
-const AXE: &str = include_str!("fixtures/axe/axe.min.js");
-
-/// The flags that work on our machines (spec interop.md §5), plus a window size.
-const FLAGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1000",
-];
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-/// chromedriver, ended (by its own id) when dropped.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-async fn start_driver(driver: &Path, out: &Path) -> Res<(Driver, u16)> {
-    let port = free_port();
-    let log = std::fs::File::create(out.join("chromedriver.log"))?;
-    let child = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::from(log.try_clone()?))
-        .stderr(Stdio::from(log))
-        .spawn()?;
-    let d = Driver(child);
-    let start = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        if start.elapsed() > Duration::from_secs(20) {
-            return Err(format!("chromedriver did not listen on {port} within 20 s").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok((d, port))
-}
-
-/// Injects axe-core, runs it, writes its violations to `out/axe-NAME.json`, and fails on any
-/// serious or critical one.
-async fn axe(c: &Client, out: &Path, name: &str) -> Res {
-    c.execute(&format!("{AXE}\n;window.axe = axe; return true;"), vec![])
-        .await?;
-    let report = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             axe.run(document, { resultTypes: ['violations'] })
-               .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                   nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) }))))
-               .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));",
-            vec![],
-        )
-        .await?;
-    std::fs::write(
-        out.join(format!("axe-{name}.json")),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    let list = report.as_array().cloned().unwrap_or_default();
-    for v in &list {
-        eprintln!(
-            "axe {name}: {} ({}) {} at {}",
-            v["id"], v["impact"], v["help"], v["nodes"]
-        );
-    }
-    let bad: Vec<&Value> = list
-        .iter()
-        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
-        .collect();
-    if !bad.is_empty() {
-        return Err(format!("axe on {name}: serious violations {bad:?}").into());
-    }
-    Ok(())
-}
-
-async fn shot(c: &Client, out: &Path, name: &str) -> Res {
-    let png = c.screenshot().await?;
-    std::fs::write(out.join(format!("{name}.png")), png)?;
-    Ok(())
-}
-
-async fn text(c: &Client, css: &str) -> Res<String> {
-    Ok(c.find(Locator::Css(css)).await?.text().await?)
-}
+use fantoccini::{Client, Locator};
+use harness::{Browser, Res, axe, shot, text};
+use serde_json::json;
 
 async fn wait_text(c: &Client, css: &str, want: &str, limit: Duration) -> Res {
     let start = Instant::now();
@@ -307,18 +197,10 @@ async fn scenario(c: &Client, base: &str, out: &Path) -> Res {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_work_in_a_real_browser() -> Res {
-    let (Some(chromium), Some(driver)) = (which("chromium"), which("chromedriver")) else {
-        let msg = "browser test: Debian's `chromium` and `chromium-driver` are not installed \
-                   (apt-get install -y chromium chromium-driver)";
-        if std::env::var_os("ASSAY_REQUIRE_BROWSER").is_some() {
-            return Err(format!("{msg}, and ASSAY_REQUIRE_BROWSER is set").into());
-        }
-        eprintln!("SKIPPED {msg}");
+    let Some((chromium, driver)) = harness::find()? else {
         return Ok(());
     };
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pages-browser");
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out)?;
+    let out = harness::output_folder(Path::new(env!("CARGO_TARGET_TMPDIR")).join("pages-browser"))?;
 
     // The sixth look at the running submission finds it scored: the page is one, the stream
     // (every 300 ms) the rest, so the browser sees it change after about 1.5 s.
@@ -333,26 +215,8 @@ async fn the_pages_work_in_a_real_browser() -> Res {
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let (_driver, port) = start_driver(&driver, &out).await?;
-    let profile = tempfile::tempdir()?;
-    let mut args: Vec<String> = FLAGS.iter().map(|s| s.to_string()).collect();
-    args.push(format!("--user-data-dir={}", profile.path().display()));
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({ "binary": chromium, "args": args }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let c = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await?;
-    let result = scenario(&c, &base, &out).await;
-    if result.is_err() {
-        let _ = shot(&c, &out, "failure").await;
-    }
-    c.close().await?;
+    let browser = Browser::launch(&chromium, &driver, &out).await?;
+    let result = scenario(&browser.client, &base, &out).await;
     server.abort();
-    eprintln!("screenshots and axe reports: {}", out.display());
-    result
+    browser.finish(result).await
 }

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod auth;
 pub mod handler;
+pub mod loopback;
 pub mod metrics;
 pub mod openapi;
 pub mod schedule;
