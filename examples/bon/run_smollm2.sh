@@ -5,7 +5,7 @@ set -euo pipefail
 BIN=${BIN:-cargo run -q --release -p assay-cli --}
 OUT=${1:-runs/bon-smollm2}
 SYS='Solve the problem. Put the final number in \boxed{}.'
-$BIN prm train --arithmetic-seed 1 --arithmetic-style bare --count 40 --levels 1-2 --seed 1 \
-  --n 4 --temperature 1.0 --max-new-tokens 48 --steps 300 --system-prompt "$SYS" --out "$OUT/prm"
+$BIN prm train --arithmetic-seed 1 --arithmetic-style bare --count 60 --levels 1-2 --seed 1 \
+  --n 4 --temperature 0.7 --max-new-tokens 48 --steps 300 --system-prompt "$SYS" --out "$OUT/prm"
 $BIN bon --prm "$OUT/prm" --arithmetic-seed 2 --arithmetic-style bare --count 30 --levels 1-2 --seed 2 \
   --n 8 --temperature 0.8 --max-new-tokens 48 --system-prompt "$SYS" --out "$OUT/bon"
