@@ -97,6 +97,17 @@ fn smollm2_run_then_grade_beats_the_majority_baseline() {
         report.intent_accuracy,
         report.majority_baseline
     );
+    // The example README quotes a run of these settings (graded with the embedding as well,
+    // which leaves intent accuracy alone): its figures must be this run's.
+    let readme = std::fs::read_to_string(example("README.md")).unwrap();
+    let quoted = format!(
+        "intent accuracy {:.2} against a majority-class baseline of {:.2}",
+        report.intent_accuracy, report.majority_baseline
+    );
+    assert!(
+        readme.contains(&quoted),
+        "examples/ft-challenge/README.md should say `{quoted}` (rerun its commands)"
+    );
     let (json, md) = write_report(&report, &dir.path().join("report")).unwrap();
     assert_eq!(
         read_json(&json)["rows"].as_array().unwrap().len(),
