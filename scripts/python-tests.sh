@@ -21,6 +21,7 @@ if [[ "${1:-}" == "--prebuilt" ]]; then
 fi
 python=$("$root/scripts/python-venv.sh")
 venv=$(dirname "$(dirname "$python")")
+site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 started=$SECONDS
 if $prebuilt; then
     target="${CARGO_TARGET_DIR:-$root/target}"
@@ -30,10 +31,8 @@ if $prebuilt; then
     cp "$target/debug/lib_assay.so" "$package/assay/_assay.abi3.so"
     # An earlier `maturin develop` (maybe of another checkout) would shadow this one.
     "$python" -m pip uninstall --yes --quiet assay >/dev/null 2>&1 || true
-    site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     echo "$package" >"$site/assay-prebuilt.pth"
 else
-    site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     rm -f "$site/assay-prebuilt.pth"
     echo "python-tests: maturin develop into $venv" >&2
     VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" "$venv/bin/maturin" develop --quiet \

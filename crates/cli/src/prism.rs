@@ -439,16 +439,7 @@ pub struct LeaderboardArgs {
 
 /// Runs `assay prism leaderboard`.
 pub fn run_leaderboard(args: LeaderboardArgs) -> anyhow::Result<()> {
-    // `State::load` starts an empty board for a missing file (what a first `prism run` wants);
-    // printing an empty board here would hide a mistyped path.
-    if !args.state.exists() {
-        anyhow::bail!(
-            "no PRISM state file at {}: `assay prism run --state {}` writes it",
-            args.state.display(),
-            args.state.display()
-        );
-    }
-    let state = State::load(&args.state)?;
+    let state = State::load_existing(&args.state)?;
     let weights = state.weights();
     let hotkeys: Vec<&String> = weights.keys().collect();
     let values: Vec<f64> = weights.values().copied().collect();

@@ -130,8 +130,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     // operator's own: the reader's errors blame a miner, as it serves the pipelines too.
     let train_rows = read_rows(&args.data).map_err(|e| operator_input(&e))?;
     let val_rows = match &args.val {
-        Some(path) => Some(read_rows(path).map_err(|e| operator_input(&e))?),
-        None => None,
+        Some(path) => read_rows(path).map_err(|e| operator_input(&e))?,
+        None => Vec::new(),
     };
     let mut lm = args.model.load()?;
     let chat = !args.no_chat && lm.tokenizer.chat_template.is_some();
@@ -149,9 +149,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .map_err(|e| operator_input(&e))
     };
     let train_ex = tokenize(&train_rows, &args.data)?;
-    let val_ex = match (&val_rows, &args.val) {
-        (Some(rows), Some(path)) => tokenize(rows, path)?,
-        _ => Vec::new(),
+    let val_ex = match &args.val {
+        Some(path) => tokenize(&val_rows, path)?,
+        None => Vec::new(),
     };
     let lora = LoraConfig {
         rank: args.rank,

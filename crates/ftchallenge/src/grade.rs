@@ -212,10 +212,11 @@ pub fn grade_files(inputs: &GradeInputs, similarity: Similarity) -> Result<Grade
 /// The grader's three inputs, read and cross-checked: every label's intent is in the taxonomy,
 /// and labels and predictions pair up one to one.
 pub struct GradeFiles {
-    inputs: GradeInputs,
     results: Results,
     labels: Rows<LabelRow>,
     taxonomy: Taxonomy,
+    /// For each label, the index of its prediction in `results.predictions`.
+    pairs: Vec<usize>,
 }
 
 impl GradeFiles {
@@ -240,37 +241,41 @@ impl GradeFiles {
                 ));
             }
         }
-        pair_rows(inputs, &results.predictions, &labels.rows, &labels.lines)?;
+        let pairs = pair_rows(inputs, &results.predictions, &labels.rows, &labels.lines)?;
         Ok(Self {
-            inputs: inputs.clone(),
             results,
             labels,
             taxonomy,
+            pairs,
         })
     }
 
     /// Grades every prediction against its label.
     pub fn grade(&self, similarity: Similarity) -> Result<GradeReport> {
-        let paired = pair_rows(
-            &self.inputs,
-            &self.results.predictions,
-            &self.labels.rows,
-            &self.labels.lines,
-        )?;
+        let paired: Vec<(&LabelRow, &Prediction)> = self
+            .labels
+            .rows
+            .iter()
+            .zip(&self.pairs)
+            .map(|(label, &i)| (label, &self.results.predictions[i]))
+            .collect();
         grade(&self.results, &paired, &self.taxonomy, similarity)
     }
 }
 
-/// Matches every label to its prediction: a label without a prediction, or a prediction whose id is
-/// not among the labels, is an error.
-fn pair_rows<'a>(
+/// Matches every label to its prediction (its index in `predictions`): a label without a
+/// prediction, or a prediction whose id is not among the labels, is an error.
+fn pair_rows(
     inputs: &GradeInputs,
-    predictions: &'a [Prediction],
-    labels: &'a [LabelRow],
+    predictions: &[Prediction],
+    labels: &[LabelRow],
     lines: &[usize],
-) -> Result<Vec<(&'a LabelRow, &'a Prediction)>> {
-    let by_id: HashMap<&str, &Prediction> =
-        predictions.iter().map(|p| (p.id.as_str(), p)).collect();
+) -> Result<Vec<usize>> {
+    let by_id: HashMap<&str, usize> = predictions
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
     let label_ids: HashMap<&str, ()> = labels.iter().map(|l| (l.id.as_str(), ())).collect();
     if let Some((i, p)) = predictions
         .iter()
@@ -290,20 +295,17 @@ fn pair_rows<'a>(
         .iter()
         .zip(lines)
         .map(|(label, line)| {
-            by_id
-                .get(label.id.as_str())
-                .map(|p| (label, *p))
-                .ok_or_else(|| {
-                    // The candidate left a validation row out: the submission's fault.
-                    FtError::results(
-                        &inputs.results,
-                        format!(
-                            "{}:{line}: id `{}` has no prediction; every val row needs one",
-                            inputs.labels.display(),
-                            label.id,
-                        ),
-                    )
-                })
+            by_id.get(label.id.as_str()).copied().ok_or_else(|| {
+                // The candidate left a validation row out: the submission's fault.
+                FtError::results(
+                    &inputs.results,
+                    format!(
+                        "{}:{line}: id `{}` has no prediction; every val row needs one",
+                        inputs.labels.display(),
+                        label.id,
+                    ),
+                )
+            })
         })
         .collect()
 }

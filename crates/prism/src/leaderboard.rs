@@ -122,12 +122,13 @@ impl assay_errors::Diagnose for StateError {
             Self::Read { source, .. } | Self::Write { source, .. } => {
                 assay_errors::io_blame(source)
             }
-            Self::Format { .. } => assay_errors::Blame::Operator,
+            Self::Missing { .. } | Self::Format { .. } => assay_errors::Blame::Operator,
         }
     }
 
     fn hint(&self) -> Option<String> {
         match self {
+            Self::Missing { path } => Some(format!("`assay prism run --state {path}` writes it")),
             Self::Read { .. } => Some("check the --state path and its permissions".into()),
             Self::Write { .. } => Some("check the folder of --state exists and is writable".into()),
             Self::Format { .. } => None,
@@ -138,6 +139,12 @@ impl assay_errors::Diagnose for StateError {
 /// State file problems.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// The state file does not exist (from [`State::load_existing`]).
+    #[error("{path}: no PRISM state file here")]
+    Missing {
+        /// File.
+        path: String,
+    },
     /// Reading failed.
     #[error("{path}: cannot read the state file: {source}")]
     Read {
@@ -178,12 +185,23 @@ pub fn rank_key(s: &Submission) -> (i64, u64, u64) {
 }
 
 impl State {
-    /// Loads `path`; a missing file is an empty state.
+    /// Loads `path`; a missing file is an empty state (what a first run wants).
     pub fn load(path: &Path) -> Result<Self, StateError> {
+        match Self::load_existing(path) {
+            Err(StateError::Missing { .. }) => Ok(Self::default()),
+            loaded => loaded,
+        }
+    }
+
+    /// Loads `path`, which must exist (a reader of the board, where an empty state from a
+    /// mistyped path would hide the mistake).
+    pub fn load_existing(path: &Path) -> Result<Self, StateError> {
         let shown = path.display().to_string();
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StateError::Missing { path: shown });
+            }
             Err(source) => {
                 return Err(StateError::Read {
                     path: shown,

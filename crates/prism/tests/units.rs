@@ -379,6 +379,22 @@ fn crown_pays_architecture_and_training_owners_and_survives_a_restart() {
 }
 
 #[test]
+fn a_missing_state_file_is_empty_for_a_run_and_an_error_for_a_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.json");
+    assert_eq!(State::load(&path).unwrap(), State::default());
+    let err = State::load_existing(&path).unwrap_err();
+    assert!(
+        matches!(err, assay_prism::leaderboard::StateError::Missing { .. }),
+        "{err}"
+    );
+    let mut s = State::default();
+    s.record(sub("miner", 7, 0.5, "fam", "train"));
+    s.save(&path).unwrap();
+    assert_eq!(State::load_existing(&path).unwrap(), s);
+}
+
+#[test]
 fn a_state_file_lists_each_submission_as_one_flat_object() {
     // The v1 state file: a submission's fields sit beside its id, as earlier versions wrote them.
     let mut s = State::default();
