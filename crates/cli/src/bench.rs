@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use assay_engine::candle_core::{DType, Device, Tensor, Var};
 use assay_engine::train::backprop::{ScoredBatch, loss_and_grads};
 use assay_engine::train::data::Example;
@@ -48,15 +48,24 @@ pub struct BenchArgs {
     /// Batch sizes of the generation measurement (distinct prompts, one sample each).
     #[arg(long, value_delimiter = ',', default_values_t = [16, 320])]
     gen_batch: Vec<usize>,
-    /// Dtype of the from-scratch model's weights and compute: f32 (TF32 matmuls) or bf16.
-    #[arg(long, default_value = "bf16")]
-    scratch_dtype: String,
+    /// Dtype of the from-scratch model's weights and compute.
+    #[arg(long, value_enum, default_value_t = ScratchDtype::Bf16)]
+    scratch_dtype: ScratchDtype,
     /// Folder of reference models and outputs for the numerics check.
     #[arg(long)]
     reference: Option<PathBuf>,
     /// Also write the JSON lines to this file (appended).
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// Weights and compute of the from-scratch training measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ScratchDtype {
+    /// bf16 throughout.
+    Bf16,
+    /// f32 weights with TF32 matmuls.
+    F32,
 }
 
 /// One measurement of the peer baseline.
@@ -188,13 +197,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     if args.only.contains(&Measure::Scratch) {
-        let dtype = match args.scratch_dtype.as_str() {
-            "bf16" => DType::BF16,
-            "f32" => {
+        let dtype = match args.scratch_dtype {
+            ScratchDtype::Bf16 => DType::BF16,
+            ScratchDtype::F32 => {
                 assay_engine::candle_core::cuda::set_gemm_reduced_precision_f32(true);
                 DType::F32
             }
-            other => bail!("--scratch-dtype {other}: use bf16 or f32"),
         };
         out.line(bench_scratch(&plan, dtype, &device, memory(&device))?)?;
     }
